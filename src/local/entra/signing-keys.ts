@@ -1,0 +1,94 @@
+import {
+  calculateJwkThumbprint,
+  createLocalJWKSet,
+  exportJWK,
+  generateKeyPair,
+  jwtVerify,
+  SignJWT,
+  type CryptoKey,
+  type JSONWebKeySet,
+  type JWK,
+  type JWTPayload,
+  type JWTVerifyOptions,
+} from 'jose';
+
+/**
+ * The Entra ID emulator's token-signing keys, shared with the Graph and ACS emulators so they can
+ * verify the tokens it issues the way the real services verify Entra's.
+ *
+ * Like Entra, several keys are published at once and any may be rolled at any time: `roll()` makes a
+ * new key the signer and keeps the previous one published until `retire()` removes it.
+ */
+interface KeyEntry {
+  readonly kid: string;
+  readonly privateKey: CryptoKey;
+  readonly publicJwk: JWK;
+}
+
+export interface SignOptions {
+  /** Add the legacy `x5t` header (v1 tokens carry it, v2 tokens do not). */
+  readonly x5t?: boolean;
+  /** Extra protected-header fields (Graph tokens carry a `nonce`). */
+  readonly header?: Readonly<Record<string, string>>;
+}
+
+async function newKey(): Promise<KeyEntry> {
+  const { privateKey, publicKey } = await generateKeyPair('RS256', { modulusLength: 2048 });
+  const jwk = await exportJWK(publicKey);
+  const kid = await calculateJwkThumbprint(jwk);
+  return { kid, privateKey, publicJwk: { ...jwk, kid, kty: 'RSA', use: 'sig', alg: 'RS256' } };
+}
+
+export class SigningKeySet {
+  #keys: KeyEntry[];
+
+  private constructor(first: KeyEntry) {
+    this.#keys = [first];
+  }
+
+  static async create(): Promise<SigningKeySet> {
+    return new SigningKeySet(await newKey());
+  }
+
+  /** `kid` of the key that signs new tokens. */
+  get currentKid(): string {
+    return (this.#keys[0] as KeyEntry).kid;
+  }
+
+  /** Every published key id, newest first. */
+  get publishedKids(): readonly string[] {
+    return this.#keys.map((key) => key.kid);
+  }
+
+  /** The public keys, as served at `/discovery/keys`. */
+  publicJwks(): JSONWebKeySet {
+    return { keys: this.#keys.map((key) => ({ ...key.publicJwk })) };
+  }
+
+  /** Sign a payload with the current key (RS256). */
+  async sign(payload: JWTPayload, options: SignOptions = {}): Promise<string> {
+    const key = this.#keys[0] as KeyEntry;
+    const header: Record<string, string> = { typ: 'JWT', alg: 'RS256', kid: key.kid, ...options.header };
+    if (options.x5t) header['x5t'] = key.kid;
+    return new SignJWT(payload).setProtectedHeader(header as { alg: string }).sign(key.privateKey);
+  }
+
+  /** Make a new key the signer. The previous keys stay published until retired. Returns the new kid. */
+  async roll(): Promise<string> {
+    const key = await newKey();
+    this.#keys = [key, ...this.#keys];
+    return key.kid;
+  }
+
+  /** Stop publishing every key but the current one: tokens signed by retired keys no longer verify. */
+  retire(): void {
+    this.#keys = this.#keys.slice(0, 1);
+  }
+
+  /** Verify a token against the published keys (signature, RS256, then the given claim checks). */
+  async verify(token: string, options: JWTVerifyOptions = {}): Promise<JWTPayload> {
+    const jwks = createLocalJWKSet(this.publicJwks());
+    const { payload } = await jwtVerify(token, jwks, { algorithms: ['RS256'], ...options });
+    return payload;
+  }
+}
