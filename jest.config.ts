@@ -17,6 +17,8 @@ export const config: Config = {
   },
   transformIgnorePatterns: ['/node_modules/(?!jose/)'],
   testTimeout: 30_000,
+  // CI has 2 cores; the suites are mostly waiting on loopback I/O, so two workers use them well.
+  maxWorkers: 2,
 };
 
 module.exports = config;

@@ -1,0 +1,102 @@
+import { InteractionRequiredAuthError, ServerError, type ConfidentialClientApplication } from '@azure/msal-node';
+
+import { AppError, InteractionRequiredError, InvalidTokenError, ThrottledError, UpstreamError } from '../../errors/app-errors';
+import type { GraphTokenSource } from '../../services/ports';
+import { fromTransportFailure } from '../upstream-errors';
+
+/**
+ * Graph access tokens through the process's one ConfidentialClientApplication: On-Behalf-Of for a
+ * user (msal caches the result per assertion, which is why the client must live as long as the
+ * process), client credentials for the app itself.
+ */
+export interface GraphTokenSourceOptions {
+  readonly clientId: string;
+  readonly oboScopes: readonly string[];
+  readonly appScope: string;
+  /** Deadline for one token acquisition. */
+  readonly timeoutMs: number;
+}
+
+/**
+ * After one 429 or 5xx, msal-node refuses every call with the same client, authority and scopes for
+ * `Retry-After` (60 s when absent) without sending anything, and the error it throws then carries
+ * no status. Remember the window so those refusals can be told apart and answered as throttling.
+ */
+const MSAL_DEFAULT_THROTTLE_SECONDS = 60;
+
+function withDeadline<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      const error = new Error(`no answer within ${timeoutMs} ms`);
+      error.name = 'TimeoutError';
+      reject(error);
+    }, timeoutMs);
+    timer.unref();
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}
+
+export function createGraphTokenSource(msal: ConfidentialClientApplication, options: GraphTokenSourceOptions): GraphTokenSource {
+  let throttledUntil = 0;
+
+  function translate(error: unknown): Error {
+    if (error instanceof AppError) return error;
+    if (error instanceof InteractionRequiredAuthError) {
+      return new InteractionRequiredError(
+        'Microsoft Entra ID needs the user to sign in again (consent, MFA or another conditional access policy) before Graph can be reached on their behalf.',
+        error.claims ?? '',
+        { cause: error, clientId: options.clientId },
+      );
+    }
+    if (error instanceof ServerError) {
+      const status = error.status;
+      if (status === 429 || (status !== undefined && status >= 500)) {
+        throttledUntil = Date.now() + MSAL_DEFAULT_THROTTLE_SECONDS * 1000;
+        if (status === 429) {
+          return new ThrottledError('upstream_throttled', 'Microsoft Entra ID is throttling token requests', MSAL_DEFAULT_THROTTLE_SECONDS, { cause: error });
+        }
+        return new UpstreamError('entra', status === 503 ? 'unavailable' : 'error', `token endpoint answered ${status}`, { cause: error });
+      }
+      if (status === undefined && Date.now() < throttledUntil) {
+        return new ThrottledError('upstream_throttled', 'Microsoft Entra ID token requests are paused after a throttling answer', (throttledUntil - Date.now()) / 1000, {
+          cause: error,
+        });
+      }
+      if (error.errorCode === 'invalid_grant') {
+        // The caller's token passed our checks but Entra would not redeem it (expired in between,
+        // revoked session): the client must get a new token.
+        return new InvalidTokenError('Microsoft Entra ID refused to exchange the access token on behalf of the user.', { cause: error });
+      }
+      return new UpstreamError('entra', 'error', `refused the token request (${error.errorCode}); check ENTRA_CLIENT_ID, ENTRA_CLIENT_SECRET and the app's Graph permissions`, {
+        cause: error,
+      });
+    }
+    // What is left is msal's network_error / endpoints_resolution_error or our own deadline.
+    return fromTransportFailure('entra', error);
+  }
+
+  async function acquire<T>(work: () => Promise<T | null>): Promise<T> {
+    let result: T | null;
+    try {
+      result = await withDeadline(work(), options.timeoutMs);
+    } catch (error) {
+      throw translate(error);
+    }
+    if (result === null) throw new UpstreamError('entra', 'error', 'returned no token');
+    return result;
+  }
+
+  return {
+    async forUser(assertion) {
+      const result = await acquire(() => msal.acquireTokenOnBehalfOf({ oboAssertion: assertion, scopes: [...options.oboScopes] }));
+      if (!result.accessToken) throw new UpstreamError('entra', 'error', 'returned an empty access token');
+      return result.accessToken;
+    },
+    async forApp() {
+      const result = await acquire(() => msal.acquireTokenByClientCredential({ scopes: [options.appScope] }));
+      if (!result.accessToken) throw new UpstreamError('entra', 'error', 'returned an empty access token');
+      return result.accessToken;
+    },
+  };
+}

@@ -1,0 +1,63 @@
+import cors from 'cors';
+import express, { type Express } from 'express';
+import helmet from 'helmet';
+
+import { createAuthenticate, requireScope } from './auth/authenticate';
+import type { EntraTokenValidator } from './auth/entra-token-validator';
+import type { Config } from './config/config';
+import { createErrorHandler, notFound } from './errors/error-handler';
+import { assignRequestId } from './http/request-id';
+import { logRequests } from './http/request-logger';
+import type { Logger } from './observability/logger';
+import { createTokenRouter } from './routes/token-router';
+import { createUserRouter } from './routes/user-router';
+import type { IdentityService } from './services/identity-service';
+
+export interface AppDependencies {
+  readonly config: Pick<Config, 'environment' | 'server' | 'entra' | 'acs'>;
+  readonly logger: Logger;
+  readonly validateToken: EntraTokenValidator;
+  readonly identities: IdentityService;
+}
+
+/**
+ * Builds the Express app from already-built dependencies. It reads no environment and never
+ * listens: `server.ts` (the composition root) does both, and tests hand it emulator-backed deps.
+ */
+export function createApp(deps: AppDependencies): Express {
+  const { config, logger } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', config.server.trustProxy);
+  app.set('query parser', 'simple');
+
+  app.use(assignRequestId);
+  app.use(logRequests(logger));
+  app.use(helmet());
+  if (config.server.corsAllowedOrigins.length > 0) {
+    app.use(
+      cors({
+        origin: [...config.server.corsAllowedOrigins],
+        methods: ['GET', 'POST', 'DELETE'],
+        allowedHeaders: ['Authorization', 'Content-Type', 'teams-user-aad-token', 'x-ms-client-request-id', 'x-request-id'],
+        exposedHeaders: ['x-request-id', 'x-ms-client-request-id', 'WWW-Authenticate', 'Retry-After'],
+        maxAge: 600,
+      }),
+    );
+  }
+  app.use(express.json({ limit: config.server.jsonBodyLimitBytes, strict: true }));
+
+  // Liveness for App Service's health check: no upstream call, so a slow dependency never recycles the instance.
+  app.get('/health', (_req, res) => {
+    res.status(200).json({ status: 'ok' });
+  });
+
+  const authenticate = createAuthenticate(deps.validateToken);
+  app.use('/api', authenticate, requireScope(config.entra.requiredScope));
+  app.use('/api/user', createUserRouter(deps.identities, { adminRole: config.entra.adminRole }));
+  app.use('/api/token', createTokenRouter(deps.identities, { scopes: config.acs.tokenScopes, expiresInMinutes: config.acs.tokenExpiresInMinutes }));
+
+  app.use(notFound);
+  app.use(createErrorHandler({ logger, exposeStack: config.environment === 'development' }));
+  return app;
+}

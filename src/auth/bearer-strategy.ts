@@ -1,0 +1,53 @@
+import type { Request } from 'express';
+import { Strategy } from 'passport-strategy';
+
+import { AppError, InvalidTokenError } from '../errors/app-errors';
+import type { EntraTokenValidator } from './entra-token-validator';
+
+export const ENTRA_BEARER = 'entra-bearer';
+
+// RFC 6750 §2.1: `Bearer` (case-insensitive) and one b64token.
+const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+
+/** Reads the bearer token from the Authorization header, or explains what is wrong with it. */
+export function extractBearerToken(header: string | undefined): string {
+  if (header === undefined || header.trim() === '') {
+    throw new InvalidTokenError('The request has no bearer token.', { missing: true });
+  }
+  const match = BEARER.exec(header);
+  if (!match) throw new InvalidTokenError('The Authorization header must be "Bearer <access token>".');
+  return match[1] as string;
+}
+
+/**
+ * A session-less passport strategy for Microsoft Entra ID bearer tokens, built on jose (the
+ * archived passport-azure-ad is deliberately not used). Refusals go to `fail` with the AppError as
+ * the challenge; a validation that could not run (keys unreachable) goes to `error`.
+ */
+export class EntraBearerStrategy extends Strategy {
+  name = ENTRA_BEARER;
+  // Not a #private field: passport runs each request on Object.create(strategy), which has no private slots.
+  private readonly validate: EntraTokenValidator;
+
+  constructor(validate: EntraTokenValidator) {
+    super();
+    this.validate = validate;
+  }
+
+  override authenticate(req: Request): void {
+    let token: string;
+    try {
+      token = extractBearerToken(req.headers.authorization);
+    } catch (error) {
+      this.fail(error, 401);
+      return;
+    }
+    this.validate(token).then(
+      (caller) => this.success(caller),
+      (error: unknown) => {
+        if (error instanceof AppError && error.status === 401) this.fail(error, 401);
+        else this.error(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  }
+}

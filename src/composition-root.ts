@@ -1,0 +1,105 @@
+import { DefaultAzureCredential } from '@azure/identity';
+import type { Express } from 'express';
+import type { FetchImplementation } from 'jose';
+import { Agent } from 'undici';
+
+import { createAcsIdentityAdapter } from './adapters/acs/acs-identity-adapter';
+import { createIdentityClient } from './adapters/acs/identity-client';
+import { createGraphTokenSource } from './adapters/entra/graph-token-source';
+import { createMsalClient } from './adapters/entra/msal-client';
+import { createGraphClient } from './adapters/graph/graph-client';
+import { createGraphMappingStore } from './adapters/graph/graph-mapping-store';
+import { createApp } from './app';
+import { createEntraTokenValidator } from './auth/entra-token-validator';
+import type { Config } from './config/config';
+import type { Logger } from './observability/logger';
+import { createIdentityService, type IdentityService } from './services/identity-service';
+
+/**
+ * The composition root: the one place that builds each SDK client (once per process) and wires the
+ * adapters, the service and the app together. Production and local mode run exactly this code;
+ * local mode only passes the emulators' CA, which these clients (and no others) then trust.
+ */
+export interface ComposeOptions {
+  readonly logger: Logger;
+  /** PEM of a CA the upstream clients trust for the local emulators. Never set in production. */
+  readonly trustedCaPem?: string;
+}
+
+export interface ServiceRuntime {
+  readonly app: Express;
+  readonly identities: IdentityService;
+  /** Release the upstream clients' pooled connections (after the HTTP server has drained). */
+  close(): Promise<void>;
+}
+
+function jwksFetch(ca: string): { fetch: FetchImplementation; agent: Agent } {
+  const agent = new Agent({ connect: { ca } });
+  // Node's fetch accepts an undici dispatcher; its bundled undici types differ nominally from the package's.
+  const fetchWithCa = ((url, init) => fetch(url, { ...init, dispatcher: agent } as unknown as RequestInit)) as FetchImplementation;
+  return { fetch: fetchWithCa, agent };
+}
+
+export function composeService(config: Config, options: ComposeOptions): ServiceRuntime {
+  const { logger } = options;
+  const ca = options.trustedCaPem;
+  const timeoutMs = config.upstream.timeoutMs;
+
+  const msal = createMsalClient({
+    authorityHost: config.entra.authorityHost,
+    tenantId: config.entra.tenantId,
+    clientId: config.entra.clientId,
+    clientSecret: config.entra.clientSecret,
+    timeoutMs,
+    ...(ca === undefined ? {} : { ca }),
+    logger: (level, message) => logger[level === 'error' ? 'error' : 'warn']({ component: 'msal' }, message),
+  });
+  const graph = createGraphClient({
+    baseUrl: config.graph.baseUrl,
+    timeoutMs,
+    maxRetries: config.upstream.maxRetries,
+    ...(ca === undefined ? {} : { ca }),
+  });
+  const acsAuth = config.acs.auth;
+  const identityClient = createIdentityClient({
+    ...(acsAuth.kind === 'connectionString'
+      ? { connectionString: acsAuth.connectionString }
+      : { endpoint: acsAuth.endpoint, credential: new DefaultAzureCredential() }),
+    maxRetries: config.upstream.maxRetries,
+    userAgentPrefix: 'acs-auth-server',
+  });
+  const keysFetch = ca === undefined ? undefined : jwksFetch(ca);
+
+  const validateToken = createEntraTokenValidator({
+    tenantId: config.entra.tenantId,
+    audiences: config.entra.audiences,
+    issuers: config.entra.issuers,
+    jwksUris: config.entra.jwksUris,
+    refreshCooldownMs: config.entra.jwksRefreshCooldownMs,
+    timeoutMs,
+    ...(keysFetch === undefined ? {} : { fetch: keysFetch.fetch }),
+  });
+
+  const identities = createIdentityService({
+    graphTokens: createGraphTokenSource(msal, {
+      clientId: config.entra.clientId,
+      oboScopes: config.graph.oboScopes,
+      appScope: config.graph.appScope,
+      timeoutMs,
+    }),
+    mappings: createGraphMappingStore(graph, { extensionName: config.graph.extensionName }),
+    acs: createAcsIdentityAdapter(identityClient, { timeoutMs }),
+    logger,
+    teamsClientId: config.entra.teamsClientId,
+  });
+
+  const app = createApp({ config, logger, validateToken, identities });
+  return {
+    app,
+    identities,
+    async close() {
+      await graph.close();
+      await keysFetch?.agent.close();
+    },
+  };
+}

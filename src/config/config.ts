@@ -1,0 +1,389 @@
+/**
+ * Configuration: read once from the environment at start-up into a typed, frozen object.
+ *
+ * `loadConfig(env)` never reads `process.env` itself and never falls back to a placeholder for a
+ * secret. It collects every problem before failing, so a misconfigured deployment stops with one
+ * message that names each offending variable.
+ */
+export const ACS_TOKEN_SCOPES = ['chat', 'voip', 'chat.join', 'chat.join.limited', 'voip.join'] as const;
+export type AcsTokenScope = (typeof ACS_TOKEN_SCOPES)[number];
+
+export type Environment = 'development' | 'production' | 'test';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export type AcsAuth =
+  | { readonly kind: 'connectionString'; readonly connectionString: string; readonly endpoint: string }
+  | { readonly kind: 'managedIdentity'; readonly endpoint: string };
+
+export interface Config {
+  readonly environment: Environment;
+  readonly server: {
+    readonly port: number;
+    readonly host: string | undefined;
+    /** Express `trust proxy` value: hop count, or false. App Service fronts the app with one proxy. */
+    readonly trustProxy: number | false;
+    readonly corsAllowedOrigins: readonly string[];
+    readonly jsonBodyLimitBytes: number;
+  };
+  readonly log: { readonly level: LogLevel };
+  readonly entra: {
+    readonly tenantId: string;
+    readonly clientId: string;
+    readonly clientSecret: string;
+    /** Accepted `aud` values: the client id and the App ID URI(s). */
+    readonly audiences: readonly string[];
+    readonly authorityHost: string;
+    /** Accepted `iss` values: the tenant's v1 and v2 issuers. */
+    readonly issuers: { readonly v1: string; readonly v2: string };
+    readonly jwksUris: { readonly v1: string; readonly v2: string };
+    readonly jwksRefreshCooldownMs: number;
+    readonly requiredScope: string;
+    readonly adminRole: string;
+    /** Client id the Teams users' Entra tokens must be issued to (`appid`), for the Teams exchange. */
+    readonly teamsClientId: string;
+  };
+  readonly graph: {
+    readonly baseUrl: string;
+    readonly extensionName: string;
+    /** Delegated scopes requested in the On-Behalf-Of exchange. */
+    readonly oboScopes: readonly string[];
+    /** Scope of the app-only (client credentials) token used for admin erasure. */
+    readonly appScope: string;
+  };
+  readonly acs: {
+    readonly auth: AcsAuth;
+    /** Scopes issued by default, and the only ones a caller may ask for. */
+    readonly tokenScopes: readonly AcsTokenScope[];
+    readonly tokenExpiresInMinutes: number | undefined;
+  };
+  readonly upstream: {
+    /** Deadline of one upstream call (the SDK's own retries included); past it the caller gets 504. */
+    readonly timeoutMs: number;
+    /** Retries the SDKs make on 429/503 (Graph, ACS), honouring Retry-After; MSAL never retries. */
+    readonly maxRetries: number;
+  };
+  /** Deprecated setting names that were used (for a start-up warning). */
+  readonly deprecatedNamesUsed: readonly string[];
+}
+
+export class ConfigError extends Error {
+  readonly problems: readonly string[];
+
+  constructor(problems: readonly string[]) {
+    super(`Invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Setting names of the original ACS authentication hero sample (its several releases), accepted so an
+ * existing deployment can switch over; each use is reported as deprecated.
+ */
+export const LEGACY_ALIASES: Readonly<Record<string, readonly string[]>> = {
+  ENTRA_TENANT_ID: ['microsoftEntraID_tenantId', 'azureActiveDirectory_tenantId', 'AzureActiveDirectory_TenantId'],
+  ENTRA_CLIENT_ID: ['microsoftEntraID_clientId', 'azureActiveDirectory_clientId', 'AzureActiveDirectory_ClientId'],
+  ENTRA_CLIENT_SECRET: ['microsoftEntraID_clientSecret', 'azureActiveDirectory_clientSecret', 'AzureActiveDirectory_ClientSecret'],
+  ACS_CONNECTION_STRING: ['communicationServices_connectionString', 'ResourceConnectionString'],
+  GRAPH_EXTENSION_NAME: ['graph_extensionName', 'GraphExtensionName'],
+};
+
+/** Every setting this service reads (aliases excluded), for docs and the deployment template checks. */
+export const SETTING_NAMES = [
+  'NODE_ENV',
+  'PORT',
+  'HOST',
+  'TRUST_PROXY',
+  'CORS_ALLOWED_ORIGINS',
+  'JSON_BODY_LIMIT_BYTES',
+  'LOG_LEVEL',
+  'ENTRA_TENANT_ID',
+  'ENTRA_CLIENT_ID',
+  'ENTRA_CLIENT_SECRET',
+  'ENTRA_APP_ID_URI',
+  'ENTRA_AUTHORITY_HOST',
+  'ENTRA_REQUIRED_SCOPE',
+  'ENTRA_ADMIN_ROLE',
+  'ENTRA_JWKS_REFRESH_COOLDOWN_SECONDS',
+  'TEAMS_CLIENT_ID',
+  'GRAPH_BASE_URL',
+  'GRAPH_EXTENSION_NAME',
+  'ACS_CONNECTION_STRING',
+  'ACS_ENDPOINT',
+  'ACS_TOKEN_SCOPES',
+  'ACS_TOKEN_EXPIRES_IN_MINUTES',
+  'UPSTREAM_TIMEOUT_MS',
+  'UPSTREAM_MAX_RETRIES',
+] as const;
+
+/** Settings whose presence means "a real Azure deployment is meant", which turns local mode off. */
+export const AZURE_SETTING_NAMES: readonly string[] = [
+  'ENTRA_TENANT_ID',
+  'ENTRA_CLIENT_ID',
+  'ENTRA_CLIENT_SECRET',
+  'ENTRA_APP_ID_URI',
+  'ENTRA_AUTHORITY_HOST',
+  'TEAMS_CLIENT_ID',
+  'GRAPH_BASE_URL',
+  'ACS_CONNECTION_STRING',
+  'ACS_ENDPOINT',
+  ...Object.values(LEGACY_ALIASES).flat(),
+];
+
+export const SECRET_SETTING_NAMES: readonly string[] = ['ENTRA_CLIENT_SECRET', 'ACS_CONNECTION_STRING'];
+
+/**
+ * Graph scopes are named after the Graph resource, wherever GRAPH_BASE_URL points (a national cloud
+ * or the local emulator stands in for the host only, as Entra ID names the scopes).
+ */
+const GRAPH_SCOPE_RESOURCE = 'https://graph.microsoft.com';
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+const PLACEHOLDER = /^<.*>$|^(your|changeme|todo|xxx)/i;
+
+function isLoopback(url: URL): boolean {
+  return LOOPBACK_HOSTS.has(url.hostname) || /^127\.\d+\.\d+\.\d+$/.test(url.hostname);
+}
+
+class Reader {
+  readonly problems: string[] = [];
+  readonly deprecated: string[] = [];
+
+  constructor(private readonly env: Env) {}
+
+  /** The raw value of a setting (or of the first legacy alias that is set), trimmed; undefined when empty. */
+  raw(name: string): string | undefined {
+    const own = this.env[name]?.trim();
+    if (own) return own;
+    for (const alias of LEGACY_ALIASES[name] ?? []) {
+      const value = this.env[alias]?.trim();
+      if (value) {
+        this.deprecated.push(`${alias} (use ${name})`);
+        return value;
+      }
+    }
+    return undefined;
+  }
+
+  required(name: string, hint: string): string {
+    const value = this.raw(name);
+    if (value === undefined) {
+      this.problems.push(`${name} is required: ${hint}`);
+      return '';
+    }
+    if (PLACEHOLDER.test(value)) {
+      this.problems.push(`${name} holds a placeholder value; set the real ${hint}`);
+      return '';
+    }
+    return value;
+  }
+
+  guid(name: string, hint: string): string {
+    const value = this.required(name, hint);
+    if (value !== '' && !GUID.test(value)) {
+      this.problems.push(`${name} must be a GUID (${hint}); got '${value}'`);
+      return '';
+    }
+    return value.toLowerCase();
+  }
+
+  integer(name: string, fallback: number, min: number, max: number): number {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    const parsed = Number(value);
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
+      this.problems.push(`${name} must be an integer from ${min} to ${max}; got '${value}'`);
+      return fallback;
+    }
+    return parsed;
+  }
+
+  httpsUrl(name: string, fallback: string, options: { allowLoopbackHttp?: boolean } = {}): string {
+    const value = this.raw(name) ?? fallback;
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      this.problems.push(`${name} must be an absolute URL; got '${value}'`);
+      return fallback;
+    }
+    const insecureAllowed = options.allowLoopbackHttp === true && url.protocol === 'http:' && isLoopback(url);
+    if (url.protocol !== 'https:' && !insecureAllowed) {
+      this.problems.push(`${name} must be an https URL; got '${value}'`);
+      return fallback;
+    }
+    return url.origin;
+  }
+
+  list(name: string): string[] | undefined {
+    const value = this.raw(name);
+    if (value === undefined) return undefined;
+    return value
+      .split(',')
+      .map((item) => item.trim())
+      .filter((item) => item !== '');
+  }
+}
+
+function parseEnvironment(reader: Reader): Environment {
+  const value = reader.raw('NODE_ENV') ?? 'development';
+  if (value === 'development' || value === 'production' || value === 'test') return value;
+  reader.problems.push(`NODE_ENV must be development, production or test; got '${value}'`);
+  return 'production';
+}
+
+function parseLogLevel(reader: Reader): LogLevel {
+  const value = reader.raw('LOG_LEVEL') ?? 'info';
+  const levels: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+  if ((levels as readonly string[]).includes(value)) return value as LogLevel;
+  reader.problems.push(`LOG_LEVEL must be one of ${levels.join(', ')}; got '${value}'`);
+  return 'info';
+}
+
+function parseTrustProxy(reader: Reader): number | false {
+  const value = reader.raw('TRUST_PROXY');
+  if (value === undefined || value === 'false' || value === '0') return false;
+  if (value === 'true') {
+    reader.problems.push(`TRUST_PROXY must be a hop count (App Service: 1) or false, not 'true': trusting every hop lets clients forge their address`);
+    return false;
+  }
+  return reader.integer('TRUST_PROXY', 0, 0, 10) || false;
+}
+
+function parseCorsOrigins(reader: Reader): string[] {
+  const origins = reader.list('CORS_ALLOWED_ORIGINS') ?? [];
+  const valid: string[] = [];
+  for (const origin of origins) {
+    try {
+      const url = new URL(origin);
+      if (url.origin !== origin.replace(/\/$/, '') || (url.protocol !== 'https:' && !isLoopback(url))) throw new Error('shape');
+      valid.push(url.origin);
+    } catch {
+      reader.problems.push(`CORS_ALLOWED_ORIGINS entries must be origins such as https://app.contoso.com (https, no path); got '${origin}'`);
+    }
+  }
+  return valid;
+}
+
+function parseAcsAuth(reader: Reader): AcsAuth {
+  const connectionString = reader.raw('ACS_CONNECTION_STRING');
+  const endpoint = reader.raw('ACS_ENDPOINT');
+  if (connectionString !== undefined && endpoint !== undefined) {
+    reader.problems.push('ACS_CONNECTION_STRING and ACS_ENDPOINT are both set: choose one (ACS_ENDPOINT uses the managed identity)');
+  }
+  if (connectionString !== undefined) {
+    // The SDK's own parser: `endpoint=…;accesskey=…`, case-insensitive.
+    const match = /^endpoint=(.+?);accesskey=(.+)$/i.exec(connectionString);
+    if (!match || PLACEHOLDER.test(connectionString)) {
+      reader.problems.push('ACS_CONNECTION_STRING must look like endpoint=https://<resource>.communication.azure.com/;accesskey=<key>');
+      return { kind: 'connectionString', connectionString: '', endpoint: '' };
+    }
+    const parsedEndpoint = checkAcsEndpoint(reader, 'ACS_CONNECTION_STRING', match[1] as string);
+    return { kind: 'connectionString', connectionString, endpoint: parsedEndpoint };
+  }
+  if (endpoint !== undefined) return { kind: 'managedIdentity', endpoint: checkAcsEndpoint(reader, 'ACS_ENDPOINT', endpoint) };
+  reader.problems.push(
+    'ACS_ENDPOINT (managed identity, recommended) or ACS_CONNECTION_STRING is required: the Communication Services resource to issue identities from',
+  );
+  return { kind: 'managedIdentity', endpoint: '' };
+}
+
+function checkAcsEndpoint(reader: Reader, name: string, value: string): string {
+  try {
+    const url = new URL(value);
+    if (url.protocol === 'https:' || (url.protocol === 'http:' && isLoopback(url))) return `${url.origin}/`;
+  } catch {
+    // reported below
+  }
+  reader.problems.push(`${name} must name an https endpoint such as https://<resource>.communication.azure.com/`);
+  return '';
+}
+
+function parseScopes(reader: Reader): AcsTokenScope[] {
+  const scopes = reader.list('ACS_TOKEN_SCOPES') ?? ['chat', 'voip'];
+  const unknown = scopes.filter((scope) => !(ACS_TOKEN_SCOPES as readonly string[]).includes(scope));
+  if (unknown.length > 0 || scopes.length === 0) {
+    reader.problems.push(`ACS_TOKEN_SCOPES must be a comma-separated list of ${ACS_TOKEN_SCOPES.join(', ')}; got '${scopes.join(',')}'`);
+    return ['chat', 'voip'];
+  }
+  return [...new Set(scopes)] as AcsTokenScope[];
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object') {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+export function loadConfig(env: Env): Config {
+  const reader = new Reader(env);
+  const environment = parseEnvironment(reader);
+
+  const tenantId = reader.guid('ENTRA_TENANT_ID', "the Directory (tenant) ID of this API's app registration");
+  const clientId = reader.guid('ENTRA_CLIENT_ID', "the Application (client) ID of this API's app registration");
+  const clientSecret = reader.required('ENTRA_CLIENT_SECRET', "a client secret of this API's app registration (for On-Behalf-Of)");
+  const appIdUris = reader.list('ENTRA_APP_ID_URI') ?? (clientId ? [`api://${clientId}`] : []);
+  const authorityHost = reader.httpsUrl('ENTRA_AUTHORITY_HOST', 'https://login.microsoftonline.com');
+  const requiredScope = reader.raw('ENTRA_REQUIRED_SCOPE') ?? 'access_as_user';
+  if (/\s/.test(requiredScope)) reader.problems.push(`ENTRA_REQUIRED_SCOPE must be a single scope name; got '${requiredScope}'`);
+  const teamsClientId = reader.raw('TEAMS_CLIENT_ID') === undefined ? clientId : reader.guid('TEAMS_CLIENT_ID', 'the client id Teams user tokens are issued to');
+
+  const graphBaseUrl = reader.httpsUrl('GRAPH_BASE_URL', 'https://graph.microsoft.com');
+  const extensionName = reader.raw('GRAPH_EXTENSION_NAME') ?? 'com.contoso.identityMapping';
+  if (!/^[A-Za-z][A-Za-z0-9_.-]{2,99}$/.test(extensionName)) {
+    reader.problems.push(`GRAPH_EXTENSION_NAME must be a reverse-DNS name such as com.contoso.identityMapping; got '${extensionName}'`);
+  }
+
+  const tokenExpiresRaw = reader.raw('ACS_TOKEN_EXPIRES_IN_MINUTES');
+  const tokenExpiresInMinutes = tokenExpiresRaw === undefined ? undefined : reader.integer('ACS_TOKEN_EXPIRES_IN_MINUTES', 1440, 60, 1440);
+
+  const config: Config = {
+    environment,
+    server: {
+      port: reader.integer('PORT', 5000, 0, 65535),
+      host: reader.raw('HOST'),
+      trustProxy: parseTrustProxy(reader),
+      corsAllowedOrigins: parseCorsOrigins(reader),
+      jsonBodyLimitBytes: reader.integer('JSON_BODY_LIMIT_BYTES', 16 * 1024, 256, 1024 * 1024),
+    },
+    log: { level: parseLogLevel(reader) },
+    entra: {
+      tenantId,
+      clientId,
+      clientSecret,
+      audiences: [clientId, ...appIdUris].filter((audience) => audience !== ''),
+      authorityHost,
+      issuers: { v1: `https://sts.windows.net/${tenantId}/`, v2: `${authorityHost}/${tenantId}/v2.0` },
+      jwksUris: { v1: `${authorityHost}/${tenantId}/discovery/keys`, v2: `${authorityHost}/${tenantId}/discovery/v2.0/keys` },
+      jwksRefreshCooldownMs: reader.integer('ENTRA_JWKS_REFRESH_COOLDOWN_SECONDS', 60, 0, 3600) * 1000,
+      requiredScope,
+      adminRole: reader.raw('ENTRA_ADMIN_ROLE') ?? 'AcsAuth.Admin',
+      teamsClientId,
+    },
+    graph: {
+      baseUrl: graphBaseUrl,
+      extensionName,
+      // Writing /me/extensions needs User.ReadWrite; the original sample asked only for user.read.
+      oboScopes: [`${GRAPH_SCOPE_RESOURCE}/User.ReadWrite`],
+      appScope: `${GRAPH_SCOPE_RESOURCE}/.default`,
+    },
+    acs: { auth: parseAcsAuth(reader), tokenScopes: parseScopes(reader), tokenExpiresInMinutes },
+    upstream: {
+      timeoutMs: reader.integer('UPSTREAM_TIMEOUT_MS', 10_000, 100, 120_000),
+      maxRetries: reader.integer('UPSTREAM_MAX_RETRIES', 2, 0, 5),
+    },
+    deprecatedNamesUsed: reader.deprecated,
+  };
+
+  if (reader.problems.length > 0) throw new ConfigError(reader.problems);
+  return deepFreeze(config);
+}
+
+/** True when no setting that points at real Azure is present. */
+export function hasNoAzureSettings(env: Env): boolean {
+  return AZURE_SETTING_NAMES.every((name) => !env[name]?.trim());
+}

@@ -1,0 +1,31 @@
+import type { RequestHandler } from 'express';
+
+import type { Logger } from '../observability/logger';
+import { requestIdOf } from './request-id';
+
+/**
+ * Request step: one structured line per finished request. It logs the route shape, never headers,
+ * bodies or the query string (which could carry tokens a client put in the wrong place).
+ */
+export function logRequests(logger: Logger): RequestHandler {
+  return function logRequest(req, res, next) {
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
+      const level = res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info';
+      logger[level](
+        {
+          requestId: requestIdOf(res),
+          method: req.method,
+          path: req.path.length > 256 ? `${req.path.slice(0, 256)}…` : req.path,
+          status: res.statusCode,
+          durationMs: Math.round(durationMs * 10) / 10,
+          oid: req.user?.oid,
+          code: res.locals['errorCode'],
+        },
+        'request',
+      );
+    });
+    next();
+  };
+}

@@ -1,0 +1,39 @@
+import { Router, type RequestHandler } from 'express';
+
+import { callerOf, requireRole } from '../auth/authenticate';
+import { BadRequestError } from '../errors/app-errors';
+import type { IdentityService } from '../services/identity-service';
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** `/api/user`: the caller's ACS identity mapping, and admin erasure of another user's. */
+export function createUserRouter(identities: IdentityService, options: { readonly adminRole: string }): Router {
+  const getUser: RequestHandler = async (req, res) => {
+    res.status(200).json({ acsUserIdentity: await identities.getIdentity(callerOf(req)) });
+  };
+
+  const createUser: RequestHandler = async (req, res) => {
+    const { acsUserId, created } = await identities.ensureIdentity(callerOf(req));
+    res.status(created ? 201 : 200).json({ acsUserIdentity: acsUserId });
+  };
+
+  const deleteUser: RequestHandler = async (req, res) => {
+    await identities.deleteIdentity(callerOf(req));
+    res.status(204).end();
+  };
+
+  const eraseUser: RequestHandler = async (req, res) => {
+    const param: unknown = req.params['userObjectId'];
+    const userObjectId = typeof param === 'string' ? param : '';
+    if (!GUID.test(userObjectId)) throw new BadRequestError(`'${userObjectId.slice(0, 64)}' is not a user object id (a GUID).`);
+    await identities.deleteIdentityOfUser(callerOf(req), userObjectId.toLowerCase());
+    res.status(204).end();
+  };
+
+  const router = Router();
+  router.get('/', getUser);
+  router.post('/', createUser);
+  router.delete('/', deleteUser);
+  router.delete('/:userObjectId', requireRole(options.adminRole), eraseUser);
+  return router;
+}

@@ -1,0 +1,112 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+import { composeService, type ServiceRuntime } from './composition-root';
+import { ConfigError, hasNoAzureSettings, loadConfig, type Config } from './config/config';
+import { startLocalAzure, type LocalAzure } from './local/local-azure';
+import { LOCAL_TENANT_ID } from './local/local-directory';
+import { removeLocalSession, writeLocalSession } from './local/local-session';
+import { createLogger, type Logger } from './observability/logger';
+
+/**
+ * Starts the service: decides between Azure and local mode, loads the config, composes the service
+ * and listens. `main.ts` calls this with `process.env`; tests and the package check call it too.
+ */
+export interface RunningService {
+  readonly url: string;
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly server: Server;
+  readonly runtime: ServiceRuntime;
+  /** The emulators, when the service runs in local mode. */
+  readonly local: LocalAzure | undefined;
+  /** Stop accepting, let in-flight requests finish (up to the grace period), then release everything. */
+  stop(): Promise<void>;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Local mode starts only when nothing points at Azure, and never in production. */
+export function wantsLocalMode(env: Env): boolean {
+  return hasNoAzureSettings(env) && env['NODE_ENV'] !== 'production';
+}
+
+const SHUTDOWN_GRACE_MS = 10_000;
+
+function banner(url: string): string {
+  const line = '='.repeat(78);
+  return [
+    line,
+    ' acs-auth-server is running on LOCAL EMULATORS of Entra ID, Microsoft Graph and ACS Identity.',
+    ' Nothing here talks to Azure. Identities, mappings and tokens live in memory until you stop it.',
+    ` Tenant ${LOCAL_TENANT_ID}; demo users: alice, bob, carol.`,
+    '',
+    ' Get a token for a demo user and call the API:',
+    `   curl -X POST -H "Authorization: Bearer $(npm run -s token -- alice)" ${url}/api/user`,
+    `   curl -H "Authorization: Bearer $(npm run -s token -- alice)" ${url}/api/token`,
+    '',
+    ' To run against Azure, set the ENTRA_*, ACS_* settings (see .env.sample and docs/configuration.md).',
+    line,
+    '',
+  ].join('\n');
+}
+
+export async function startService(env: Env, options: { readonly announce?: boolean } = {}): Promise<RunningService> {
+  const local = wantsLocalMode(env) ? await startLocalAzure({}) : undefined;
+  let config: Config;
+  try {
+    config = loadConfig(local ? { ...env, ...local.settings } : env);
+  } catch (error) {
+    await local?.close();
+    throw error;
+  }
+  const logger = createLogger({ level: config.log.level });
+  for (const name of config.deprecatedNamesUsed) logger.warn({ setting: name }, 'deprecated setting name; rename it');
+
+  const runtime = composeService(config, { logger, ...(local ? { trustedCaPem: local.caCertPem } : {}) });
+  const server = await new Promise<Server>((resolve, reject) => {
+    const onListening = (): void => resolve(listening);
+    const { port, host } = config.server;
+    const listening = host === undefined ? runtime.app.listen(port, onListening) : runtime.app.listen(port, host, onListening);
+    listening.once('error', reject);
+  });
+  // Longer than App Service's front end idle timeout, so it never reuses a socket we are closing.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  const { port } = server.address() as AddressInfo;
+  const url = `http://localhost:${port}`;
+
+  if (local) {
+    await writeLocalSession({ serviceUrl: url, entraUrl: local.entra.url, tenantId: LOCAL_TENANT_ID, caCertPem: local.caCertPem, pid: process.pid });
+    logger.warn({ mode: 'local', entra: local.entra.url, graph: local.graph.url, acs: local.acs.url }, 'running on local emulators');
+    if (options.announce) process.stderr.write(banner(url));
+  }
+  logger.info({ port, mode: local ? 'local' : 'azure', environment: config.environment }, 'listening');
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const grace = new Promise<void>((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS).unref());
+      await Promise.race([closed, grace]);
+      server.closeAllConnections();
+      await runtime.close();
+      if (local) {
+        await removeLocalSession();
+        await local.close();
+      }
+      logger.info('stopped');
+    })();
+    return stopping;
+  };
+
+  return { url, config, logger, server, runtime, local, stop };
+}
+
+export function describeStartupError(error: unknown): string {
+  if (error instanceof ConfigError) {
+    return `${error.message}\nSee .env.sample and docs/configuration.md. With no Azure setting at all (and NODE_ENV not production), the service starts on local emulators.\n`;
+  }
+  return `acs-auth-server failed to start: ${error instanceof Error ? error.message : String(error)}\n`;
+}

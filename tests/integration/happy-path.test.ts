@@ -1,0 +1,32 @@
+import { ACS_ID, startTestService, type TestService } from '../helpers/test-service';
+
+describe('the local flow end to end', () => {
+  let service: TestService;
+  beforeAll(async () => {
+    service = await startTestService();
+  });
+  afterAll(async () => {
+    await service.close();
+  });
+
+  it('creates an identity, reads it, issues a token, and deletes it', async () => {
+    const token = await service.tokenFor('alice');
+    const auth = { Authorization: `Bearer ${token}` };
+
+    await service.http.get('/api/user').set(auth).expect(404);
+    const created = await service.http.post('/api/user').set(auth).expect(201);
+    expect(created.body.acsUserIdentity).toMatch(ACS_ID);
+    const again = await service.http.post('/api/user').set(auth).expect(200);
+    expect(again.body.acsUserIdentity).toBe(created.body.acsUserIdentity);
+    const read = await service.http.get('/api/user').set(auth).expect(200);
+    expect(read.body).toEqual({ acsUserIdentity: created.body.acsUserIdentity });
+
+    const issued = await service.http.get('/api/token').set(auth).expect(201);
+    expect(issued.body.user).toEqual({ communicationUserId: created.body.acsUserIdentity });
+    expect((await service.local.acs.verifyAccessToken(issued.body.token)).valid).toBe(true);
+
+    await service.http.delete('/api/user').set(auth).expect(204);
+    expect(service.local.acs.isAlive(created.body.acsUserIdentity)).toBe(false);
+    await service.http.get('/api/user').set(auth).expect(404);
+  });
+});

@@ -1,0 +1,121 @@
+import { ConfigError, hasNoAzureSettings, loadConfig } from '../../src/config/config';
+
+const TENANT = '11111111-2222-4333-8444-555555555555';
+const CLIENT = '66666666-7777-4888-9999-aaaaaaaaaaaa';
+
+const valid = {
+  ENTRA_TENANT_ID: TENANT,
+  ENTRA_CLIENT_ID: CLIENT,
+  ENTRA_CLIENT_SECRET: 's3cr3t-value',
+  ACS_CONNECTION_STRING: 'endpoint=https://contoso.communication.azure.com/;accesskey=a2V5',
+};
+
+function problemsOf(env: Record<string, string>): readonly string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error('loadConfig accepted the environment');
+}
+
+describe('loadConfig', () => {
+  describe('with a complete environment', () => {
+    const config = loadConfig(valid);
+
+    it('derives issuers, audiences and key URLs from the tenant and client ids', () => {
+      expect(config.entra.issuers).toEqual({
+        v1: `https://sts.windows.net/${TENANT}/`,
+        v2: `https://login.microsoftonline.com/${TENANT}/v2.0`,
+      });
+      expect(config.entra.audiences).toEqual([CLIENT, `api://${CLIENT}`]);
+      expect(config.entra.jwksUris.v2).toBe(`https://login.microsoftonline.com/${TENANT}/discovery/v2.0/keys`);
+    });
+
+    it('applies the documented defaults', () => {
+      expect(config.server.port).toBe(5000);
+      expect(config.entra.requiredScope).toBe('access_as_user');
+      expect(config.entra.adminRole).toBe('AcsAuth.Admin');
+      expect(config.graph.extensionName).toBe('com.contoso.identityMapping');
+      expect(config.graph.oboScopes).toEqual(['https://graph.microsoft.com/User.ReadWrite']);
+      expect(config.acs.tokenScopes).toEqual(['chat', 'voip']);
+      expect(config.acs.auth).toEqual({ kind: 'connectionString', connectionString: valid.ACS_CONNECTION_STRING, endpoint: 'https://contoso.communication.azure.com/' });
+      expect(config.server.corsAllowedOrigins).toEqual([]);
+      expect(config.server.trustProxy).toBe(false);
+    });
+
+    it('is deeply frozen', () => {
+      expect(Object.isFrozen(config)).toBe(true);
+      expect(Object.isFrozen(config.entra.audiences)).toBe(true);
+      expect(() => {
+        (config.entra as { clientSecret: string }).clientSecret = 'x';
+      }).toThrow(TypeError);
+    });
+  });
+
+  it('names every missing variable in one error', () => {
+    const problems = problemsOf({});
+    expect(problems.join('\n')).toMatch(/ENTRA_TENANT_ID/);
+    expect(problems.join('\n')).toMatch(/ENTRA_CLIENT_ID/);
+    expect(problems.join('\n')).toMatch(/ENTRA_CLIENT_SECRET/);
+    expect(problems.join('\n')).toMatch(/ACS_ENDPOINT .* or ACS_CONNECTION_STRING/);
+    expect(problems).toHaveLength(4);
+  });
+
+  it('refuses placeholders, non-GUID ids and insecure URLs, naming each variable', () => {
+    const problems = problemsOf({
+      ...valid,
+      ENTRA_TENANT_ID: 'contoso.onmicrosoft.com',
+      ENTRA_CLIENT_SECRET: '<your_client_secret>',
+      ENTRA_AUTHORITY_HOST: 'http://login.example.com',
+      GRAPH_BASE_URL: 'not a url',
+      PORT: '70000',
+      ACS_TOKEN_SCOPES: 'chat,video',
+      CORS_ALLOWED_ORIGINS: 'http://evil.example.com,https://app.contoso.com/path',
+      TRUST_PROXY: 'true',
+    });
+    const text = problems.join('\n');
+    for (const name of ['ENTRA_TENANT_ID', 'ENTRA_CLIENT_SECRET', 'ENTRA_AUTHORITY_HOST', 'GRAPH_BASE_URL', 'PORT', 'ACS_TOKEN_SCOPES', 'TRUST_PROXY']) {
+      expect(text).toContain(name);
+    }
+    expect(problems.filter((problem) => problem.startsWith('CORS_ALLOWED_ORIGINS'))).toHaveLength(2);
+  });
+
+  it('never echoes a secret value in its message', () => {
+    const secret = 'endpoint=https://x.communication.azure.com;accesskey';
+    const problems = problemsOf({ ...valid, ACS_CONNECTION_STRING: secret });
+    expect(problems.join('\n')).not.toContain(secret);
+  });
+
+  it("accepts the original sample's setting names and reports them as deprecated", () => {
+    const config = loadConfig({
+      microsoftEntraID_tenantId: TENANT,
+      AzureActiveDirectory_ClientId: CLIENT,
+      azureActiveDirectory_clientSecret: 'legacy-secret',
+      communicationServices_connectionString: valid.ACS_CONNECTION_STRING,
+      GraphExtensionName: 'com.fabrikam.acsMapping',
+    });
+    expect(config.entra.tenantId).toBe(TENANT);
+    expect(config.entra.clientSecret).toBe('legacy-secret');
+    expect(config.graph.extensionName).toBe('com.fabrikam.acsMapping');
+    expect(config.deprecatedNamesUsed).toEqual(
+      expect.arrayContaining(['microsoftEntraID_tenantId (use ENTRA_TENANT_ID)', 'communicationServices_connectionString (use ACS_CONNECTION_STRING)']),
+    );
+  });
+
+  it('prefers the managed identity endpoint and refuses both ACS settings at once', () => {
+    const { ACS_CONNECTION_STRING: _unused, ...withoutConnectionString } = valid;
+    expect(loadConfig({ ...withoutConnectionString, ACS_ENDPOINT: 'https://contoso.communication.azure.com' }).acs.auth).toEqual({
+      kind: 'managedIdentity',
+      endpoint: 'https://contoso.communication.azure.com/',
+    });
+    expect(problemsOf({ ...valid, ACS_ENDPOINT: 'https://contoso.communication.azure.com' }).join('\n')).toMatch(/both set/);
+  });
+
+  it('detects when no Azure setting is present (local mode)', () => {
+    expect(hasNoAzureSettings({ PORT: '5000', NODE_ENV: 'development' })).toBe(true);
+    expect(hasNoAzureSettings({ ENTRA_CLIENT_ID: CLIENT })).toBe(false);
+    expect(hasNoAzureSettings({ communicationServices_connectionString: 'x' })).toBe(false);
+  });
+});
