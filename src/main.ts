@@ -1,7 +1,15 @@
+import { existsSync } from 'node:fs';
+
 import { describeStartupError, startService } from './server';
+
+/** In development a `.env` file may hold the settings; production (App Service) uses app settings only. */
+function loadDotEnv(): void {
+  if (process.env['NODE_ENV'] !== 'production' && existsSync('.env')) process.loadEnvFile('.env');
+}
 
 /** Process entry point (`npm start`, App Service's start command): start, and stop cleanly on SIGTERM. */
 async function main(): Promise<void> {
+  loadDotEnv();
   const service = await startService(process.env, { announce: true });
   const shutdown = (signal: NodeJS.Signals): void => {
     service.logger.info({ signal }, 'shutting down');

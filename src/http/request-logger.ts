@@ -7,6 +7,12 @@ import { requestIdOf } from './request-id';
  * Request step: one structured line per finished request. It logs the route shape, never headers,
  * bodies or the query string (which could carry tokens a client put in the wrong place).
  */
+/** The path the client asked for, without the query string, and cut short if absurdly long. */
+function pathOf(originalUrl: string): string {
+  const path = originalUrl.split('?', 1)[0] ?? '';
+  return path.length > 256 ? `${path.slice(0, 256)}…` : path;
+}
+
 export function logRequests(logger: Logger): RequestHandler {
   return function logRequest(req, res, next) {
     const started = process.hrtime.bigint();
@@ -17,7 +23,7 @@ export function logRequests(logger: Logger): RequestHandler {
         {
           requestId: requestIdOf(res),
           method: req.method,
-          path: req.path.length > 256 ? `${req.path.slice(0, 256)}…` : req.path,
+          path: pathOf(req.originalUrl),
           status: res.statusCode,
           durationMs: Math.round(durationMs * 10) / 10,
           oid: req.user?.oid,

@@ -50,16 +50,14 @@ export function createGraphTokenSource(msal: ConfidentialClientApplication, opti
       );
     }
     if (error instanceof ServerError) {
-      const status = error.status;
-      if (status === 429 || (status !== undefined && status >= 500)) {
-        throttledUntil = Date.now() + MSAL_DEFAULT_THROTTLE_SECONDS * 1000;
-        if (status === 429) {
-          return new ThrottledError('upstream_throttled', 'Microsoft Entra ID is throttling token requests', MSAL_DEFAULT_THROTTLE_SECONDS, { cause: error });
-        }
-        return new UpstreamError('entra', status === 503 ? 'unavailable' : 'error', `token endpoint answered ${status}`, { cause: error });
-      }
-      if (status === undefined && Date.now() < throttledUntil) {
-        return new ThrottledError('upstream_throttled', 'Microsoft Entra ID token requests are paused after a throttling answer', (throttledUntil - Date.now()) / 1000, {
+      // msal-node 7 leaves ServerError.status unset: tell throttling and outages apart by error code.
+      // Entra answers 429/503 with temporarily_unavailable and 500 with server_error; while msal
+      // replays its own throttle it throws the remembered AADSTS numbers (e.g. "90055") as the code.
+      const code = error.errorCode;
+      const replayedThrottle = /^\d+( \d+)*$/.test(code);
+      if (code === 'temporarily_unavailable' || code === 'server_error' || replayedThrottle) {
+        if (!replayedThrottle || throttledUntil < Date.now()) throttledUntil = Date.now() + MSAL_DEFAULT_THROTTLE_SECONDS * 1000;
+        return new ThrottledError('upstream_throttled', `Microsoft Entra ID is unavailable or throttling (${code})`, (throttledUntil - Date.now()) / 1000, {
           cause: error,
         });
       }

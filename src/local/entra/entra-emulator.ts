@@ -111,7 +111,7 @@ export interface EntraEmulator {
   readonly issuerV2: string;
   readonly keys: SigningKeySet;
   readonly faults: FaultInjector;
-  /** Route names: `metadata.v1`, `metadata.v2`, `keys.v1`, `keys.v2`, `discovery.instance`, `token`, `local.userToken`, `unmatched`. */
+  /** Route names: `metadata.v1`, `metadata.v2`, `keys.v1`, `keys.v2`, `discovery.instance`, `token`, `local.userToken`, `local.teamsToken`, `unmatched`. */
   readonly counters: RequestCounters;
   /** A user access token for an API, as Entra would issue it. */
   mintAccessToken(options?: MintAccessTokenOptions): Promise<string>;
@@ -493,6 +493,10 @@ export async function createEntraEmulator(options: EntraEmulatorOptions): Promis
       expires_in: lifetime,
       ext_expires_in: lifetime,
       access_token: accessToken,
+      // Entra returns client_info (the user's uid/utid) when asked with client_info=1, as msal always asks.
+      ...(params.get('client_info') === '1'
+        ? { client_info: Buffer.from(JSON.stringify({ uid: user.oid, utid: tenantId })).toString('base64url') }
+        : {}),
     });
   };
 
@@ -672,6 +676,19 @@ export async function createEntraEmulator(options: EntraEmulatorOptions): Promis
     const lifetime = (lifetimeSeconds as number | undefined) ?? 3600;
     const accessToken = await mintAccessToken({ user: user.name, version: version as 1 | 2 | undefined, scp: scp as string | undefined, lifetimeSeconds: lifetime });
     res.status(200).json({ token_type: 'Bearer', access_token: accessToken, expires_in: lifetime });
+  });
+
+  // Also emulator-only: a Teams user's Entra token for ACS (what a Teams client app would obtain with
+  // Teams.ManageCalls and Teams.ManageChats), issued to the first registered app, for /api/token/teams.
+  app.post('/_local/users/:name/teams-token', kit.step('local.teamsToken'), (req, res, next) => {
+    const name = String(req.params['name']);
+    const user = users.find((candidate) => candidate.name === name);
+    if (user === undefined) throw new AadError(404, 'not_found', undefined, `No user named '${name}' in the local directory.`);
+    const appId = (applications[0] as ResolvedApplication).clientId;
+    mintTeamsToken({ user: user.name, appId }).then(
+      (accessToken) => res.status(200).json({ token_type: 'Bearer', access_token: accessToken, expires_in: 3600 }),
+      next,
+    );
   });
 
   app.use(kit.unmatched);

@@ -1,0 +1,76 @@
+import type { LocalAzure } from '../../src/local/local-azure';
+import { DEMO_USERS } from '../../src/local/local-directory';
+
+/**
+ * The service's two data invariants, read straight from the emulators' state:
+ * - no orphan: every ACS identity alive in the ACS emulator is referenced by some user's mapping
+ *   extension in the Graph emulator (an orphan is a billed identity nobody can reach or delete);
+ * - no lost mapping: every mapping points to an identity that is alive (a mapping to a deleted
+ *   identity is a user who was told "you have an identity" and now has none).
+ *
+ * Only the demo users are inspected: the Graph emulator has no "list every user" view, and the
+ * tests only sign in demo users.
+ */
+
+/** The extension name the original hero sample wrote and the service reads (the default GRAPH_EXTENSION_NAME). */
+export const MAPPING_EXTENSION_NAME = 'com.contoso.identityMapping';
+
+const DEMO_OIDS: readonly string[] = Object.values(DEMO_USERS).map((user) => user.oid);
+
+/** The ACS identity the user's mapping extension points to, or undefined when there is no mapping. */
+export function mappedIdentityOf(local: Pick<LocalAzure, 'graph'>, oid: string, extensionName: string = MAPPING_EXTENSION_NAME): string | undefined {
+  const wanted = extensionName.toLowerCase();
+  const extension = local.graph.extensionsOf(oid).find((candidate) => candidate.extensionName.toLowerCase() === wanted);
+  const value = extension?.properties['acsUserIdentity'];
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+/** Every mapping of the inspected users, oid → ACS identity. */
+export function mappings(local: Pick<LocalAzure, 'graph'>, oids: readonly string[] = DEMO_OIDS): Map<string, string> {
+  const found = new Map<string, string>();
+  for (const oid of oids) {
+    const acsUserId = mappedIdentityOf(local, oid);
+    if (acsUserId !== undefined) found.set(oid, acsUserId);
+  }
+  return found;
+}
+
+/** Identities alive in ACS that no mapping references. */
+export function orphanedIdentities(local: Pick<LocalAzure, 'graph' | 'acs'>, oids: readonly string[] = DEMO_OIDS): string[] {
+  const referenced = new Set(mappings(local, oids).values());
+  return local.acs.aliveIdentityIds().filter((id) => !referenced.has(id));
+}
+
+/** Mappings whose identity is not alive in ACS, as `oid → identity`. */
+export function lostMappings(local: Pick<LocalAzure, 'graph' | 'acs'>, oids: readonly string[] = DEMO_OIDS): Record<string, string> {
+  const lost: Record<string, string> = {};
+  for (const [oid, acsUserId] of mappings(local, oids)) {
+    if (!local.acs.isAlive(acsUserId)) lost[oid] = acsUserId;
+  }
+  return lost;
+}
+
+/**
+ * Assert both invariants. Written as `toEqual` on the offending lists so a failure prints exactly
+ * which identities or users broke them.
+ */
+export function expectInvariants(local: Pick<LocalAzure, 'graph' | 'acs'>, oids: readonly string[] = DEMO_OIDS): void {
+  expect({ orphans: orphanedIdentities(local, oids), lostMappings: lostMappings(local, oids) }).toEqual({ orphans: [], lostMappings: {} });
+}
+
+/**
+ * Put the emulators back to an empty, healthy state between tests that share one test service:
+ * no extensions, no live identities, no faults, counters and rate limits reset. Identities are
+ * deleted the way an operator would (outside the service), so the service's own caches are not
+ * involved; msal's token cache survives, which is why tests mint a fresh access token each.
+ */
+export function resetEmulatorState(local: Pick<LocalAzure, 'entra' | 'graph' | 'acs'>): void {
+  local.graph.reset();
+  for (const id of local.acs.aliveIdentityIds()) local.acs.deleteIdentityDirectly(id);
+  local.acs.faults.clear();
+  local.acs.counters.reset();
+  local.acs.resetRateLimits();
+  local.entra.faults.clear();
+  local.entra.counters.reset();
+  for (const user of Object.values(DEMO_USERS)) local.entra.clearInteraction(user.oid);
+}
