@@ -7,14 +7,17 @@ import type { EntraTokenValidator } from './auth/entra-token-validator';
 import type { Config } from './config/config';
 import { createErrorHandler, notFound } from './errors/error-handler';
 import { assignRequestId } from './http/request-id';
+import { limitByCaller, limitByClientAddress } from './http/rate-limits';
 import { logRequests } from './http/request-logger';
+import { createOpenApiDocument } from './openapi/openapi-document';
+import { createOpenApiRouter } from './openapi/openapi-router';
 import type { Logger } from './observability/logger';
 import { createTokenRouter } from './routes/token-router';
 import { createUserRouter } from './routes/user-router';
 import type { IdentityService } from './services/identity-service';
 
 export interface AppDependencies {
-  readonly config: Pick<Config, 'environment' | 'server' | 'entra' | 'acs'>;
+  readonly config: Pick<Config, 'environment' | 'server' | 'entra' | 'acs' | 'rateLimits'>;
   readonly logger: Logger;
   readonly validateToken: EntraTokenValidator;
   readonly identities: IdentityService;
@@ -40,20 +43,29 @@ export function createApp(deps: AppDependencies): Express {
         origin: [...config.server.corsAllowedOrigins],
         methods: ['GET', 'POST', 'DELETE'],
         allowedHeaders: ['Authorization', 'Content-Type', 'teams-user-aad-token', 'x-ms-client-request-id', 'x-request-id'],
-        exposedHeaders: ['x-request-id', 'x-ms-client-request-id', 'WWW-Authenticate', 'Retry-After'],
+        exposedHeaders: ['x-request-id', 'x-ms-client-request-id', 'WWW-Authenticate', 'Retry-After', 'RateLimit', 'RateLimit-Policy'],
         maxAge: 600,
       }),
     );
   }
-  app.use(express.json({ limit: config.server.jsonBodyLimitBytes, strict: true }));
-
   // Liveness for App Service's health check: no upstream call, so a slow dependency never recycles the instance.
   app.get('/health', (_req, res) => {
     res.status(200).json({ status: 'ok' });
   });
 
+  const { perAddressPerMinute, perUserPerMinute } = config.rateLimits;
+  if (perAddressPerMinute > 0) app.use('/api', limitByClientAddress(perAddressPerMinute));
+  app.use(express.json({ limit: config.server.jsonBodyLimitBytes, strict: true }));
+  // Public, so clients and tools can read the API description before they have a token.
+  app.use(
+    '/api',
+    createOpenApiRouter(
+      createOpenApiDocument({ requiredScope: config.entra.requiredScope, tokenScopes: config.acs.tokenScopes, adminRole: config.entra.adminRole }),
+    ),
+  );
   const authenticate = createAuthenticate(deps.validateToken);
   app.use('/api', authenticate, requireScope(config.entra.requiredScope));
+  if (perUserPerMinute > 0) app.use('/api', limitByCaller(perUserPerMinute));
   app.use('/api/user', createUserRouter(deps.identities, { adminRole: config.entra.adminRole }));
   app.use('/api/token', createTokenRouter(deps.identities, { scopes: config.acs.tokenScopes, expiresInMinutes: config.acs.tokenExpiresInMinutes }));
 

@@ -14,6 +14,7 @@ import { createEntraTokenValidator } from './auth/entra-token-validator';
 import type { Config } from './config/config';
 import type { Logger } from './observability/logger';
 import { createIdentityService, type IdentityService } from './services/identity-service';
+import { createMappingCache } from './services/mapping-cache';
 
 /**
  * The composition root: the one place that builds each SDK client (once per process) and wires the
@@ -91,6 +92,7 @@ export function composeService(config: Config, options: ComposeOptions): Service
     acs: createAcsIdentityAdapter(identityClient, { timeoutMs }),
     logger,
     teamsClientId: config.entra.teamsClientId,
+    mappingCache: createMappingCache(config.mappingCache),
   });
 
   const app = createApp({ config, logger, validateToken, identities });

@@ -2,10 +2,11 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 import { composeService, type ServiceRuntime } from './composition-root';
+import { trackConnections } from './http/connection-drain';
 import { ConfigError, hasNoAzureSettings, loadConfig, type Config } from './config/config';
 import { startLocalAzure, type LocalAzure } from './local/local-azure';
 import { LOCAL_TENANT_ID } from './local/local-directory';
-import { removeLocalSession, writeLocalSession } from './local/local-session';
+import { removeLocalSession, sessionFilePath, writeLocalSession } from './local/local-session';
 import { createLogger, type Logger } from './observability/logger';
 
 /**
@@ -51,11 +52,21 @@ function banner(url: string): string {
   ].join('\n');
 }
 
-export async function startService(env: Env, options: { readonly announce?: boolean } = {}): Promise<RunningService> {
+export interface StartOptions {
+  /** Print the local-mode banner (the process entry point does). */
+  readonly announce?: boolean;
+  /** Where local mode tells the `token` command about itself; `.local-azure/session.json` in the working folder by default. */
+  readonly sessionFile?: string;
+  /** How long in-flight requests may take to finish on stop (default 10 s; App Service waits about 30 s after SIGTERM). */
+  readonly shutdownGraceMs?: number;
+}
+
+export async function startService(env: Env, options: StartOptions = {}): Promise<RunningService> {
+  const sessionFile = options.sessionFile ?? sessionFilePath();
   const local = wantsLocalMode(env) ? await startLocalAzure({}) : undefined;
   let config: Config;
   try {
-    config = loadConfig(local ? { ...env, ...local.settings } : env);
+    config = loadConfig(local ? { NODE_ENV: 'development', ...env, ...local.settings } : env);
   } catch (error) {
     await local?.close();
     throw error;
@@ -64,12 +75,22 @@ export async function startService(env: Env, options: { readonly announce?: bool
   for (const name of config.deprecatedNamesUsed) logger.warn({ setting: name }, 'deprecated setting name; rename it');
 
   const runtime = composeService(config, { logger, ...(local ? { trustedCaPem: local.caCertPem } : {}) });
-  const server = await new Promise<Server>((resolve, reject) => {
-    const onListening = (): void => resolve(listening);
-    const { port, host } = config.server;
-    const listening = host === undefined ? runtime.app.listen(port, onListening) : runtime.app.listen(port, host, onListening);
-    listening.once('error', reject);
-  });
+  // Local mode answers on loopback only unless HOST says otherwise: its emulators hand out tokens to anyone who asks.
+  const host = config.server.host ?? (local ? '127.0.0.1' : undefined);
+  let server: Server;
+  try {
+    server = await new Promise<Server>((resolve, reject) => {
+      const onListening = (): void => resolve(listening);
+      const { port } = config.server;
+      const listening = host === undefined ? runtime.app.listen(port, onListening) : runtime.app.listen(port, host, onListening);
+      listening.once('error', reject);
+    });
+  } catch (error) {
+    await runtime.close();
+    await local?.close();
+    throw error;
+  }
+  const connections = trackConnections(server);
   // Longer than App Service's front end idle timeout, so it never reuses a socket we are closing.
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
@@ -77,7 +98,10 @@ export async function startService(env: Env, options: { readonly announce?: bool
   const url = `http://localhost:${port}`;
 
   if (local) {
-    await writeLocalSession({ serviceUrl: url, entraUrl: local.entra.url, tenantId: LOCAL_TENANT_ID, caCertPem: local.caCertPem, pid: process.pid });
+    await writeLocalSession(
+      { serviceUrl: url, entraUrl: local.entra.url, tenantId: LOCAL_TENANT_ID, caCertPem: local.caCertPem, pid: process.pid },
+      sessionFile,
+    );
     logger.warn({ mode: 'local', entra: local.entra.url, graph: local.graph.url, acs: local.acs.url }, 'running on local emulators');
     if (options.announce) process.stderr.write(banner(url));
   }
@@ -86,14 +110,10 @@ export async function startService(env: Env, options: { readonly announce?: bool
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      const grace = new Promise<void>((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS).unref());
-      await Promise.race([closed, grace]);
-      server.closeAllConnections();
+      await connections.drain(options.shutdownGraceMs ?? SHUTDOWN_GRACE_MS);
       await runtime.close();
       if (local) {
-        await removeLocalSession();
+        await removeLocalSession(sessionFile);
         await local.close();
       }
       logger.info('stopped');

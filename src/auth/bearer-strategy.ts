@@ -8,10 +8,15 @@ export const ENTRA_BEARER = 'entra-bearer';
 
 // RFC 6750 §2.1: `Bearer` (case-insensitive) and one b64token.
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+// The Bearer scheme followed by something: anything else carries no bearer credential at all.
+const BEARER_CREDENTIAL = /^Bearer\s+\S/i;
 
 /** Reads the bearer token from the Authorization header, or explains what is wrong with it. */
 export function extractBearerToken(header: string | undefined): string {
-  if (header === undefined || header.trim() === '') {
+  // RFC 6750 §3.1: a request without Bearer credentials (no header, another scheme such as Basic,
+  // or the scheme with nothing after it) gets a challenge without an error code, as ASP.NET's
+  // JwtBearer answers it; only a Bearer credential that fails gets error="invalid_token".
+  if (header === undefined || !BEARER_CREDENTIAL.test(header.trim())) {
     throw new InvalidTokenError('The request has no bearer token.', { missing: true });
   }
   const match = BEARER.exec(header);

@@ -56,6 +56,17 @@ export interface Config {
     readonly tokenScopes: readonly AcsTokenScope[];
     readonly tokenExpiresInMinutes: number | undefined;
   };
+  readonly rateLimits: {
+    /** Requests per minute per client address before authentication; 0 turns the limit off. */
+    readonly perAddressPerMinute: number;
+    /** Requests per minute per user after authentication; 0 turns the limit off. */
+    readonly perUserPerMinute: number;
+  };
+  readonly mappingCache: {
+    /** Users whose oid → ACS id mapping is kept in memory; 0 turns the cache off. */
+    readonly maxEntries: number;
+    readonly ttlMs: number;
+  };
   readonly upstream: {
     /** Deadline of one upstream call (the SDK's own retries included); past it the caller gets 504. */
     readonly timeoutMs: number;
@@ -116,6 +127,10 @@ export const SETTING_NAMES = [
   'ACS_TOKEN_EXPIRES_IN_MINUTES',
   'UPSTREAM_TIMEOUT_MS',
   'UPSTREAM_MAX_RETRIES',
+  'RATE_LIMIT_PER_ADDRESS_PER_MINUTE',
+  'RATE_LIMIT_PER_USER_PER_MINUTE',
+  'MAPPING_CACHE_MAX_ENTRIES',
+  'MAPPING_CACHE_TTL_SECONDS',
 ] as const;
 
 /** Settings whose presence means "a real Azure deployment is meant", which turns local mode off. */
@@ -129,7 +144,8 @@ export const AZURE_SETTING_NAMES: readonly string[] = [
   'GRAPH_BASE_URL',
   'ACS_CONNECTION_STRING',
   'ACS_ENDPOINT',
-  ...Object.values(LEGACY_ALIASES).flat(),
+  // The old names of these settings count too; the extension name alone does not point at Azure.
+  ...['ENTRA_TENANT_ID', 'ENTRA_CLIENT_ID', 'ENTRA_CLIENT_SECRET', 'ACS_CONNECTION_STRING'].flatMap((name) => LEGACY_ALIASES[name] ?? []),
 ];
 
 export const SECRET_SETTING_NAMES: readonly string[] = ['ENTRA_CLIENT_SECRET', 'ACS_CONNECTION_STRING'];
@@ -228,7 +244,9 @@ class Reader {
 }
 
 function parseEnvironment(reader: Reader): Environment {
-  const value = reader.raw('NODE_ENV') ?? 'development';
+  // Secure by default: an unset NODE_ENV means production (no stacks in error bodies). Local mode
+  // sets development for itself.
+  const value = reader.raw('NODE_ENV') ?? 'production';
   if (value === 'development' || value === 'production' || value === 'test') return value;
   reader.problems.push(`NODE_ENV must be development, production or test; got '${value}'`);
   return 'production';
@@ -372,6 +390,14 @@ export function loadConfig(env: Env): Config {
       appScope: `${GRAPH_SCOPE_RESOURCE}/.default`,
     },
     acs: { auth: parseAcsAuth(reader), tokenScopes: parseScopes(reader), tokenExpiresInMinutes },
+    rateLimits: {
+      perAddressPerMinute: reader.integer('RATE_LIMIT_PER_ADDRESS_PER_MINUTE', 600, 0, 1_000_000),
+      perUserPerMinute: reader.integer('RATE_LIMIT_PER_USER_PER_MINUTE', 60, 0, 1_000_000),
+    },
+    mappingCache: {
+      maxEntries: reader.integer('MAPPING_CACHE_MAX_ENTRIES', 50_000, 0, 10_000_000),
+      ttlMs: reader.integer('MAPPING_CACHE_TTL_SECONDS', 300, 1, 86_400) * 1000,
+    },
     upstream: {
       timeoutMs: reader.integer('UPSTREAM_TIMEOUT_MS', 10_000, 100, 120_000),
       maxRetries: reader.integer('UPSTREAM_MAX_RETRIES', 2, 0, 5),

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 
 import { createAcsEmulator, type AcsEmulator } from './acs/acs-emulator';
+import type { AcsOperation, OperationLimit } from './acs/rate-limiter';
 import { createEntraEmulator, type EntraEmulator } from './entra/entra-emulator';
 import { SigningKeySet } from './entra/signing-keys';
 import { createGraphEmulator, type GraphEmulator } from './graph/graph-emulator';
-import { LOCAL_API_CLIENT_ID, LOCAL_SPA_CLIENT_ID, LOCAL_TENANT_ID } from './local-directory';
-import { createLocalCertificates } from './tls/local-certificate-authority';
+import { LOCAL_API_CLIENT_ID, LOCAL_SPA_CLIENT_ID, LOCAL_TENANT_ID, type DemoUser } from './local-directory';
+import { createLocalCertificates, type LocalCertificates } from './tls/local-certificate-authority';
 
 /**
  * "Local Azure": the Entra ID, Microsoft Graph and ACS Identity emulators started together and
@@ -18,8 +19,14 @@ import { createLocalCertificates } from './tls/local-certificate-authority';
 export interface LocalAzureOptions {
   /** Fixed ports (0 picks free ones, which is what tests use). */
   readonly ports?: { readonly entra?: number; readonly graph?: number; readonly acs?: number };
+  /** Reuse certificates (tests start many emulators; making a CA costs a few hundred milliseconds). */
+  readonly certificates?: LocalCertificates;
   /** Graph throttle; Graph's own 455 requests per 10 s per app by default. */
   readonly graphThrottle?: { readonly limit?: number; readonly windowMs?: number };
+  /** ACS request limits per operation (the documented limits otherwise); the benchmark lifts them. */
+  readonly acsLimits?: Partial<Record<AcsOperation, OperationLimit>>;
+  /** Users of the Entra tenant (default: the demo users); the benchmark adds thousands. */
+  readonly users?: readonly DemoUser[];
 }
 
 export interface LocalAzure {
@@ -34,7 +41,7 @@ export interface LocalAzure {
 }
 
 export async function startLocalAzure(options: LocalAzureOptions = {}): Promise<LocalAzure> {
-  const certificates = createLocalCertificates();
+  const certificates = options.certificates ?? createLocalCertificates();
   const tls = { certPem: certificates.certPem, keyPem: certificates.keyPem };
   const keys = await SigningKeySet.create();
   // A new secret every start: local mode never ships a fixed credential anyone could copy.
@@ -45,6 +52,7 @@ export async function startLocalAzure(options: LocalAzureOptions = {}): Promise<
     keys,
     tenantId: LOCAL_TENANT_ID,
     port: options.ports?.entra ?? 0,
+    ...(options.users ? { users: options.users } : {}),
     applications: [
       {
         clientId: LOCAL_API_CLIENT_ID,
@@ -66,7 +74,12 @@ export async function startLocalAzure(options: LocalAzureOptions = {}): Promise<
       ...(options.graphThrottle ? { throttle: options.graphThrottle } : {}),
     });
     started.push(graph);
-    const acs = await createAcsEmulator({ entraKeys: keys, entraTenantId: LOCAL_TENANT_ID, port: options.ports?.acs ?? 0 });
+    const acs = await createAcsEmulator({
+      entraKeys: keys,
+      entraTenantId: LOCAL_TENANT_ID,
+      port: options.ports?.acs ?? 0,
+      ...(options.acsLimits ? { limits: options.acsLimits } : {}),
+    });
     started.push(acs);
 
     return {

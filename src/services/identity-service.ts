@@ -1,6 +1,7 @@
 import type { Caller } from '../auth/caller';
-import { IdentityNotFoundError, UpstreamError } from '../errors/app-errors';
+import { IdentityNotFoundError, IdentityNotOwnedError, UpstreamError } from '../errors/app-errors';
 import type { Logger } from '../observability/logger';
+import { mappingKey, type MappingCache } from './mapping-cache';
 import type { AcsIdentities, GraphTokenSource, IssuedToken, MappingStore, MappingTarget, TokenRequest } from './ports';
 
 /**
@@ -19,6 +20,8 @@ export interface IdentityServiceDependencies {
   readonly logger: Logger;
   /** Client id that Teams users' Entra tokens are issued to (checked by ACS against `appid`). */
   readonly teamsClientId: string;
+  /** Remembered mappings for the token operations (the hot path); see mapping-cache.ts. */
+  readonly mappingCache: MappingCache;
 }
 
 export interface EnsuredIdentity {
@@ -45,10 +48,13 @@ export interface IdentityService {
   issueTokenCreatingIdentity(caller: Caller, request: TokenRequest): Promise<TokenForUser & { readonly created: boolean }>;
   revokeTokens(caller: Caller): Promise<void>;
   exchangeTeamsToken(caller: Caller, teamsToken: string): Promise<IssuedToken>;
+  /** Mappings held in memory (for benchmarks and diagnostics). */
+  cachedMappings(): number;
 }
 
 export function createIdentityService(deps: IdentityServiceDependencies): IdentityService {
-  const { graphTokens, mappings, acs, logger } = deps;
+  const { graphTokens, mappings, acs, logger, mappingCache: cache } = deps;
+  const keyOf = (caller: Caller): string => mappingKey(caller.tid, caller.oid);
   /** One in-flight create per user in this process: concurrent callers share its outcome. */
   const creating = new Map<string, Promise<EnsuredIdentity & { token?: IssuedToken }>>();
 
@@ -128,6 +134,7 @@ export function createIdentityService(deps: IdentityServiceDependencies): Identi
   /** The mapping points to an identity ACS no longer has: drop the mapping so the user can start over. */
   async function healStaleMapping(target: MappingTarget, caller: Caller, acsUserId: string): Promise<void> {
     logger.warn({ oid: caller.oid, acsUserId }, 'stale identity mapping: the ACS identity no longer exists; removing the mapping');
+    cache.delete(keyOf(caller));
     try {
       await mappings.remove(target);
     } catch (error) {
@@ -144,9 +151,38 @@ export function createIdentityService(deps: IdentityServiceDependencies): Identi
     }
   }
 
+  /**
+   * Run an ACS operation on the cached identity when there is one. Resolves undefined when there is
+   * no usable entry (none, or ACS says the identity is gone or another resource's: then it is dropped
+   * and the caller falls back to reading Graph, which also heals the mapping). A foreign id may have
+   * been unmapped with Graph directly (the documented fix after switching resources), so only Graph
+   * can say whether it still stands.
+   */
+  async function onCachedIdentity<T>(caller: Caller, operation: (acsUserId: string) => Promise<T>): Promise<{ value: T; acsUserId: string } | undefined> {
+    const acsUserId = cache.get(keyOf(caller));
+    if (acsUserId === undefined) return undefined;
+    try {
+      return { value: await operation(acsUserId), acsUserId };
+    } catch (error) {
+      if (!(error instanceof IdentityNotFoundError || error instanceof IdentityNotOwnedError)) throw error;
+      cache.delete(keyOf(caller));
+      return undefined;
+    }
+  }
+
+  /** Read the caller's mapping from Graph (the source of truth) and refresh the cache with it. */
+  async function readMapping(caller: Caller, target: MappingTarget): Promise<string | undefined> {
+    const acsUserId = await mappings.read(target);
+    if (acsUserId === undefined) cache.delete(keyOf(caller));
+    else cache.set(keyOf(caller), acsUserId);
+    return acsUserId;
+  }
+
   return {
+    cachedMappings: () => cache.size,
+
     async getIdentity(caller) {
-      const acsUserId = await mappings.read(await meTarget(caller));
+      const acsUserId = await readMapping(caller, await meTarget(caller));
       if (acsUserId === undefined) throw new IdentityNotFoundError();
       return acsUserId;
     },
@@ -154,18 +190,24 @@ export function createIdentityService(deps: IdentityServiceDependencies): Identi
     async ensureIdentity(caller) {
       const target = await meTarget(caller);
       const { acsUserId, created } = await singleFlight(caller, () => createAndMap(target, undefined));
+      cache.set(keyOf(caller), acsUserId);
       if (created) logger.info({ oid: caller.oid, acsUserId }, 'created and mapped an ACS identity');
       return { acsUserId, created };
     },
 
     async deleteIdentity(caller) {
+      cache.delete(keyOf(caller));
       const removed = await removeIdentityAndMapping(await meTarget(caller));
+      cache.delete(keyOf(caller));
       if (removed !== undefined) logger.info({ oid: caller.oid, acsUserId: removed }, 'deleted the ACS identity and its mapping');
     },
 
     async deleteIdentityOfUser(admin, userObjectId) {
       const target: MappingTarget = { kind: 'user', userId: userObjectId, graphToken: await graphTokens.forApp() };
+      const key = mappingKey(admin.tid, userObjectId);
+      cache.delete(key);
       const removed = await removeIdentityAndMapping(target);
+      cache.delete(key);
       logger.info(
         { adminOid: admin.oid, targetOid: userObjectId, acsUserId: removed ?? null },
         removed === undefined ? 'admin erasure: the user had no identity mapping' : 'admin erasure: deleted the ACS identity and its mapping',
@@ -173,17 +215,22 @@ export function createIdentityService(deps: IdentityServiceDependencies): Identi
     },
 
     async issueToken(caller, request) {
+      const cached = await onCachedIdentity(caller, (id) => acs.issueToken(id, request));
+      if (cached) return { ...cached.value, acsUserId: cached.acsUserId };
       const target = await meTarget(caller);
-      const acsUserId = await mappings.read(target);
+      const acsUserId = await readMapping(caller, target);
       if (acsUserId === undefined) throw new IdentityNotFoundError();
       const token = await issueForMapped(caller, target, acsUserId, request);
       return { ...token, acsUserId };
     },
 
     async issueTokenCreatingIdentity(caller, request) {
+      const cached = await onCachedIdentity(caller, (id) => acs.issueToken(id, request));
+      if (cached) return { ...cached.value, acsUserId: cached.acsUserId, created: false };
       const target = await meTarget(caller);
       for (let attempt = 0; ; attempt += 1) {
         const ensured = await singleFlight(caller, () => createAndMap(target, request));
+        cache.set(keyOf(caller), ensured.acsUserId);
         if (ensured.token) return { ...ensured.token, acsUserId: ensured.acsUserId, created: ensured.created };
         try {
           const token = await issueForMapped(caller, target, ensured.acsUserId, request);
@@ -196,8 +243,9 @@ export function createIdentityService(deps: IdentityServiceDependencies): Identi
     },
 
     async revokeTokens(caller) {
+      if (await onCachedIdentity(caller, (id) => acs.revokeTokens(id))) return;
       const target = await meTarget(caller);
-      const acsUserId = await mappings.read(target);
+      const acsUserId = await readMapping(caller, target);
       if (acsUserId === undefined) throw new IdentityNotFoundError();
       try {
         await acs.revokeTokens(acsUserId);

@@ -1,5 +1,6 @@
 import type { LocalAzure } from '../../src/local/local-azure';
 import { DEMO_USERS } from '../../src/local/local-directory';
+import type { TestService } from './test-service';
 
 /**
  * The service's two data invariants, read straight from the emulators' state:
@@ -73,4 +74,29 @@ export function resetEmulatorState(local: Pick<LocalAzure, 'entra' | 'graph' | '
   local.entra.faults.clear();
   local.entra.counters.reset();
   for (const user of Object.values(DEMO_USERS)) local.entra.clearInteraction(user.oid);
+}
+
+/**
+ * Start a test on a clean slate, emulators AND service: {@link resetEmulatorState}, then make the
+ * service forget what it remembers about each demo user. The service keeps mappings in memory (the
+ * mapping cache), and an emulator reset is a change made behind its back; `GET /api/user` always
+ * reads Graph and replaces the remembered entry, so one call per user and instance re-syncs it.
+ * Counters are reset afterwards, so tests count only their own upstream calls.
+ *
+ * @param instances every app serving this emulator set (a second instance in cross-instance tests).
+ */
+export async function resetTestService(service: TestService, instances: readonly TestService['http'][] = [service.http]): Promise<void> {
+  resetEmulatorState(service.local);
+  await Promise.all(
+    Object.values(DEMO_USERS).map(async (user) => {
+      const auth = { Authorization: `Bearer ${await service.tokenFor(user.name as keyof typeof DEMO_USERS)}` };
+      for (const http of instances) {
+        const response = await http.get('/api/user').set(auth);
+        if (response.status !== 404) throw new Error(`resetTestService: GET /api/user as ${user.name} answered ${response.status}, expected 404`);
+      }
+    }),
+  );
+  service.local.entra.counters.reset();
+  service.local.graph.counters.reset();
+  service.local.acs.counters.reset();
 }

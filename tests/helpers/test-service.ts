@@ -9,6 +9,10 @@ import { DEMO_USERS } from '../../src/local/local-directory';
 import { startLocalAzure, type LocalAzure, type LocalAzureOptions } from '../../src/local/local-azure';
 import type { MintAccessTokenOptions } from '../../src/local/entra/entra-emulator';
 import { createLogger } from '../../src/observability/logger';
+import { createLocalCertificates, type LocalCertificates } from '../../src/local/tls/local-certificate-authority';
+
+/** One throwaway CA per test file (each jest worker module registry): every service in it reuses it. */
+let certificates: LocalCertificates | undefined;
 
 /**
  * The service under test: the three emulators, and the service composed on them exactly as
@@ -39,7 +43,8 @@ export interface TestServiceOptions {
 }
 
 export async function startTestService(options: TestServiceOptions = {}): Promise<TestService> {
-  const local = await startLocalAzure(options.localAzure ?? {});
+  certificates ??= createLocalCertificates();
+  const local = await startLocalAzure({ certificates, ...options.localAzure });
   const config = loadConfig({
     NODE_ENV: 'test',
     LOG_LEVEL: 'info',
@@ -47,6 +52,9 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     UPSTREAM_MAX_RETRIES: '0',
     UPSTREAM_TIMEOUT_MS: '5000',
     ENTRA_JWKS_REFRESH_COOLDOWN_SECONDS: '0',
+    // Suites send hundreds of requests from one address and user; the rate-limit tests turn these back on.
+    RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '0',
+    RATE_LIMIT_PER_USER_PER_MINUTE: '0',
     ...local.settings,
     ...options.env,
   });

@@ -27,7 +27,9 @@ function translate(error: unknown, operation: Operation): Error {
   if (!isRestError(error) || error.statusCode === undefined) return fromTransportFailure('acs', error);
   const status = error.statusCode;
   const code = error.code ?? '';
-  if (operation === 'teams' && (status === 400 || status === 401 || status === 403)) {
+  // ACS answers a bad Teams token with 401 InvalidAccessToken and a token of another user or app
+  // with 400; a 401/403 with another code is ACS refusing this service's own credentials.
+  if (operation === 'teams' && (status === 400 || (status === 401 && code === 'InvalidAccessToken'))) {
     const reason =
       status === 400
         ? "the Teams user token does not belong to this user or app (its 'oid' and 'appid' must match the caller and this API)"

@@ -55,6 +55,7 @@ export class IdentityRegistry {
   readonly #resourceId: string;
   readonly #identities = new Map<string, MutableIdentity>();
   readonly #tokens = new Map<string, IssuedTokenEntry>();
+  #pruneAt = TOKEN_PRUNE_THRESHOLD;
   // A counter rather than timestamps: a token issued in the same millisecond as a revoke must still
   // be ordered correctly against it.
   #sequence = 0;
@@ -108,9 +109,12 @@ export class IdentityRegistry {
 
   /** Remember a signed token so revocation can be checked later. */
   recordToken(token: string, identityId: string, sequence: number, expiresAtMs: number): void {
-    if (this.#tokens.size >= TOKEN_PRUNE_THRESHOLD) {
+    if (this.#tokens.size >= this.#pruneAt) {
       const now = Date.now();
       for (const [key, entry] of this.#tokens) if (entry.expiresAtMs <= now) this.#tokens.delete(key);
+      // Next sweep only after as many new tokens as are left: one sweep per token would make issuing
+      // quadratic once more than the threshold are alive (tokens live 1 to 24 hours).
+      this.#pruneAt = Math.max(TOKEN_PRUNE_THRESHOLD, 2 * this.#tokens.size);
     }
     this.#tokens.set(token, { identityId, sequence, expiresAtMs });
   }

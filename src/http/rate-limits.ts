@@ -1,0 +1,49 @@
+import type { Request, RequestHandler } from 'express';
+import { ipKeyGenerator, rateLimit, type Options } from 'express-rate-limit';
+
+import { ThrottledError } from '../errors/app-errors';
+
+/**
+ * Two fixed-window limits in front of the upstreams (in-memory, so per instance):
+ * - per client address, before authentication: bounds what any one address can make us verify;
+ * - per user (`oid`), after authentication: bounds what one account can cost in Graph calls
+ *   (455 requests per 10 s per app, shared by all users) and ACS operations.
+ * Both answer 429 `too_many_requests` with `Retry-After` and the IETF `RateLimit` headers.
+ */
+const WINDOW_MS = 60_000;
+
+function rejectWith(message: string): Options['handler'] {
+  return (req, _res, next) => {
+    const info = (req as Request & { rateLimit?: { resetTime?: Date } }).rateLimit;
+    const seconds = info?.resetTime ? (info.resetTime.getTime() - Date.now()) / 1000 : WINDOW_MS / 1000;
+    next(new ThrottledError('too_many_requests', message, seconds));
+  };
+}
+
+const common = {
+  windowMs: WINDOW_MS,
+  standardHeaders: 'draft-8',
+  legacyHeaders: false,
+} as const;
+
+/** Per client address (from `trust proxy`, so App Service's front end is not everyone's address). */
+export function limitByClientAddress(perMinute: number): RequestHandler {
+  return rateLimit({
+    ...common,
+    limit: perMinute,
+    identifier: 'per-address',
+    keyGenerator: (req) => ipKeyGenerator(req.ip ?? 'unknown'),
+    handler: rejectWith('Too many requests from this address; retry later.'),
+  });
+}
+
+/** Per authenticated user: place after the authenticate step. */
+export function limitByCaller(perMinute: number): RequestHandler {
+  return rateLimit({
+    ...common,
+    limit: perMinute,
+    identifier: 'per-user',
+    keyGenerator: (req) => `${req.user?.tid ?? ''}/${req.user?.oid ?? ''}`,
+    handler: rejectWith('Too many requests for this user; retry later.'),
+  });
+}

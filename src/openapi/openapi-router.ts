@@ -1,0 +1,80 @@
+import express, { Router, type Request } from 'express';
+import { getAbsoluteFSPath } from 'swagger-ui-dist';
+
+import type { OpenApiDocument } from './openapi-document';
+
+/**
+ * Starts Swagger UI on the document. Served as a file, not inline, so helmet's default CSP
+ * (`script-src 'self'`) allows it. The document URL is resolved against this script's own URL
+ * (`<mount>/docs/swagger-initializer.js` → `<mount>/openapi.json`), so it works under any mount
+ * path or proxy prefix and whether the page was opened as `/docs` or `/docs/`.
+ */
+const SWAGGER_INITIALIZER = `'use strict';
+(function () {
+  var script = document.currentScript;
+  var documentUrl = new URL('../openapi.json', script && script.src ? script.src : window.location.href).href;
+  window.addEventListener('load', function () {
+    window.ui = SwaggerUIBundle({
+      url: documentUrl,
+      dom_id: '#swagger-ui',
+      deepLinking: true,
+      presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
+      plugins: [SwaggerUIBundle.plugins.DownloadUrl],
+      layout: 'StandaloneLayout',
+      persistAuthorization: false
+    });
+  });
+})();
+`;
+
+function docsPage(assetBase: string): string {
+  return `<!DOCTYPE html>
+<html lang="en">
+  <head>
+    <meta charset="UTF-8">
+    <title>ACS authentication server API</title>
+    <link rel="stylesheet" type="text/css" href="${assetBase}swagger-ui.css">
+    <link rel="stylesheet" type="text/css" href="${assetBase}index.css">
+    <link rel="icon" type="image/png" href="${assetBase}favicon-32x32.png" sizes="32x32">
+  </head>
+  <body>
+    <div id="swagger-ui"></div>
+    <script src="${assetBase}swagger-ui-bundle.js" charset="UTF-8"></script>
+    <script src="${assetBase}swagger-ui-standalone-preset.js" charset="UTF-8"></script>
+    <script src="${assetBase}swagger-initializer.js" charset="UTF-8"></script>
+  </body>
+</html>
+`;
+}
+
+/** Relative asset base for the page: `/docs` needs `docs/…`, `/docs/` needs `./…`. */
+function assetBaseOf(req: Request): string {
+  const path = req.originalUrl.split('?')[0] ?? '';
+  return path.endsWith('/') ? './' : 'docs/';
+}
+
+/**
+ * Public routes for the API description: `GET /openapi.json` (the document) and `GET /docs`
+ * (Swagger UI from the installed swagger-ui-dist, served from this process: no CDN). Mount it
+ * before authentication.
+ */
+export function createOpenApiRouter(document: OpenApiDocument): Router {
+  const body = JSON.stringify(document);
+  const router = Router();
+
+  router.get('/openapi.json', (_req, res) => {
+    res.type('application/json').send(body);
+  });
+
+  // Non-strict routing makes this match `/docs/` too.
+  router.get('/docs', (req, res) => {
+    res.type('html').send(docsPage(assetBaseOf(req)));
+  });
+  router.get('/docs/swagger-initializer.js', (_req, res) => {
+    res.type('application/javascript').send(SWAGGER_INITIALIZER);
+  });
+  // The package's own page and initializer load the petstore demo: `index: false` keeps its page off
+  // `/docs/`, and the route above shadows its initializer.
+  router.use('/docs', express.static(getAbsoluteFSPath(), { index: false, redirect: false, fallthrough: true }));
+  return router;
+}

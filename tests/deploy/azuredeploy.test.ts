@@ -1,0 +1,284 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { SECRET_SETTING_NAMES, SETTING_NAMES } from '../../src/config/config';
+import { SecretValue } from './arm-expressions';
+import {
+  PLATFORM_SETTING,
+  SKUS_WITHOUT_ALWAYS_ON,
+  appSettingsOf,
+  deploymentProblems,
+  parametersFileProblems,
+  scenarioParameters,
+  simulateDeployment,
+  staticTemplateProblems,
+  type ArmParametersFile,
+  type ArmTemplate,
+} from './template-checks';
+
+const deployDir = join(__dirname, '..', '..', 'deploy');
+const templateText = readFileSync(join(deployDir, 'azuredeploy.json'), 'utf8');
+const parametersText = readFileSync(join(deployDir, 'azuredeploy.parameters.json'), 'utf8');
+const template = JSON.parse(templateText) as ArmTemplate;
+const parametersFile = JSON.parse(parametersText) as ArmParametersFile;
+
+const allowed = (name: string): readonly unknown[] => template.parameters[name]?.allowedValues ?? [];
+
+const scenarios = allowed('acsAuthMode').flatMap((acsAuthMode) =>
+  [true, false].map((enableApplicationInsights) => ({
+    label: `acsAuthMode=${String(acsAuthMode)}, enableApplicationInsights=${enableApplicationInsights}`,
+    expected: { acsAuthMode: String(acsAuthMode), enableApplicationInsights },
+    parameters: scenarioParameters({ acsAuthMode, enableApplicationInsights }),
+  })),
+);
+
+/** All problems of a (possibly broken) template, across every scenario, plus the parameters file. */
+function everyProblem(candidate: ArmTemplate, file: ArmParametersFile = parametersFile): string[] {
+  const problems = [...staticTemplateProblems(candidate), ...parametersFileProblems(candidate, file)];
+  for (const scenario of scenarios) {
+    for (const sku of ['B1', 'F1']) {
+      problems.push(
+        ...deploymentProblems(candidate, { ...scenario.parameters, appServicePlanSku: sku }, scenario.expected).map(
+          (problem) => `[${scenario.label}, ${sku}] ${problem}`,
+        ),
+      );
+    }
+  }
+  return problems;
+}
+
+describe('deploy/azuredeploy.json', () => {
+  it('is an ARM deployment template (2019-04-01 schema) with a contentVersion', () => {
+    expect(template.$schema).toBe('https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#');
+    expect(template.contentVersion).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+  });
+
+  it('uses every parameter and variable it declares, references only declared ones, and pins known API versions', () => {
+    expect(staticTemplateProblems(template)).toEqual([]);
+  });
+
+  it('gives no secure parameter a default value', () => {
+    const secure = Object.entries(template.parameters).filter(([, definition]) => definition.type.toLowerCase().startsWith('secure'));
+    expect(secure.map(([name]) => name)).toEqual(['entraClientSecret']);
+    expect(secure.filter(([, definition]) => definition.defaultValue !== undefined)).toEqual([]);
+  });
+
+  it('needs only the API client id and its secret from a first-time user', () => {
+    const required = Object.entries(template.parameters).filter(([, definition]) => definition.defaultValue === undefined);
+    expect(required.map(([name]) => name).sort()).toEqual(['entraClientId', 'entraClientSecret']);
+  });
+
+  describe.each(scenarios)('deployed with $label', ({ parameters, expected }) => {
+    it('configures the web app, its settings, the ACS role and the outputs as the service needs', () => {
+      expect(deploymentProblems(template, parameters, expected)).toEqual([]);
+    });
+
+    it('sets, as app settings, only settings the service reads (SETTING_NAMES) and platform settings', () => {
+      const names = [...appSettingsOf(simulateDeployment(template, parameters)).keys()];
+      const service = names.filter((name) => (SETTING_NAMES as readonly string[]).includes(name));
+      const platform = names.filter((name) => PLATFORM_SETTING.test(name));
+      expect([...service, ...platform].sort()).toEqual([...names].sort());
+      expect(service.filter((name) => PLATFORM_SETTING.test(name))).toEqual([]);
+      const acsSetting = expected.acsAuthMode === 'managedIdentity' ? 'ACS_ENDPOINT' : 'ACS_CONNECTION_STRING';
+      expect(service.sort()).toEqual(
+        [
+          'NODE_ENV',
+          'TRUST_PROXY',
+          'LOG_LEVEL',
+          'ENTRA_TENANT_ID',
+          'ENTRA_CLIENT_ID',
+          'ENTRA_CLIENT_SECRET',
+          'ENTRA_REQUIRED_SCOPE',
+          'ENTRA_ADMIN_ROLE',
+          'TEAMS_CLIENT_ID',
+          'GRAPH_EXTENSION_NAME',
+          acsSetting,
+          'ACS_TOKEN_SCOPES',
+          'CORS_ALLOWED_ORIGINS',
+        ].sort(),
+      );
+    });
+
+    it('takes every secret setting from a securestring parameter or listKeys(), never from a literal', () => {
+      const settings = appSettingsOf(simulateDeployment(template, parameters));
+      const secrets = [...settings].filter(([name]) => SECRET_SETTING_NAMES.includes(name));
+      expect(secrets.length).toBeGreaterThan(0);
+      for (const [name, value] of secrets) {
+        expect({ name, secret: value instanceof SecretValue }).toEqual({ name, secret: true });
+      }
+    });
+  });
+
+  it('keeps Always On off exactly on the SKUs that cannot have it, for every SKU it offers', () => {
+    for (const sku of allowed('appServicePlanSku')) {
+      const simulation = simulateDeployment(template, scenarioParameters({ appServicePlanSku: sku }));
+      const site = simulation.resources.find((resource) => resource.type === 'Microsoft.Web/sites');
+      const siteConfig = (site?.evaluated?.['properties'] as { siteConfig?: { alwaysOn?: unknown } } | undefined)?.siteConfig;
+      expect({ sku, alwaysOn: siteConfig?.alwaysOn }).toEqual({ sku, alwaysOn: !SKUS_WITHOUT_ALWAYS_ON.includes(String(sku)) });
+    }
+    expect(allowed('appServicePlanSku')).toContain('F1');
+    expect(template.parameters['appServicePlanSku']?.defaultValue).toBe('B1');
+  });
+
+  it('offers the Node.js 22 and 24 LTS runtimes, 22 by default', () => {
+    expect(allowed('nodeRuntime')).toEqual(['NODE|22-lts', 'NODE|24-lts']);
+    expect(template.parameters['nodeRuntime']?.defaultValue).toBe('NODE|22-lts');
+    for (const nodeRuntime of allowed('nodeRuntime')) {
+      expect(deploymentProblems(template, scenarioParameters({ nodeRuntime }), { acsAuthMode: 'managedIdentity', enableApplicationInsights: true })).toEqual([]);
+    }
+  });
+
+  it('defaults to the managed identity for ACS', () => {
+    expect(template.parameters['acsAuthMode']?.defaultValue).toBe('managedIdentity');
+    const simulation = simulateDeployment(template, scenarioParameters());
+    expect(simulation.listKeysCalls).toEqual([]);
+    expect(appSettingsOf(simulation).get('ACS_ENDPOINT')).toMatch(/^https:\/\/[a-z0-9-]+\.unitedstates\.communication\.azure\.com\/$/);
+  });
+});
+
+describe('deploy/azuredeploy.parameters.json', () => {
+  it('names only declared parameters, with allowed values, shows the required ones, and holds no secret', () => {
+    expect(parametersFileProblems(template, parametersFile)).toEqual([]);
+  });
+
+  it('is a valid deployment of the template once the placeholders are filled in', () => {
+    const values = Object.fromEntries(Object.entries(parametersFile.parameters).map(([name, entry]) => [name, entry.value]));
+    const filled = { ...values, entraClientId: scenarioParameters()['entraClientId'], entraClientSecret: scenarioParameters()['entraClientSecret'] };
+    expect(deploymentProblems(template, filled, { acsAuthMode: String(values['acsAuthMode']), enableApplicationInsights: values['enableApplicationInsights'] === true })).toEqual([]);
+  });
+});
+
+describe('docs/deploy.md', () => {
+  const guide = readFileSync(join(__dirname, '..', '..', 'docs', 'deploy.md'), 'utf8');
+
+  it('describes every template parameter', () => {
+    expect(Object.keys(template.parameters).filter((name) => !guide.includes(`\`${name}\``))).toEqual([]);
+  });
+});
+
+// Loose on purpose: the mutations reach into arbitrary JSON; a wrong path throws and fails the test.
+type Mutable = { [key: string]: Mutable } & Mutable[];
+
+/** A deep, writable copy of the template to break. */
+function brokenCopy(): Mutable {
+  return JSON.parse(templateText) as Mutable;
+}
+
+function site(copy: Mutable): Mutable {
+  return copy['resources'].find((resource) => resource['type'] === ('Microsoft.Web/sites' as unknown)) as Mutable;
+}
+
+function setting(copy: Mutable, name: string): Mutable {
+  const settings = site(copy)['properties']['siteConfig']['appSettings'];
+  return settings.find((entry) => entry['name'] === (name as unknown)) as Mutable;
+}
+
+function setSetting(copy: Mutable, name: string, value: string): void {
+  setting(copy, name)['value'] = value as unknown as Mutable;
+}
+
+function acsSetting(copy: Mutable): Mutable {
+  return site(copy)['properties']['siteConfig']['appSettings'].find((entry) => String(entry['name']).includes('ACS_ENDPOINT')) as Mutable;
+}
+
+function roleAssignment(copy: Mutable): Mutable {
+  return copy['resources'].find((resource) => resource['type'] === ('Microsoft.Authorization/roleAssignments' as unknown)) as Mutable;
+}
+
+const assign = (target: Mutable, key: string, value: unknown): void => {
+  target[key] = value as Mutable;
+};
+
+describe('the checks catch a broken template', () => {
+  const cases: Array<[string, (copy: Mutable) => void, string]> = [
+    ['a wrong $schema', (t) => assign(t, '$schema', 'https://schema.management.azure.com/schemas/2015-01-01/deploymentTemplate.json#'), '$schema'],
+    ['an unused parameter', (t) => assign(t['parameters'], 'unused', { type: 'string', defaultValue: 'x' }), "parameter 'unused' is declared but never used"],
+    ['an unused variable', (t) => assign(t['variables'], 'unused', 'x'), "variable 'unused' is declared but never used"],
+    ['a reference to an undeclared parameter', (t) => setSetting(t, 'LOG_LEVEL', "[parameters('logLevl')]"), "parameters('logLevl')"],
+    ['a reference to an undeclared variable', (t) => setSetting(t, 'LOG_LEVEL', "[variables('nope')]"), "variables('nope')"],
+    ['a default for the client secret', (t) => assign(t['parameters']['entraClientSecret'], 'defaultValue', 'changeme'), "secure parameter 'entraClientSecret'"],
+    ['the client secret as a plain string parameter', (t) => assign(t['parameters']['entraClientSecret'], 'type', 'string'), 'ENTRA_CLIENT_SECRET must come only from a securestring'],
+    ['a literal client secret', (t) => setSetting(t, 'ENTRA_CLIENT_SECRET', 'literal-secret'), 'ENTRA_CLIENT_SECRET must come only from a securestring'],
+    ['a secret flowing into a plain setting', (t) => setSetting(t, 'LOG_LEVEL', "[parameters('entraClientSecret')]"), 'LOG_LEVEL is not a secret setting but its value derives from a secret'],
+    [
+      'AZURE_CLIENT_ID as a setting',
+      (t) => site(t)['properties']['siteConfig']['appSettings'].push({ name: 'AZURE_CLIENT_ID', value: 'x' } as unknown as Mutable),
+      'AZURE_CLIENT_ID is read by DefaultAzureCredential',
+    ],
+    [
+      'a misspelt setting',
+      (t) => assign(setting(t, 'ENTRA_ADMIN_ROLE'), 'name', 'ENTRA_ADMIN_ROLES'),
+      'ENTRA_ADMIN_ROLES is neither read by the service',
+    ],
+    [
+      'a legacy setting name',
+      (t) => assign(setting(t, 'GRAPH_EXTENSION_NAME'), 'name', 'GraphExtensionName'),
+      'GraphExtensionName is a deprecated alias',
+    ],
+    [
+      'a missing tenant id',
+      (t) => {
+        const settings = site(t)['properties']['siteConfig']['appSettings'];
+        settings.splice(settings.indexOf(setting(t, 'ENTRA_TENANT_ID')), 1);
+      },
+      'required app setting ENTRA_TENANT_ID',
+    ],
+    ['ACS_ENDPOINT in both modes', (t) => assign(acsSetting(t), 'name', 'ACS_ENDPOINT'), 'connectionString mode must set ACS_CONNECTION_STRING'],
+    [
+      'the keys read in managed identity mode too',
+      (t) => assign(acsSetting(t), 'value', "[if(variables('useManagedIdentity'), listKeys(variables('acsId'), '2023-04-01').primaryEndpoint, listKeys(variables('acsId'), '2023-04-01').primaryConnectionString)]"),
+      'managedIdentity mode must not read the ACS keys',
+    ],
+    ['TRUST_PROXY=true', (t) => setSetting(t, 'TRUST_PROXY', 'true'), 'loadConfig: TRUST_PROXY'],
+    ['NODE_ENV=development', (t) => setSetting(t, 'NODE_ENV', 'development'), 'NODE_ENV must be "production"'],
+    ['building on the server', (t) => setSetting(t, 'SCM_DO_BUILD_DURING_DEPLOYMENT', 'true'), 'SCM_DO_BUILD_DURING_DEPLOYMENT must be "false"'],
+    ['HTTP allowed', (t) => assign(site(t)['properties'], 'httpsOnly', false), 'properties.httpsOnly must be true'],
+    ['TLS 1.0', (t) => assign(site(t)['properties']['siteConfig'], 'minTlsVersion', '1.0'), 'siteConfig.minTlsVersion must be "1.2"'],
+    ['FTP on', (t) => assign(site(t)['properties']['siteConfig'], 'ftpsState', 'AllAllowed'), 'siteConfig.ftpsState must be "Disabled"'],
+    ['no health check', (t) => delete site(t)['properties']['siteConfig']['healthCheckPath'], 'siteConfig.healthCheckPath must be "/health"'],
+    ['no managed identity', (t) => assign(site(t), 'identity', { type: 'None' }), 'identity.type must be "SystemAssigned"'],
+    ['Always On on a Free plan', (t) => assign(site(t)['properties']['siteConfig'], 'alwaysOn', true), 'siteConfig.alwaysOn must be false'],
+    ['a Windows runtime', (t) => assign(site(t), 'kind', 'app'), 'kind must be "app,linux"'],
+    ['an API version the schemas do not know', (t) => assign(site(t), 'apiVersion', '2015-08-01'), 'Microsoft.Web/sites@2015-08-01 is not in the API version allow-list'],
+    [
+      'a bogus API version in reference()',
+      (t) => setSetting(t, 'APPLICATIONINSIGHTS_CONNECTION_STRING', "[if(parameters('enableApplicationInsights'), reference(variables('appInsightsId'), '2014-04-01').ConnectionString, '')]"),
+      'uses API version 2014-04-01',
+    ],
+    [
+      'an unguarded reference() to a conditional resource',
+      (t) => setSetting(t, 'APPLICATIONINSIGHTS_CONNECTION_STRING', "[reference(variables('appInsightsId'), '2020-02-02').ConnectionString]"),
+      'which this deployment does not create',
+    ],
+    ['the role assignment in both modes', (t) => delete roleAssignment(t)['condition'], 'connectionString mode must not grant the app a role'],
+    ['the role assigned on the resource group', (t) => delete roleAssignment(t)['scope'], 'must be scoped to the ACS resource'],
+    [
+      'another role',
+      (t) => assign(roleAssignment(t)['properties'], 'roleDefinitionId', "[subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '8e3af657-a8ff-443c-a75c-2fe8c4bcb635')]"),
+      'unexpected roleDefinitionId',
+    ],
+    ['a secret output', (t) => assign(t['outputs'], 'leak', { type: 'string', value: "[parameters('entraClientSecret')]" }), 'output leak exposes a secret'],
+    ['an http site URL', (t) => assign(t['outputs']['siteUrl'], 'value', "[format('http://{0}', reference(variables('siteId'), '2024-04-01').defaultHostName)]"), 'output siteUrl must be the https URL'],
+  ];
+
+  it.each(cases)('%s', (_label, breakIt, expectedProblem) => {
+    const copy = brokenCopy();
+    breakIt(copy);
+    const problems = everyProblem(copy as unknown as ArmTemplate);
+    expect(problems.join('\n')).toContain(expectedProblem);
+  });
+
+  it.each([
+    ['an undeclared parameter', { nope: { value: 'x' } }, "names 'nope', which the template does not declare"],
+    ['the client secret', { entraClientSecret: { value: 'abc' } }, "must not hold the secure parameter 'entraClientSecret'"],
+    ['a connection string', { corsAllowedOrigins: { value: 'endpoint=https://x/;accesskey=abc' } }, 'looks like a secret'],
+    ['a value outside allowedValues', { nodeRuntime: { value: 'NODE|18-lts' } }, 'is not one of its allowedValues'],
+  ])('in the parameters file: %s', (_label, extra, expectedProblem) => {
+    const file = { ...parametersFile, parameters: { ...parametersFile.parameters, ...extra } };
+    expect(parametersFileProblems(template, file).join('\n')).toContain(expectedProblem);
+  });
+
+  it('and the unbroken template has none', () => {
+    expect(everyProblem(template)).toEqual([]);
+  });
+});
