@@ -17,6 +17,8 @@ export interface LoadOptions {
   readonly amount?: number;
   /** Hard bound on the whole run; autocannon is stopped when it is reached. */
   readonly boundSeconds: number;
+  /** Called every 10 s with the responses so far (long runs only say they are alive). */
+  readonly onProgress?: (completed: number) => void;
 }
 
 export interface LatencySummary {
@@ -62,6 +64,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadFigures> {
   const latencies: number[] = [];
   const statusCodes: Record<string, number> = {};
 
+  let progress: NodeJS.Timeout | undefined;
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
     const instance = autocannon(
       {
@@ -84,11 +87,16 @@ export async function runLoad(options: LoadOptions): Promise<LoadFigures> {
       },
       (error: unknown, done) => {
         clearTimeout(bound);
+        clearInterval(progress);
         if (error) reject(error instanceof Error ? error : new Error(String(error)));
         else resolve(done);
       },
     );
     const bound = setTimeout(() => instance.stop(), options.boundSeconds * 1000);
+    const onProgress = options.onProgress;
+    if (onProgress !== undefined) {
+      progress = setInterval(() => onProgress(Object.values(statusCodes).reduce((total, count) => total + count, 0)), 10_000);
+    }
     instance.on('response', (_client, statusCode, _bytes, responseTime) => {
       statusCodes[statusCode] = (statusCodes[statusCode] ?? 0) + 1;
       if (statusCode >= 200 && statusCode < 300) latencies.push(responseTime);

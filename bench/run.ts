@@ -184,13 +184,16 @@ function serviceEnv(settings: Readonly<Record<string, string>>): Record<string, 
   };
 }
 
+let serviceMappingCache: unknown;
+
 async function startService(env: Record<string, string>, caCertPem: string): Promise<{ child: Service; url: string }> {
   const child = await forkChild<ServiceApi>(childModule('service-process'), {
     name: 'service',
     nodeFlags: ['--expose-gc', ...SERVICE_NODE_FLAGS],
     env: { ...process.env, ...env },
   });
-  const { url } = await child.call('start', { env, caCertPem }, 60_000);
+  const { url, mappingCache } = await child.call('start', { env, caCertPem }, 60_000);
+  serviceMappingCache = mappingCache;
   return { child, url };
 }
 
@@ -298,7 +301,9 @@ async function measure(
     tokens,
     connections: load.connections,
     boundSeconds,
-    ...(load.amount !== undefined ? { amount: load.amount } : { durationSeconds: load.durationSeconds ?? 10 }),
+    ...(load.amount !== undefined
+      ? { amount: load.amount, onProgress: (completed: number) => log(`    ${completed}/${load.amount ?? 0} requests`) }
+      : { durationSeconds: load.durationSeconds ?? 10 }),
   });
   const cpuAfter = { server: await target.child.call('cpu'), emulators: await emulators.call('cpu'), self: process.cpuUsage() };
   // Requests still in flight when a timed run stops are finished by the server (and make their
@@ -584,6 +589,7 @@ async function main(): Promise<void> {
       serviceSettings: Object.fromEntries(
         Object.entries(env).filter(([name]) => !['ENTRA_CLIENT_SECRET', 'ACS_CONNECTION_STRING'].includes(name) && !AZURE_SETTING_NAMES.includes(name)),
       ),
+      serviceMappingCache,
       machine: { node: process.version, platform: process.platform, cpus: cpus().length, cpuModel: cpus()[0]?.model, totalMemoryMb: Math.round(totalmem() / MB) },
       emulatorLimits: 'ACS request limits and the Graph throttle are lifted for the benchmark',
       emulatorMemory,

@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 import { composeService, type ServiceRuntime } from '../src/composition-root';
-import { loadConfig } from '../src/config/config';
+import { loadConfig, type Config } from '../src/config/config';
 import { createLogger } from '../src/observability/logger';
 import { serveRpc } from './ipc';
 
@@ -18,7 +18,7 @@ export interface ServiceMemory extends NodeJS.MemoryUsage {
 }
 
 export type ServiceApi = {
-  start(params: { readonly env: Readonly<Record<string, string>>; readonly caCertPem: string }): Promise<{ readonly url: string }>;
+  start(params: { readonly env: Readonly<Record<string, string>>; readonly caCertPem: string }): Promise<{ readonly url: string; readonly mappingCache: Config['mappingCache'] }>;
   /** Memory of this process; collects garbage first when node runs with --expose-gc and `gc` is true. */
   memory(params: { readonly gc: boolean }): ServiceMemory;
   cpu(): NodeJS.CpuUsage;
@@ -43,7 +43,7 @@ const api: ServiceApi = {
     server.keepAliveTimeout = 65_000;
     server.headersTimeout = 66_000;
     const { port } = server.address() as AddressInfo;
-    return { url: `http://127.0.0.1:${port}` };
+    return { url: `http://127.0.0.1:${port}`, mappingCache: config.mappingCache };
   },
 
   memory({ gc }) {

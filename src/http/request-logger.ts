@@ -1,6 +1,7 @@
 import type { RequestHandler } from 'express';
 
 import type { Logger } from '../observability/logger';
+import { redactTokens } from '../observability/redact';
 import { requestIdOf } from './request-id';
 
 /**
@@ -9,7 +10,7 @@ import { requestIdOf } from './request-id';
  */
 /** The path the client asked for, without the query string, and cut short if absurdly long. */
 function pathOf(originalUrl: string): string {
-  const path = originalUrl.split('?', 1)[0] ?? '';
+  const path = redactTokens(originalUrl.split('?', 1)[0] ?? '');
   return path.length > 256 ? `${path.slice(0, 256)}…` : path;
 }
 

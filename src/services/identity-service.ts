@@ -1,6 +1,7 @@
 import type { Caller } from '../auth/caller';
 import { IdentityNotFoundError, IdentityNotOwnedError, UpstreamError } from '../errors/app-errors';
 import type { Logger } from '../observability/logger';
+import { summarizeError } from '../observability/redact';
 import { mappingKey, type MappingCache } from './mapping-cache';
 import type { AcsIdentities, GraphTokenSource, IssuedToken, MappingStore, MappingTarget, TokenRequest } from './ports';
 
@@ -68,7 +69,7 @@ export function createIdentityService(deps: IdentityServiceDependencies): Identi
       await acs.deleteIdentity(acsUserId);
       logger.info({ acsUserId, reason }, 'deleted an ACS identity that lost the mapping race');
     } catch (error) {
-      logger.error({ acsUserId, reason, err: error }, 'ORPHANED ACS identity: could not delete an identity that has no mapping; delete it by hand');
+      logger.error({ acsUserId, reason, err: summarizeError(error) }, 'ORPHANED ACS identity: could not delete an identity that has no mapping; delete it by hand');
       throw error;
     }
   }
@@ -138,7 +139,7 @@ export function createIdentityService(deps: IdentityServiceDependencies): Identi
     try {
       await mappings.remove(target);
     } catch (error) {
-      logger.warn({ oid: caller.oid, err: error }, 'could not remove a stale identity mapping; it will be retried on the next request');
+      logger.warn({ oid: caller.oid, err: summarizeError(error) }, 'could not remove a stale identity mapping; it will be retried on the next request');
     }
   }
 

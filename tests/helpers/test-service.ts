@@ -10,6 +10,7 @@ import { startLocalAzure, type LocalAzure, type LocalAzureOptions } from '../../
 import type { MintAccessTokenOptions } from '../../src/local/entra/entra-emulator';
 import { createLogger } from '../../src/observability/logger';
 import { createLocalCertificates, type LocalCertificates } from '../../src/local/tls/local-certificate-authority';
+import { findLeaks, tapResponses, type CapturedResponse } from './secrecy';
 
 /** One throwaway CA per test file (each jest worker module registry): every service in it reuses it. */
 let certificates: LocalCertificates | undefined;
@@ -28,11 +29,14 @@ export interface TestService {
   readonly logs: Record<string, unknown>[];
   /** Every log line as written (for secrecy checks). */
   readonly rawLogs: string[];
+  /** Every response the service sent through `http`. */
+  readonly responses: CapturedResponse[];
   readonly http: ReturnType<typeof supertest>;
   /** An access token for this API, for a demo user (v1 with `access_as_user` unless told otherwise). */
   tokenFor(user?: keyof typeof DEMO_USERS, options?: MintAccessTokenOptions): Promise<string>;
   /** Requests the emulators have answered so far, per upstream. */
   upstreamCalls(): { readonly entra: number; readonly graph: number; readonly acs: number; readonly total: number };
+  /** Stop everything, then fail if any log line or response leaked a token or secret. */
   close(): Promise<void>;
 }
 
@@ -72,6 +76,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
   });
   const logger = createLogger({ level: config.log.level, destination });
   const runtime = composeService(config, { logger, trustedCaPem: local.caCertPem });
+  const responses: CapturedResponse[] = [];
 
   return {
     local,
@@ -80,7 +85,8 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     config,
     logs,
     rawLogs,
-    http: supertest(runtime.app),
+    responses,
+    http: supertest(tapResponses(runtime.app, responses)),
     tokenFor: (user = 'alice', mint = {}) => local.entra.mintAccessToken({ user, ...mint }),
     upstreamCalls() {
       const entra = local.entra.counters.total();
@@ -91,6 +97,12 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     async close() {
       await runtime.close();
       await local.close();
+      const leaks = findLeaks({
+        logLines: rawLogs,
+        responses,
+        secrets: [config.entra.clientSecret, local.acs.accessKey, local.acs.connectionString],
+      });
+      if (leaks.length > 0) throw new Error(`secrets leaked:\n${leaks.slice(0, 20).join('\n')}`);
     },
   };
 }

@@ -174,6 +174,12 @@ describe('upstream failures', () => {
     let service: TestService;
     beforeAll(async () => {
       service = await startTestService({ env: TIMEOUT_ENV });
+      // A cold service fetches signing keys and Entra metadata and opens its TLS connections first;
+      // on a busy machine that can outlast 300 ms. These tests are about held requests, not cold starts.
+      for (let attempt = 0; attempt < 5; attempt += 1) {
+        const response = await service.http.get('/api/user').set({ Authorization: `Bearer ${await service.tokenFor('alice')}` });
+        if (response.status === 404) break;
+      }
     });
     afterAll(async () => {
       await service.close();

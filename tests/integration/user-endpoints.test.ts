@@ -182,6 +182,35 @@ describe('/api/user', () => {
       });
     });
 
+    describe('when one instance deletes what another has served', () => {
+      let second: ServiceRuntime;
+      beforeAll(() => {
+        second = composeService(service.config, { logger: createLogger({ level: 'silent' }), trustedCaPem: service.local.caCertPem });
+      });
+      afterAll(async () => {
+        await second.close();
+      });
+
+      it('the other instance never serves the deleted identity, and serves the next one', async () => {
+        const auth = await authAs();
+        const [first, other] = [service.http, supertest(second.app)];
+        const created = await first.post('/api/user').set(auth).expect(201);
+        const served = await other.get('/api/token').set(auth).expect(201);
+        expect(served.body.user.communicationUserId).toBe(created.body.acsUserIdentity);
+
+        await first.delete('/api/user').set(auth).expect(204);
+
+        const afterDelete = await other.get('/api/token').set(auth).expect(404);
+        expect(afterDelete.body).toMatchObject({ code: 'identity_not_found' });
+        await other.delete('/api/token').set(auth).expect(404);
+        const recreated = await other.post('/api/token').set(auth).expect(201);
+        expect(recreated.body.user.communicationUserId).not.toBe(created.body.acsUserIdentity);
+        const fromFirst = await first.get('/api/token').set(auth).expect(201);
+        expect(fromFirst.body.user.communicationUserId).toBe(recreated.body.user.communicationUserId);
+        expectInvariants(service.local);
+      });
+    });
+
     describe('when the mapping write fails after the identity was created', () => {
       it.each([
         [500, 502, 'upstream_error'],
