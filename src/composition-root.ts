@@ -45,6 +45,8 @@ export function composeService(config: Config, options: ComposeOptions): Service
   const { logger } = options;
   const ca = options.trustedCaPem;
   const timeoutMs = config.upstream.timeoutMs;
+  // Waiting out a Retry-After inside a request only makes sense well within its deadline.
+  const maxRetryWaitMs = Math.min(2000, Math.floor(timeoutMs / 4));
 
   const msal = createMsalClient({
     authorityHost: config.entra.authorityHost,
@@ -59,6 +61,7 @@ export function composeService(config: Config, options: ComposeOptions): Service
     baseUrl: config.graph.baseUrl,
     timeoutMs,
     maxRetries: config.upstream.maxRetries,
+    maxRetryWaitMs,
     ...(ca === undefined ? {} : { ca }),
   });
   const acsAuth = config.acs.auth;
@@ -67,6 +70,7 @@ export function composeService(config: Config, options: ComposeOptions): Service
       ? { connectionString: acsAuth.connectionString }
       : { endpoint: acsAuth.endpoint, credential: new DefaultAzureCredential() }),
     maxRetries: config.upstream.maxRetries,
+    maxRetryWaitMs,
     userAgentPrefix: 'acs-auth-server',
   });
   const keysFetch = ca === undefined ? undefined : jwksFetch(ca);

@@ -10,6 +10,7 @@ import {
 } from '../../errors/app-errors';
 import type { AcsIdentities } from '../../services/ports';
 import { fromTransportFailure, fromUpstreamStatus } from '../upstream-errors';
+import { ORIGINAL_RETRY_AFTER } from './identity-client';
 
 /**
  * ACS identities and tokens on the one CommunicationIdentityClient of the process, with each
@@ -44,7 +45,8 @@ function translate(error: unknown, operation: Operation): Error {
       cause: error,
     });
   }
-  return fromUpstreamStatus('acs', status, error.response?.headers.get('retry-after'), error);
+  const headers = error.response?.headers;
+  return fromUpstreamStatus('acs', status, headers?.get('retry-after') ?? headers?.get(ORIGINAL_RETRY_AFTER), error);
 }
 
 export function createAcsIdentityAdapter(client: CommunicationIdentityClient, options: AcsIdentityAdapterOptions): AcsIdentities {

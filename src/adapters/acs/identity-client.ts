@@ -1,4 +1,5 @@
 import { CommunicationIdentityClient, type CommunicationIdentityClientOptions } from '@azure/communication-identity';
+import type { PipelinePolicy } from '@azure/core-rest-pipeline';
 import type { TokenCredential } from '@azure/identity';
 
 /**
@@ -19,6 +20,33 @@ export interface IdentityClientTuning {
   readonly maxRetries?: number;
   /** Prepended to the SDK's `User-Agent`, e.g. `acs-auth-server/0.1.0`. */
   readonly userAgentPrefix?: string;
+  /**
+   * Longest `Retry-After` worth waiting for inside one request. The SDK honours any Retry-After, so
+   * a longer one is hidden from its retry policy (kept as `x-original-retry-after` for the adapter):
+   * the caller then gets a 503 with that Retry-After at once instead of a request held for it.
+   */
+  readonly maxRetryWaitMs?: number;
+}
+
+export const ORIGINAL_RETRY_AFTER = 'x-original-retry-after';
+
+function capRetryAfter(maxWaitMs: number): PipelinePolicy {
+  return {
+    name: 'acsAuthCapRetryAfter',
+    async sendRequest(request, next) {
+      const response = await next(request);
+      const retryAfter = response.headers.get('retry-after');
+      if ((response.status === 429 || response.status === 503) && retryAfter) {
+        const seconds = Number(retryAfter);
+        const waitMs = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(retryAfter) - Date.now();
+        if (waitMs > maxWaitMs) {
+          response.headers.set(ORIGINAL_RETRY_AFTER, retryAfter);
+          response.headers.delete('retry-after');
+        }
+      }
+      return response;
+    },
+  };
 }
 
 export type IdentityClientOptions = IdentityClientTarget & IdentityClientTuning;
@@ -69,6 +97,8 @@ export function createIdentityClient(options: IdentityClientOptions): Communicat
     ...(allowInsecureConnection ? { allowInsecureConnection: true } : {}),
     ...(options.maxRetries === undefined ? {} : { retryOptions: { maxRetries: options.maxRetries } }),
     ...(options.userAgentPrefix === undefined ? {} : { userAgentOptions: { userAgentPrefix: options.userAgentPrefix } }),
+    // perRetry: runs on each attempt's response before the retry policy sees it.
+    ...(options.maxRetryWaitMs === undefined ? {} : { additionalPolicies: [{ policy: capRetryAfter(options.maxRetryWaitMs), position: 'perRetry' as const }] }),
   });
 
   if (options.connectionString !== undefined) {

@@ -31,6 +31,11 @@ export interface GraphClientOptions {
   readonly timeoutMs?: number;
   /** How often 429/503/504 answers are retried (honouring `Retry-After`); the SDK's 3 by default, at most 10. */
   readonly maxRetries?: number;
+  /**
+   * Longest `Retry-After` worth waiting for inside one request. A longer one is not retried: the
+   * caller gets the throttling answer (and its `Retry-After`) at once instead of a held request.
+   */
+  readonly maxRetryWaitMs?: number;
 }
 
 export interface GraphClient {
@@ -46,6 +51,16 @@ export interface GraphClient {
 }
 
 const DEFAULT_BASE_URL = 'https://graph.microsoft.com';
+/** Backoff base when Graph sends no Retry-After (the SDK's default is 3 s, too long for a token request). */
+const RETRY_BASE_DELAY_SECONDS = 1;
+
+/** Whether a Retry-After (seconds or HTTP date; absent means "use the backoff") fits the wait budget. */
+function retryAfterWithin(retryAfter: string | null, maxWaitMs: number | undefined): boolean {
+  if (maxWaitMs === undefined || retryAfter === null) return true;
+  const seconds = Number(retryAfter);
+  const waitMs = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(retryAfter) - Date.now();
+  return !(waitMs > maxWaitMs);
+}
 
 /** An auth provider that hands out one fixed token: a request's own OBO token. */
 class StaticTokenProvider implements AuthenticationProvider {
@@ -132,7 +147,11 @@ export function createGraphClient(options: GraphClientOptions = {}): GraphClient
   const agent = new Agent(options.ca === undefined ? {} : { connect: { ca: options.ca } });
   const middleware = [
     new AuthenticationHandler(refuseWithoutToken),
-    new RetryHandler(new RetryHandlerOptions(undefined, maxRetries)),
+    new RetryHandler(
+      new RetryHandlerOptions(RETRY_BASE_DELAY_SECONDS, maxRetries, (_delay, _attempt, _request, _options, response) =>
+        retryAfterWithin(response.headers.get('Retry-After'), options.maxRetryWaitMs),
+      ),
+    ),
     new RedirectHandler(new RedirectHandlerOptions()),
     new TelemetryHandler(),
     new FetchHandler(),

@@ -1,0 +1,66 @@
+import { startTestService, type TestService } from '../helpers/test-service';
+
+/**
+ * Retries are bounded and honour Retry-After, but a request is never held for a long Retry-After:
+ * the caller gets 503 with that Retry-After at once and decides itself.
+ */
+describe('upstream retries (UPSTREAM_MAX_RETRIES=2)', () => {
+  let service: TestService;
+  let alice: Record<string, string>;
+
+  beforeAll(async () => {
+    service = await startTestService({ env: { UPSTREAM_MAX_RETRIES: '2', UPSTREAM_TIMEOUT_MS: '8000' } });
+    alice = { Authorization: `Bearer ${await service.tokenFor('alice')}` };
+    await service.http.post('/api/user').set(alice).expect(201);
+  });
+  afterEach(() => {
+    service.local.acs.faults.clear();
+    service.local.graph.faults.clear();
+  });
+  afterAll(async () => {
+    await service.close();
+  });
+
+  describe('when ACS throttles', () => {
+    it('retries a short Retry-After and succeeds', async () => {
+      const before = service.local.acs.counters.get('identities.issueToken');
+      service.local.acs.faults.inject({ route: 'identities.issueToken', status: 429, retryAfterSeconds: 1, times: 1 });
+      await service.http.get('/api/token').set(alice).expect(201);
+      expect(service.local.acs.counters.get('identities.issueToken') - before).toBe(2);
+    });
+
+    it('answers 503 with the long Retry-After at once, without retrying', async () => {
+      const before = service.local.acs.counters.get('identities.issueToken');
+      service.local.acs.faults.inject({ route: 'identities.issueToken', status: 429, retryAfterSeconds: 30, times: Infinity });
+      const response = await service.http.get('/api/token').set(alice).expect(503);
+      expect(response.body.code).toBe('upstream_throttled');
+      expect(response.headers['retry-after']).toBe('30');
+      expect(service.local.acs.counters.get('identities.issueToken') - before).toBe(1);
+    });
+
+    it('gives up after the retry count when ACS stays unavailable', async () => {
+      const before = service.local.acs.counters.get('identities.issueToken');
+      service.local.acs.faults.inject({ route: 'identities.issueToken', status: 429, retryAfterSeconds: 0, times: Infinity });
+      await service.http.get('/api/token').set(alice).expect(503);
+      expect(service.local.acs.counters.get('identities.issueToken') - before).toBe(3);
+    });
+  });
+
+  describe('when Graph throttles', () => {
+    it('retries a short Retry-After and succeeds', async () => {
+      const before = service.local.graph.counters.get('user.get');
+      service.local.graph.faults.inject({ route: 'user.get', status: 429, retryAfterSeconds: 1, times: 1 });
+      await service.http.get('/api/user').set(alice).expect(200);
+      expect(service.local.graph.counters.get('user.get') - before).toBe(2);
+    });
+
+    it('answers 503 with the long Retry-After at once, without retrying', async () => {
+      const before = service.local.graph.counters.get('user.get');
+      service.local.graph.faults.inject({ route: 'user.get', status: 429, retryAfterSeconds: 45, times: Infinity });
+      const response = await service.http.get('/api/user').set(alice).expect(503);
+      expect(response.body.code).toBe('upstream_throttled');
+      expect(response.headers['retry-after']).toBe('45');
+      expect(service.local.graph.counters.get('user.get') - before).toBe(1);
+    });
+  });
+});
