@@ -83,6 +83,8 @@ export interface AcsEmulator {
   resetRateLimits(): void;
   /** Public key of the emulator's ACS tokens. */
   tokenSigningJwks(): JSONWebKeySet;
+  /** TCP connections accepted so far (keep-alive reuse shows as few connections for many requests). */
+  connectionsAccepted(): number;
   close(): Promise<void>;
 }
 
@@ -336,6 +338,7 @@ export async function createAcsEmulator(options: AcsEmulatorOptions): Promise<Ac
     deleteIdentityDirectly: (id) => registry.delete(id),
     resetRateLimits: () => limiter.reset(),
     tokenSigningJwks: () => issuer.publicJwks(),
+    connectionsAccepted: () => server.connectionsAccepted(),
     close: () => server.close(),
   };
 }

@@ -122,6 +122,8 @@ export interface EntraEmulator {
   clearInteraction(oid: string): void;
   /** The stable service principal object id of an app (the `oid` of its app-only tokens). */
   servicePrincipalId(clientId: string): string;
+  /** TCP connections accepted so far (keep-alive reuse shows as few connections for many requests). */
+  connectionsAccepted(): number;
   close(): Promise<void>;
 }
 
@@ -718,6 +720,7 @@ export async function createEntraEmulator(options: EntraEmulatorOptions): Promis
       interactions.delete(oid.toLowerCase());
     },
     servicePrincipalId,
+    connectionsAccepted: () => started.connectionsAccepted(),
     close: () => started.close(),
   };
 }

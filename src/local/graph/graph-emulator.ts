@@ -46,6 +46,8 @@ export interface GraphEmulator {
   putExtension(oid: string, appId: string, extension: ExtensionSeed): EmulatedExtension;
   /** Forget extensions and users seen, refill the throttle, clear faults and counters. */
   reset(): void;
+  /** TCP connections accepted so far (keep-alive reuse shows as few connections for many requests). */
+  connectionsAccepted(): number;
   close(): Promise<void>;
 }
 
@@ -298,6 +300,7 @@ export async function createGraphEmulator(options: GraphEmulatorOptions): Promis
       kit.faults.clear();
       kit.counters.reset();
     },
+    connectionsAccepted: () => started.connectionsAccepted(),
     close: () => started.close(),
   };
 }

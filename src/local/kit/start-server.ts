@@ -16,6 +16,8 @@ export interface StartedServer {
   readonly url: string;
   readonly port: number;
   readonly server: Server;
+  /** TCP connections accepted so far: shows whether clients reuse keep-alive connections. */
+  connectionsAccepted(): number;
   /** Stop listening and drop idle keep-alive connections; resolves once the server is closed. */
   close(): Promise<void>;
 }
@@ -27,6 +29,10 @@ export function startServer(listener: RequestListener, options: StartServerOptio
     : createHttpServer(listener);
   // Keep-alive longer than the clients' idle timeouts, so a reused socket is never closed under a request.
   server.keepAliveTimeout = 65_000;
+  let accepted = 0;
+  server.on(options.tls ? 'secureConnection' : 'connection', () => {
+    accepted += 1;
+  });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, host, () => {
@@ -38,6 +44,7 @@ export function startServer(listener: RequestListener, options: StartServerOptio
         url: `${scheme}://${hostForUrl}:${port}`,
         port,
         server,
+        connectionsAccepted: () => accepted,
         close: () =>
           new Promise<void>((done, fail) => {
             server.close((error) => (error ? fail(error) : done()));
