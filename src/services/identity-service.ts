@@ -53,11 +53,14 @@ export interface IdentityService {
   cachedMappings(): number;
 }
 
+/** A create's result; `token` is set when the identity was made together with its first token. */
+type CreateOutcome = EnsuredIdentity & { readonly token?: IssuedToken };
+
 export function createIdentityService(deps: IdentityServiceDependencies): IdentityService {
   const { graphTokens, mappings, acs, logger, mappingCache: cache } = deps;
   const keyOf = (caller: Caller): string => mappingKey(caller.tid, caller.oid);
   /** One in-flight create per user in this process: concurrent callers share its outcome. */
-  const creating = new Map<string, Promise<EnsuredIdentity & { token?: IssuedToken }>>();
+  const creating = new Map<string, Promise<CreateOutcome>>();
 
   async function meTarget(caller: Caller): Promise<MappingTarget> {
     return { kind: 'me', graphToken: await graphTokens.forUser(caller.assertion) };
@@ -78,7 +81,7 @@ export function createIdentityService(deps: IdentityServiceDependencies): Identi
    * Make the identity and map it. Graph refuses a second extension with the same name, which makes
    * the mapping write the arbiter between instances; whoever loses deletes what it made.
    */
-  async function createAndMap(target: MappingTarget, request: TokenRequest | undefined): Promise<EnsuredIdentity & { token?: IssuedToken }> {
+  async function createAndMap(target: MappingTarget, request: TokenRequest | undefined): Promise<CreateOutcome> {
     const existing = await mappings.read(target);
     if (existing !== undefined) return { acsUserId: existing, created: false };
 
@@ -92,18 +95,19 @@ export function createIdentityService(deps: IdentityServiceDependencies): Identi
       acsUserId = await acs.createIdentity();
     }
 
+    const ours: CreateOutcome = { acsUserId, created: true, ...(token ? { token } : {}) };
     let outcome: 'created' | 'exists';
     try {
       outcome = await mappings.create(target, acsUserId);
     } catch (writeError) {
       // The write may have landed even though we saw a failure (a timeout, a lost answer): look before discarding.
       const current = await mappings.read(target).catch(() => undefined);
-      if (current === acsUserId) return { acsUserId, created: true, ...(token ? { token } : {}) };
+      if (current === acsUserId) return ours;
       await discard(acsUserId, 'the mapping write failed');
       if (current !== undefined) return { acsUserId: current, created: false };
       throw writeError;
     }
-    if (outcome === 'created') return { acsUserId, created: true, ...(token ? { token } : {}) };
+    if (outcome === 'created') return ours;
 
     await discard(acsUserId, 'another request mapped the user first');
     const winner = await mappings.read(target);
@@ -113,8 +117,8 @@ export function createIdentityService(deps: IdentityServiceDependencies): Identi
     return { acsUserId: winner, created: false };
   }
 
-  function singleFlight(caller: Caller, work: () => Promise<EnsuredIdentity & { token?: IssuedToken }>): Promise<EnsuredIdentity & { token?: IssuedToken }> {
-    const key = `${caller.tid}/${caller.oid}`;
+  function singleFlight(caller: Caller, work: () => Promise<CreateOutcome>): Promise<CreateOutcome> {
+    const key = keyOf(caller);
     const inFlight = creating.get(key);
     if (inFlight) return inFlight.then(({ acsUserId }) => ({ acsUserId, created: false }));
     const promise = work().finally(() => creating.delete(key));
