@@ -17,6 +17,7 @@ export const config: Config = {
   },
   transformIgnorePatterns: ['/node_modules/(?!jose/)'],
   testTimeout: 30_000,
+  reporters: ['default', '<rootDir>/tests/plain-summary-reporter.cjs'],
   // CI has 2 cores; the suites are mostly waiting on loopback I/O, so two workers use them well.
   maxWorkers: 2,
 };
