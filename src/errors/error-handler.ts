@@ -39,7 +39,8 @@ export function createErrorHandler(options: { readonly logger: Logger; readonly 
     }
     for (const [name, value] of Object.entries(appError.headers)) res.setHeader(name, value);
     const body: Record<string, unknown> = { code: appError.code, message: publicMessage(appError), requestId };
-    if (options.exposeStack && error instanceof Error) body['stack'] = error.stack;
+    // Development only, and only for failures: a 4xx is the caller's to fix, and its stack says nothing.
+    if (options.exposeStack && appError.status >= 500 && error instanceof Error) body['stack'] = error.stack;
     res.status(appError.status).json(body);
   };
 }
