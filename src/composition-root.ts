@@ -91,6 +91,7 @@ export function composeService(config: Config, options: ComposeOptions): Service
       oboScopes: config.graph.oboScopes,
       appScope: config.graph.appScope,
       timeoutMs,
+      cacheMaxEntries: config.oboCacheMaxEntries,
     }),
     mappings: createGraphMappingStore(graph, { extensionName: config.graph.extensionName }),
     acs: createAcsIdentityAdapter(identityClient, { timeoutMs }),

@@ -67,6 +67,8 @@ export interface Config {
     readonly maxEntries: number;
     readonly ttlMs: number;
   };
+  /** On-Behalf-Of results (Graph tokens, a few KB each) kept in memory; 0 turns the cache off. */
+  readonly oboCacheMaxEntries: number;
   readonly upstream: {
     /** Deadline of one upstream call (the SDK's own retries included); past it the caller gets 504. */
     readonly timeoutMs: number;
@@ -131,6 +133,7 @@ export const SETTING_NAMES = [
   'RATE_LIMIT_PER_USER_PER_MINUTE',
   'MAPPING_CACHE_MAX_ENTRIES',
   'MAPPING_CACHE_TTL_SECONDS',
+  'OBO_CACHE_MAX_ENTRIES',
 ] as const;
 
 /** Settings whose presence means "a real Azure deployment is meant", which turns local mode off. */
@@ -398,6 +401,7 @@ export function loadConfig(env: Env): Config {
       maxEntries: reader.integer('MAPPING_CACHE_MAX_ENTRIES', 50_000, 0, 10_000_000),
       ttlMs: reader.integer('MAPPING_CACHE_TTL_SECONDS', 300, 1, 86_400) * 1000,
     },
+    oboCacheMaxEntries: reader.integer('OBO_CACHE_MAX_ENTRIES', 5_000, 0, 1_000_000),
     upstream: {
       timeoutMs: reader.integer('UPSTREAM_TIMEOUT_MS', 10_000, 100, 120_000),
       maxRetries: reader.integer('UPSTREAM_MAX_RETRIES', 2, 0, 5),

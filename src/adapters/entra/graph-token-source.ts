@@ -1,4 +1,7 @@
+import { createHash } from 'node:crypto';
+
 import { InteractionRequiredAuthError, ServerError, type ConfidentialClientApplication } from '@azure/msal-node';
+import { LRUCache } from 'lru-cache';
 
 import { AppError, InteractionRequiredError, InvalidTokenError, ThrottledError, UpstreamError } from '../../errors/app-errors';
 import type { GraphTokenSource } from '../../services/ports';
@@ -6,8 +9,13 @@ import { fromTransportFailure } from '../upstream-errors';
 
 /**
  * Graph access tokens through the process's one ConfidentialClientApplication: On-Behalf-Of for a
- * user (msal caches the result per assertion, which is why the client must live as long as the
- * process), client credentials for the app itself.
+ * user, client credentials for the app itself.
+ *
+ * On-Behalf-Of results are cached here, per assertion, in a bounded LRU, instead of in msal's own
+ * cache: msal's in-memory cache keeps every user's tokens forever and scans all of them on each
+ * lookup and save, so with tens of thousands of users it grew without limit and took over half the
+ * CPU (measured with `npm run bench`). msal is asked to skip its cache and is emptied after each
+ * network call; its authority metadata survives that.
  */
 export interface GraphTokenSourceOptions {
   readonly clientId: string;
@@ -15,7 +23,12 @@ export interface GraphTokenSourceOptions {
   readonly appScope: string;
   /** Deadline for one token acquisition. */
   readonly timeoutMs: number;
+  /** On-Behalf-Of results kept (one per user token); 0 turns the cache off. */
+  readonly cacheMaxEntries: number;
 }
+
+/** A cached Graph token is not handed out in its last minutes: the request using it must still finish. */
+const EXPIRY_MARGIN_MS = 5 * 60 * 1000;
 
 /**
  * After one 429 or 5xx, msal-node refuses every call with the same client, authority and scopes for
@@ -85,13 +98,31 @@ export function createGraphTokenSource(msal: ConfidentialClientApplication, opti
     return result;
   }
 
+  const cache = options.cacheMaxEntries > 0 ? new LRUCache<string, string>({ max: options.cacheMaxEntries }) : undefined;
+
+  /** msal forgets its throttle when emptied, so the pause it imposes after a 429/5xx is kept here. */
+  function refuseWhileThrottled(): void {
+    const remainingMs = throttledUntil - Date.now();
+    if (remainingMs > 0) {
+      throw new ThrottledError('upstream_throttled', 'Microsoft Entra ID token requests are paused after a throttling answer', remainingMs / 1000);
+    }
+  }
+
   return {
     async forUser(assertion) {
-      const result = await acquire(() => msal.acquireTokenOnBehalfOf({ oboAssertion: assertion, scopes: [...options.oboScopes] }));
+      const key = createHash('sha256').update(assertion).digest('base64url');
+      const cached = cache?.get(key);
+      if (cached !== undefined) return cached;
+      refuseWhileThrottled();
+      const result = await acquire(() => msal.acquireTokenOnBehalfOf({ oboAssertion: assertion, scopes: [...options.oboScopes], skipCache: true }));
+      msal.clearCache();
       if (!result.accessToken) throw new UpstreamError('entra', 'error', 'returned an empty access token');
+      const ttl = (result.expiresOn?.getTime() ?? 0) - Date.now() - EXPIRY_MARGIN_MS;
+      if (cache && ttl > 0) cache.set(key, result.accessToken, { ttl });
       return result.accessToken;
     },
     async forApp() {
+      refuseWhileThrottled();
       const result = await acquire(() => msal.acquireTokenByClientCredential({ scopes: [options.appScope] }));
       if (!result.accessToken) throw new UpstreamError('entra', 'error', 'returned an empty access token');
       return result.accessToken;
