@@ -12,6 +12,8 @@ export interface Caller {
   readonly tokenVersion: '1.0' | '2.0';
   /** The client app that obtained the token (`appid` in v1, `azp` in v2). */
   readonly clientAppId: string | undefined;
+  /** The token's `exp`, in seconds since the epoch. */
+  readonly expiresAt: number;
   /**
    * The validated token itself, kept only to be redeemed in the On-Behalf-Of exchange. Not
    * enumerable, so a caller object that reaches a log line or a JSON body never carries it.

