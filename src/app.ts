@@ -31,6 +31,8 @@ export function createApp(deps: AppDependencies): Express {
   const { config, logger } = deps;
   const app = express();
   app.disable('x-powered-by');
+  // API answers are never revalidated (every token is new): hashing each body for an ETag is wasted work.
+  app.set('etag', false);
   app.set('trust proxy', config.server.trustProxy);
   app.set('query parser', 'simple');
 

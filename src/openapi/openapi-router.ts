@@ -1,7 +1,14 @@
+import { dirname } from 'node:path';
+
 import express, { Router, type Request } from 'express';
-import { getAbsoluteFSPath } from 'swagger-ui-dist';
 
 import type { OpenApiDocument } from './openapi-document';
+
+/**
+ * The folder of the swagger-ui-dist package. Found by path rather than by importing the package,
+ * whose entry point loads its 1.5 MB browser bundle into the server process.
+ */
+const SWAGGER_UI_ASSETS = dirname(require.resolve('swagger-ui-dist/package.json'));
 
 /**
  * Starts Swagger UI on the document. Served as a file, not inline, so helmet's default CSP
@@ -75,6 +82,6 @@ export function createOpenApiRouter(document: OpenApiDocument): Router {
   });
   // The package's own page and initializer load the petstore demo: `index: false` keeps its page off
   // `/docs/`, and the route above shadows its initializer.
-  router.use('/docs', express.static(getAbsoluteFSPath(), { index: false, redirect: false, fallthrough: true }));
+  router.use('/docs', express.static(SWAGGER_UI_ASSETS, { index: false, redirect: false, fallthrough: true }));
   return router;
 }
