@@ -77,6 +77,7 @@ export async function startLocalAzure(options: LocalAzureOptions = {}): Promise<
     const acs = await createAcsEmulator({
       entraKeys: keys,
       entraTenantId: LOCAL_TENANT_ID,
+      entraIssuers: [entra.issuerV2],
       port: options.ports?.acs ?? 0,
       ...(options.acsLimits ? { limits: options.acsLimits } : {}),
     });

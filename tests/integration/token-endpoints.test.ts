@@ -375,3 +375,26 @@ describe('/api/token', () => {
     });
   });
 });
+
+describe('/api/token/teams with a v2 Teams token', () => {
+  it('exchanges it too (the local v2 issuer is the Entra emulator host)', async () => {
+    const service = await startTestService();
+    try {
+      const teamsToken = await service.local.entra.mintAccessToken({
+        user: 'alice',
+        version: 2,
+        audience: 'https://auth.msft.communication.azure.com',
+        scp: 'Teams.ManageCalls Teams.ManageChats',
+        clientAppId: service.config.entra.clientId,
+      });
+      const response = await service.http
+        .get('/api/token/teams')
+        .set('Authorization', `Bearer ${await service.tokenFor('alice')}`)
+        .set('teams-user-aad-token', teamsToken)
+        .expect(201);
+      expect((await service.local.acs.verifyAccessToken(response.body.token)).valid).toBe(true);
+    } finally {
+      await service.close();
+    }
+  });
+});

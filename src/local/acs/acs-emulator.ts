@@ -42,6 +42,8 @@ export interface AcsEmulatorOptions {
   readonly entraKeys: SigningKeySet;
   /** Tenant whose issuers (`https://sts.windows.net/{tid}/`, `https://login.microsoftonline.com/{tid}/v2.0`) are accepted. */
   readonly entraTenantId?: string;
+  /** Further issuers to accept on Teams users' tokens (the Entra emulator's v2 issuer). */
+  readonly entraIssuers?: readonly string[];
   /** Override request limits per operation (the documented limits otherwise). */
   readonly limits?: Partial<Record<AcsOperation, OperationLimit>>;
   readonly host?: string;
@@ -127,7 +129,11 @@ export async function createAcsEmulator(options: AcsEmulatorOptions): Promise<Ac
   const registry = new IdentityRegistry(resourceId);
   const issuer = await AcsTokenIssuer.create(resourceId);
   const limiter = new FixedWindowRateLimiter(limits);
-  const verifyTeamsToken = createTeamsTokenVerifier({ entraKeys: options.entraKeys, tenantId });
+  const verifyTeamsToken = createTeamsTokenVerifier({
+    entraKeys: options.entraKeys,
+    tenantId,
+    ...(options.entraIssuers ? { extraIssuers: options.entraIssuers } : {}),
+  });
   const kit = createEmulatorKit(acsErrorEnvelope);
 
   const serviceHeaders: RequestHandler = (req, res, next) => {

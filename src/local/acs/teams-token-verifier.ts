@@ -12,6 +12,8 @@ import { ACS_ERRORS, type AcsErrorSpec } from './acs-errors';
 export interface TeamsTokenVerifierOptions {
   readonly entraKeys: SigningKeySet;
   readonly tenantId: string;
+  /** Extra accepted issuers: the Entra emulator's v2 issuer lives on its own host, not login.microsoftonline.com. */
+  readonly extraIssuers?: readonly string[];
 }
 
 export type TeamsTokenVerdict =
@@ -31,7 +33,11 @@ export type TeamsTokenVerifier = (token: string, appId: string, userId: string) 
 
 /** Build the verifier for one tenant and the Entra emulator's published keys. */
 export function createTeamsTokenVerifier(options: TeamsTokenVerifierOptions): TeamsTokenVerifier {
-  const issuers = [`https://sts.windows.net/${options.tenantId}/`, `https://login.microsoftonline.com/${options.tenantId}/v2.0`];
+  const issuers = [
+    `https://sts.windows.net/${options.tenantId}/`,
+    `https://login.microsoftonline.com/${options.tenantId}/v2.0`,
+    ...(options.extraIssuers ?? []),
+  ];
 
   return async function verifyTeamsToken(token: string, appId: string, userId: string): Promise<TeamsTokenVerdict> {
     const rejected: TeamsTokenVerdict = { ok: false, error: ACS_ERRORS.invalidAccessToken };
