@@ -5,13 +5,14 @@ import { Agent } from 'undici';
 
 import { createAcsIdentityAdapter } from './adapters/acs/acs-identity-adapter';
 import { createIdentityClient } from './adapters/acs/identity-client';
+import { loadClientCertificate } from './adapters/entra/client-certificate';
 import { createGraphTokenSource } from './adapters/entra/graph-token-source';
-import { createMsalClient } from './adapters/entra/msal-client';
+import { createMsalClient, type MsalClientCredential } from './adapters/entra/msal-client';
 import { createGraphClient } from './adapters/graph/graph-client';
 import { createGraphMappingStore } from './adapters/graph/graph-mapping-store';
 import { createApp } from './app';
 import { createEntraTokenValidator } from './auth/entra-token-validator';
-import type { Config } from './config/config';
+import type { Config, EntraCredential } from './config/config';
 import type { Logger } from './observability/logger';
 import { createIdentityService, type IdentityService } from './services/identity-service';
 import { createMappingCache } from './services/mapping-cache';
@@ -41,6 +42,18 @@ function jwksFetch(ca: string): { fetch: FetchImplementation; agent: Agent } {
   return { fetch: fetchWithCa, agent };
 }
 
+/**
+ * The API's credential for msal. A certificate file is read here, once, at start-up: a missing or bad
+ * file stops the service with a ConfigError naming ENTRA_CLIENT_CERTIFICATE_PATH.
+ */
+function msalCredential(credential: EntraCredential): MsalClientCredential {
+  if (credential.kind === 'secret') return { clientSecret: credential.secret };
+  const { thumbprintSha256, privateKey } = loadClientCertificate(credential.path);
+  // No x5c: Entra finds a certificate uploaded to the app registration by its thumbprint; the chain
+  // matters only for subject name/issuer authentication, and would add a few KB to every token request.
+  return { clientCertificate: { thumbprintSha256, privateKey } };
+}
+
 export function composeService(config: Config, options: ComposeOptions): ServiceRuntime {
   const { logger } = options;
   const ca = options.trustedCaPem;
@@ -52,7 +65,7 @@ export function composeService(config: Config, options: ComposeOptions): Service
     authorityHost: config.entra.authorityHost,
     tenantId: config.entra.tenantId,
     clientId: config.entra.clientId,
-    clientSecret: config.entra.clientSecret,
+    ...msalCredential(config.entra.credential),
     timeoutMs,
     ...(ca === undefined ? {} : { ca }),
     logger: (level, message) => logger[level === 'error' ? 'error' : 'warn']({ component: 'msal' }, message),

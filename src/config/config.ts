@@ -15,6 +15,14 @@ export type AcsAuth =
   | { readonly kind: 'connectionString'; readonly connectionString: string; readonly endpoint: string }
   | { readonly kind: 'managedIdentity'; readonly endpoint: string };
 
+/**
+ * How this API authenticates to Entra ID (On-Behalf-Of and client credentials): a client secret, or a
+ * client certificate read from a PEM file by the composition root (so loading the config reads no file).
+ */
+export type EntraCredential =
+  | { readonly kind: 'secret'; readonly secret: string }
+  | { readonly kind: 'certificate'; readonly path: string };
+
 export interface Config {
   readonly environment: Environment;
   readonly server: {
@@ -29,7 +37,7 @@ export interface Config {
   readonly entra: {
     readonly tenantId: string;
     readonly clientId: string;
-    readonly clientSecret: string;
+    readonly credential: EntraCredential;
     /** Accepted `aud` values: the client id and the App ID URI(s). */
     readonly audiences: readonly string[];
     readonly authorityHost: string;
@@ -115,6 +123,7 @@ export const SETTING_NAMES = [
   'ENTRA_TENANT_ID',
   'ENTRA_CLIENT_ID',
   'ENTRA_CLIENT_SECRET',
+  'ENTRA_CLIENT_CERTIFICATE_PATH',
   'ENTRA_APP_ID_URI',
   'ENTRA_AUTHORITY_HOST',
   'ENTRA_REQUIRED_SCOPE',
@@ -141,6 +150,7 @@ export const AZURE_SETTING_NAMES: readonly string[] = [
   'ENTRA_TENANT_ID',
   'ENTRA_CLIENT_ID',
   'ENTRA_CLIENT_SECRET',
+  'ENTRA_CLIENT_CERTIFICATE_PATH',
   'ENTRA_APP_ID_URI',
   'ENTRA_AUTHORITY_HOST',
   'TEAMS_CLIENT_ID',
@@ -311,6 +321,26 @@ function parseAcsAuth(reader: Reader): AcsAuth {
   return { kind: 'managedIdentity', endpoint: '' };
 }
 
+function parseEntraCredential(reader: Reader): EntraCredential {
+  const secret = reader.raw('ENTRA_CLIENT_SECRET');
+  const path = reader.raw('ENTRA_CLIENT_CERTIFICATE_PATH');
+  if (secret !== undefined && path !== undefined) {
+    reader.problems.push('ENTRA_CLIENT_SECRET and ENTRA_CLIENT_CERTIFICATE_PATH are both set: choose one credential for this API (the certificate is preferred)');
+    return { kind: 'secret', secret: '' };
+  }
+  if (path !== undefined) {
+    if (PLACEHOLDER.test(path)) reader.problems.push('ENTRA_CLIENT_CERTIFICATE_PATH holds a placeholder value; set the path of the PEM file (private key and certificate)');
+    return { kind: 'certificate', path };
+  }
+  if (secret === undefined) {
+    reader.problems.push(
+      "ENTRA_CLIENT_SECRET or ENTRA_CLIENT_CERTIFICATE_PATH is required: a client secret of this API's app registration, or the path of a PEM file with its certificate and private key (for On-Behalf-Of)",
+    );
+    return { kind: 'secret', secret: '' };
+  }
+  return { kind: 'secret', secret: reader.required('ENTRA_CLIENT_SECRET', "client secret of this API's app registration") };
+}
+
 function checkAcsEndpoint(reader: Reader, name: string, value: string): string {
   try {
     const url = new URL(value);
@@ -346,7 +376,7 @@ export function loadConfig(env: Env): Config {
 
   const tenantId = reader.guid('ENTRA_TENANT_ID', "the Directory (tenant) ID of this API's app registration");
   const clientId = reader.guid('ENTRA_CLIENT_ID', "the Application (client) ID of this API's app registration");
-  const clientSecret = reader.required('ENTRA_CLIENT_SECRET', "a client secret of this API's app registration (for On-Behalf-Of)");
+  const credential = parseEntraCredential(reader);
   const appIdUris = reader.list('ENTRA_APP_ID_URI') ?? (clientId ? [`api://${clientId}`] : []);
   const authorityHost = reader.httpsUrl('ENTRA_AUTHORITY_HOST', 'https://login.microsoftonline.com');
   const requiredScope = reader.raw('ENTRA_REQUIRED_SCOPE') ?? 'access_as_user';
@@ -375,7 +405,7 @@ export function loadConfig(env: Env): Config {
     entra: {
       tenantId,
       clientId,
-      clientSecret,
+      credential,
       audiences: [clientId, ...appIdUris].filter((audience) => audience !== ''),
       authorityHost,
       issuers: { v1: `https://sts.windows.net/${tenantId}/`, v2: `${authorityHost}/${tenantId}/v2.0` },

@@ -27,6 +27,11 @@ export interface LocalAzureOptions {
   readonly acsLimits?: Partial<Record<AcsOperation, OperationLimit>>;
   /** Users of the Entra tenant (default: the demo users); the benchmark adds thousands. */
   readonly users?: readonly DemoUser[];
+  /**
+   * Certificates (PEM, public part) uploaded to the API's app registration besides its secret, so the
+   * service can authenticate with ENTRA_CLIENT_CERTIFICATE_PATH instead (see `createClientCertificate`).
+   */
+  readonly apiCertificates?: readonly string[];
 }
 
 export interface LocalAzure {
@@ -57,6 +62,7 @@ export async function startLocalAzure(options: LocalAzureOptions = {}): Promise<
       {
         clientId: LOCAL_API_CLIENT_ID,
         clientSecret,
+        ...(options.apiCertificates ? { certificates: options.apiCertificates.map((certPem) => ({ certPem })) } : {}),
         displayName: 'acs-auth-server (local)',
         graphDelegatedScopes: ['User.Read', 'User.ReadWrite'],
         graphApplicationRoles: ['User.ReadWrite.All'],

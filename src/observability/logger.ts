@@ -21,11 +21,13 @@ export const REDACTED_PATHS = [
   'assertion',
   'teamsUserAadToken',
   'clientSecret',
+  'privateKey',
   'connectionString',
   '*.token',
   '*.accessToken',
   '*.assertion',
   '*.clientSecret',
+  '*.privateKey',
   '*.connectionString',
 ];
 

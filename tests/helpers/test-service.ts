@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 
 import type { Express } from 'express';
@@ -41,7 +42,11 @@ export interface TestService {
 }
 
 export interface TestServiceOptions {
-  /** Extra settings on top of the emulators' (e.g. UPSTREAM_TIMEOUT_MS). */
+  /**
+   * Extra settings on top of the emulators' (e.g. UPSTREAM_TIMEOUT_MS). With ENTRA_CLIENT_CERTIFICATE_PATH
+   * the emulators' client secret is left out, so the service has the certificate as its only credential
+   * (register it with `localAzure: { apiCertificates }`).
+   */
   readonly env?: Readonly<Record<string, string>>;
   readonly localAzure?: LocalAzureOptions;
 }
@@ -49,6 +54,8 @@ export interface TestServiceOptions {
 export async function startTestService(options: TestServiceOptions = {}): Promise<TestService> {
   certificates ??= createLocalCertificates();
   const local = await startLocalAzure({ certificates, ...options.localAzure });
+  const usesCertificate = options.env?.['ENTRA_CLIENT_CERTIFICATE_PATH'] !== undefined;
+  const { ENTRA_CLIENT_SECRET: _secret, ...withoutSecret } = local.settings;
   const config = loadConfig({
     NODE_ENV: 'test',
     LOG_LEVEL: 'info',
@@ -59,7 +66,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     // Suites send hundreds of requests from one address and user; the rate-limit tests turn these back on.
     RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '0',
     RATE_LIMIT_PER_USER_PER_MINUTE: '0',
-    ...local.settings,
+    ...(usesCertificate ? withoutSecret : local.settings),
     ...options.env,
   });
   const rawLogs: string[] = [];
@@ -100,11 +107,22 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
       const leaks = findLeaks({
         logLines: rawLogs,
         responses,
-        secrets: [config.entra.clientSecret, local.acs.accessKey, local.acs.connectionString],
+        secrets: [...credentialSecrets(config), local.acs.accessKey, local.acs.connectionString],
       });
       if (leaks.length > 0) throw new Error(`secrets leaked:\n${leaks.slice(0, 20).join('\n')}`);
     },
   };
+}
+
+/** What of the API's Entra credential must never be logged or returned: the secret, or each line of the certificate's private key. */
+function credentialSecrets(config: Config): string[] {
+  const { credential } = config.entra;
+  if (credential.kind === 'secret') return [credential.secret];
+  const pem = readFileSync(credential.path, 'utf8');
+  const key = /-----BEGIN [A-Z ]*PRIVATE KEY-----\r?\n([\s\S]*?)\r?\n-----END [A-Z ]*PRIVATE KEY-----/.exec(pem);
+  if (key === null) throw new Error(`no private key in ${credential.path}`);
+  // One line at a time: a leaked PEM would show in a JSON log line with its newlines escaped.
+  return (key[1] as string).split(/\r?\n/).filter((line) => line.trim() !== '');
 }
 
 export const ACS_ID = /^8:acs:[0-9a-f-]{36}_[0-9a-f-]{36}$/;

@@ -49,7 +49,7 @@ describe('loadConfig', () => {
       expect(Object.isFrozen(config)).toBe(true);
       expect(Object.isFrozen(config.entra.audiences)).toBe(true);
       expect(() => {
-        (config.entra as { clientSecret: string }).clientSecret = 'x';
+        (config.entra as { credential: unknown }).credential = { kind: 'secret', secret: 'x' };
       }).toThrow(TypeError);
     });
   });
@@ -58,7 +58,7 @@ describe('loadConfig', () => {
     const problems = problemsOf({});
     expect(problems.join('\n')).toMatch(/ENTRA_TENANT_ID/);
     expect(problems.join('\n')).toMatch(/ENTRA_CLIENT_ID/);
-    expect(problems.join('\n')).toMatch(/ENTRA_CLIENT_SECRET/);
+    expect(problems.join('\n')).toMatch(/ENTRA_CLIENT_SECRET or ENTRA_CLIENT_CERTIFICATE_PATH is required/);
     expect(problems.join('\n')).toMatch(/ACS_ENDPOINT .* or ACS_CONNECTION_STRING/);
     expect(problems).toHaveLength(4);
   });
@@ -97,11 +97,50 @@ describe('loadConfig', () => {
       GraphExtensionName: 'com.fabrikam.acsMapping',
     });
     expect(config.entra.tenantId).toBe(TENANT);
-    expect(config.entra.clientSecret).toBe('legacy-secret');
+    expect(config.entra.credential).toEqual({ kind: 'secret', secret: 'legacy-secret' });
     expect(config.graph.extensionName).toBe('com.fabrikam.acsMapping');
     expect(config.deprecatedNamesUsed).toEqual(
       expect.arrayContaining(['microsoftEntraID_tenantId (use ENTRA_TENANT_ID)', 'communicationServices_connectionString (use ACS_CONNECTION_STRING)']),
     );
+  });
+
+  describe("the API's credential for Entra ID", () => {
+    const { ENTRA_CLIENT_SECRET: _secret, ...withoutSecret } = valid;
+
+    it('is the client secret when only ENTRA_CLIENT_SECRET is set', () => {
+      expect(loadConfig(valid).entra.credential).toEqual({ kind: 'secret', secret: valid.ENTRA_CLIENT_SECRET });
+    });
+
+    it('is the certificate file when only ENTRA_CLIENT_CERTIFICATE_PATH is set, and the file is not read here', () => {
+      const path = '/var/ssl/private/does-not-exist-yet.pem';
+      expect(loadConfig({ ...withoutSecret, ENTRA_CLIENT_CERTIFICATE_PATH: ` ${path} ` }).entra.credential).toEqual({ kind: 'certificate', path });
+    });
+
+    it('refuses both, naming both settings, without echoing the secret', () => {
+      const problems = problemsOf({ ...valid, ENTRA_CLIENT_CERTIFICATE_PATH: '/certs/api.pem' });
+      expect(problems).toEqual([expect.stringMatching(/ENTRA_CLIENT_SECRET and ENTRA_CLIENT_CERTIFICATE_PATH are both set/)]);
+      expect(problems.join('\n')).not.toContain(valid.ENTRA_CLIENT_SECRET);
+    });
+
+    it('requires one of them, naming both', () => {
+      const problems = problemsOf(withoutSecret);
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toContain('ENTRA_CLIENT_SECRET');
+      expect(problems[0]).toContain('ENTRA_CLIENT_CERTIFICATE_PATH');
+    });
+
+    it('treats an empty setting as unset', () => {
+      expect(loadConfig({ ...valid, ENTRA_CLIENT_CERTIFICATE_PATH: '  ' }).entra.credential.kind).toBe('secret');
+      expect(loadConfig({ ...withoutSecret, ENTRA_CLIENT_SECRET: '', ENTRA_CLIENT_CERTIFICATE_PATH: '/c.pem' }).entra.credential.kind).toBe('certificate');
+    });
+
+    it('refuses a placeholder path', () => {
+      expect(problemsOf({ ...withoutSecret, ENTRA_CLIENT_CERTIFICATE_PATH: '<path-to-pem>' }).join('\n')).toMatch(/ENTRA_CLIENT_CERTIFICATE_PATH holds a placeholder/);
+    });
+
+    it('counts the certificate path as an Azure setting (it turns local mode off)', () => {
+      expect(hasNoAzureSettings({ ENTRA_CLIENT_CERTIFICATE_PATH: '/c.pem' })).toBe(false);
+    });
   });
 
   it('prefers the managed identity endpoint and refuses both ACS settings at once', () => {

@@ -79,7 +79,7 @@ export function createGraphTokenSource(msal: ConfidentialClientApplication, opti
         // revoked session): the client must get a new token.
         return new InvalidTokenError('Microsoft Entra ID refused to exchange the access token on behalf of the user.', { cause: error });
       }
-      return new UpstreamError('entra', 'error', `refused the token request (${error.errorCode}); check ENTRA_CLIENT_ID, ENTRA_CLIENT_SECRET and the app's Graph permissions`, {
+      return new UpstreamError('entra', 'error', `refused the token request (${error.errorCode}); check ENTRA_CLIENT_ID, the credential (ENTRA_CLIENT_SECRET or ENTRA_CLIENT_CERTIFICATE_PATH) and the app's Graph permissions`, {
         cause: error,
       });
     }

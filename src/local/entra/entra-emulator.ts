@@ -1,4 +1,4 @@
-import { randomUUID, timingSafeEqual, createHash } from 'node:crypto';
+import { randomUUID, timingSafeEqual, createHash, X509Certificate, type KeyObject } from 'node:crypto';
 import express, { type Request, type Response } from 'express';
 import { compactVerify, createLocalJWKSet, decodeJwt, decodeProtectedHeader, type JWK, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
 import { createEmulatorKit, type FaultInjector, type RequestCounters } from '../kit/faults';
@@ -17,7 +17,8 @@ import { SigningKeySet } from './signing-keys';
 /**
  * A local Microsoft Entra ID (AAD STS) for local mode and tests: tenant metadata (v1 and v2), signing
  * keys, the v2 token endpoint (On-Behalf-Of and client credentials), and helpers that mint the user
- * tokens a real tenant would issue to this API. It is as strict as Entra on what it accepts, and it
+ * tokens a real tenant would issue to this API. Apps authenticate with a client secret or a certificate
+ * (a signed client assertion). It is as strict as Entra on what it accepts, and it
  * answers refusals with Entra's error envelope and AADSTS codes, so msal-node raises the same errors
  * it raises against the real service.
  */
@@ -26,8 +27,10 @@ import { SigningKeySet } from './signing-keys';
 export interface RegisteredApplication {
   /** Application (client) id, a GUID. */
   readonly clientId: string;
-  /** The client secret; an app without one cannot authenticate (a public client). */
+  /** The client secret; an app with neither a secret nor a certificate cannot authenticate (a public client). */
   readonly clientSecret?: string;
+  /** Certificates uploaded to the registration (public part, PEM): the app may sign client assertions with their keys. */
+  readonly certificates?: readonly { readonly certPem: string }[];
   /** App ID URI, accepted as `aud` of v1 tokens; `api://{clientId}` when absent. */
   readonly appIdUri?: string;
   /** Shown in `app_displayname` of Graph tokens. */
@@ -134,10 +137,38 @@ const FORM = 'application/x-www-form-urlencoded';
 const CLOCK_SKEW_SECONDS = 300;
 /** Entra's default access-token lifetime is random between 60 and 90 minutes. */
 const lifetimeForIssuedToken = (): number => 3600 + Math.floor(Math.random() * 1800);
+const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+/**
+ * Longest client assertion accepted (`exp` beyond now, on top of the skew). msal-node makes assertions
+ * that live 600 s; whether Entra caps the lifetime, and where, is unconfirmed.
+ */
+const MAX_CLIENT_ASSERTION_SECONDS = 600;
+const CERTIFICATE_CREDENTIALS_DOC = 'Review the documentation at https://learn.microsoft.com/entra/identity-platform/certificate-credentials .';
+
+/** A certificate credential of an app registration, indexed the way client assertions name it. */
+interface RegisteredCertificate {
+  /** base64url SHA-256 of the DER: the `x5t#S256` header. */
+  readonly x5tS256: string;
+  /** base64url SHA-1 of the DER: the legacy `x5t` header. */
+  readonly x5t: string;
+  readonly publicKey: KeyObject;
+  readonly validFrom: Date;
+  readonly validTo: Date;
+  readonly der: Buffer;
+}
+
+/** How the client proved its identity, as the issued tokens' `appidacr`/`azpacr` say: 1 secret, 2 certificate. */
+type ClientAuthMethod = '1' | '2';
+
+interface AuthenticatedClient {
+  readonly app: ResolvedApplication;
+  readonly clientAuth: ClientAuthMethod;
+}
 
 interface ResolvedApplication {
   readonly clientId: string;
   readonly clientSecret: string | undefined;
+  readonly certificates: readonly RegisteredCertificate[];
   readonly appIdUri: string;
   readonly displayName: string;
   readonly graphDelegatedScopes: readonly string[];
@@ -163,9 +194,26 @@ function resolveApplications(applications: readonly RegisteredApplication[]): Re
       if (canonical === undefined) throw new TypeError(`application ${clientId}: '${name}' is not a Graph application permission the emulator knows`);
       return canonical;
     });
+    const certificates = (app.certificates ?? []).map((certificate, index) => {
+      let x509: X509Certificate;
+      try {
+        x509 = new X509Certificate(certificate.certPem);
+      } catch {
+        throw new TypeError(`application ${clientId}: certificates[${index}] is not a PEM certificate`);
+      }
+      return {
+        x5tS256: createHash('sha256').update(x509.raw).digest('base64url'),
+        x5t: createHash('sha1').update(x509.raw).digest('base64url'),
+        publicKey: x509.publicKey,
+        validFrom: new Date(x509.validFrom),
+        validTo: new Date(x509.validTo),
+        der: x509.raw,
+      };
+    });
     return {
       clientId,
       clientSecret: app.clientSecret,
+      certificates,
       appIdUri: app.appIdUri ?? `api://${clientId}`,
       displayName: app.displayName ?? `app ${clientId.slice(0, 8)}`,
       graphDelegatedScopes: [...new Set(delegated)],
@@ -354,15 +402,21 @@ export async function createEntraEmulator(options: EntraEmulatorOptions): Promis
     return keys.sign(payload, { x5t: true });
   };
 
-  // ---- client authentication (client_secret_post or client_secret_basic) ----
-  const authenticateClient = (req: Request, params: Map<string, string>): ResolvedApplication => {
-    if (params.has('client_assertion') || params.has('client_assertion_type')) {
-      // Certificate credentials are real Entra features the emulator does not model.
-      throw new AadError(400, 'invalid_request', 9002313, 'Invalid request. The local Entra emulator supports client secrets only (client_secret_post or client_secret_basic).');
-    }
+  // ---- client authentication: client_secret_post, client_secret_basic or private_key_jwt (certificate) ----
+  const unknownApplication = (clientId: string): AadError =>
+    new AadError(400, 'unauthorized_client', 700016, `Application with identifier '${clientId}' was not found in the directory '${tenantId}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`);
+
+  const authenticateClient = async (req: Request, params: Map<string, string>): Promise<AuthenticatedClient> => {
     const basic = basicCredentials(req);
     const bodyClientId = params.get('client_id');
     const bodySecret = params.get('client_secret');
+    if (params.has('client_assertion') || params.has('client_assertion_type')) {
+      if (basic !== undefined || bodySecret !== undefined) {
+        // One authentication method per request (RFC 6749 §2.3); Entra's exact answer is unconfirmed.
+        throw new AadError(401, 'invalid_client', 7000215, 'More than one client authentication method was used (client_assertion and a client secret).');
+      }
+      return { app: await authenticateWithAssertion(params, bodyClientId), clientAuth: '2' };
+    }
     if (basic !== undefined && bodySecret !== undefined) {
       // RFC 6749 §2.3: a client must not use more than one authentication method per request (Entra's exact answer is unconfirmed).
       throw new AadError(401, 'invalid_client', 7000215, 'More than one client authentication method was used (HTTP Basic and client_secret).');
@@ -373,15 +427,97 @@ export async function createEntraEmulator(options: EntraEmulatorOptions): Promis
     const clientId = basic?.clientId ?? bodyClientId;
     if (clientId === undefined || clientId === '') throw missingParameter('client_id');
     const app = applicationById(clientId);
-    if (app === undefined) {
-      throw new AadError(400, 'unauthorized_client', 700016, `Application with identifier '${clientId}' was not found in the directory '${tenantId}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`);
-    }
+    if (app === undefined) throw unknownApplication(clientId);
     const secret = basic?.secret ?? bodySecret;
     if (secret === undefined || secret === '') {
       throw new AadError(401, 'invalid_client', 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.");
     }
     if (app.clientSecret === undefined || !secretsEqual(secret, app.clientSecret)) {
       throw new AadError(401, 'invalid_client', 7000215, `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${app.clientId}'.`);
+    }
+    return { app, clientAuth: '1' };
+  };
+
+  /**
+   * A certificate credential (RFC 7523 client authentication): a JWT signed with the key of a certificate
+   * uploaded to the app registration, named by its thumbprint in `x5t#S256` (msal-node 7: PS256) or
+   * the legacy SHA-1 `x5t` (RS256). Checked in Entra's order as far as it is known: the key, the
+   * signature, then the claims. The assertion may be presented again while it is valid: msal reuses
+   * one for up to 10 minutes, so refusing a repeated `jti` would break every real client.
+   */
+  const authenticateWithAssertion = async (params: Map<string, string>, bodyClientId: string | undefined): Promise<ResolvedApplication> => {
+    const assertionType = params.get('client_assertion_type');
+    const assertion = params.get('client_assertion');
+    if (assertionType === undefined || assertionType === '') throw missingParameter('client_assertion_type');
+    if (assertionType !== CLIENT_ASSERTION_TYPE) {
+      // The code Entra uses for another assertion type is unconfirmed.
+      throw new AadError(400, 'invalid_request', 9002313, `Invalid request. Request is malformed or invalid. The 'client_assertion_type' '${assertionType}' is not supported; use '${CLIENT_ASSERTION_TYPE}'.`);
+    }
+    if (assertion === undefined || assertion === '') throw missingParameter('client_assertion');
+    let header: ProtectedHeaderParameters;
+    let claims: JWTPayload;
+    try {
+      header = decodeProtectedHeader(assertion);
+      claims = decodeJwt(assertion);
+    } catch {
+      throw new AadError(401, 'invalid_client', 50027, 'JWT token is invalid or malformed. The client_assertion could not be parsed.');
+    }
+    // RFC 7521 §4.2: client_id may be left out when the assertion names the client.
+    const clientId = bodyClientId ?? (typeof claims.iss === 'string' ? claims.iss : undefined);
+    if (clientId === undefined || clientId === '') throw missingParameter('client_id');
+    const app = applicationById(clientId);
+    if (app === undefined) throw unknownApplication(clientId);
+
+    const s256 = typeof header['x5t#S256'] === 'string' ? header['x5t#S256'] : undefined;
+    const sha1 = typeof header.x5t === 'string' ? header.x5t : undefined;
+    const presented = s256 ?? sha1 ?? '';
+    // Entra shows thumbprints as upper-case hex.
+    const shown = Buffer.from(presented, 'base64url').toString('hex').toUpperCase();
+    const certificate = app.certificates.find((candidate) => (s256 !== undefined ? candidate.x5tS256 === s256 : sha1 !== undefined && candidate.x5t === sha1));
+    if (certificate === undefined) {
+      throw new AadError(401, 'invalid_client', 700027, `The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Thumbprint of key used by client: '${shown}', Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '${app.clientId}'.]`);
+    }
+    const foundKey = `Found key 'Start=${certificate.validFrom.toISOString()}, End=${certificate.validTo.toISOString()}'`;
+    const invalidSignature = (reason: string): AadError =>
+      new AadError(401, 'invalid_client', 700027, `Client assertion contains an invalid signature. [Reason - ${reason}, Thumbprint of key used by client: '${shown}', ${foundKey}]`);
+    const now = new Date();
+    // A key credential past its end date no longer signs in (the reason text is unconfirmed).
+    if (now < certificate.validFrom || now > certificate.validTo) throw invalidSignature('The key used is expired.');
+    // Entra's handling of a mismatching x5c for a registered certificate is unconfirmed; the emulator refuses it.
+    if (header.x5c !== undefined) {
+      const first = Array.isArray(header.x5c) ? header.x5c[0] : undefined;
+      if (typeof first !== 'string' || !Buffer.from(first, 'base64').equals(certificate.der)) {
+        throw invalidSignature('The x5c header does not hold the certificate the thumbprint names.');
+      }
+    }
+    if (header.alg !== 'RS256' && header.alg !== 'PS256') {
+      throw invalidSignature(`The signing algorithm '${String(header.alg)}' is not supported; use PS256 or RS256.`);
+    }
+    try {
+      await compactVerify(assertion, certificate.publicKey, { algorithms: [header.alg] });
+    } catch {
+      throw invalidSignature('The provided signature value did not match the expected signature value.');
+    }
+
+    if (typeof claims.iss !== 'string' || typeof claims.sub !== 'string' || claims.iss.toLowerCase() !== app.clientId || claims.sub.toLowerCase() !== app.clientId) {
+      throw new AadError(401, 'invalid_client', 700021, `Client assertion application identifier doesn't match 'client_id' parameter. ${CERTIFICATE_CREDENTIALS_DOC}`);
+    }
+    // The documented audience is the v2 token endpoint. Entra's code for another audience is unconfirmed:
+    // 50027 is its "invalid JWT" code, whose documented causes include an unexpected audience.
+    const tokenEndpoint = `${url}/${tenantId}/oauth2/v2.0/token`;
+    const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
+    if (!audiences.includes(tokenEndpoint)) {
+      throw new AadError(401, 'invalid_client', 50027, `Invalid JWT token. The audience '${audiences.map(String).join(',')}' of the client assertion is not the token endpoint '${tokenEndpoint}'. ${CERTIFICATE_CREDENTIALS_DOC}`);
+    }
+    // `exp` and `jti` are required by the documentation; `nbf` is optional (Entra reports a missing one as 1970).
+    if (typeof claims.exp !== 'number') throw new AadError(401, 'invalid_client', 50027, `Invalid JWT token. The client assertion has no 'exp' claim. ${CERTIFICATE_CREDENTIALS_DOC}`);
+    if (typeof claims.jti !== 'string' || claims.jti === '') {
+      throw new AadError(401, 'invalid_client', 50027, `Invalid JWT token. The client assertion has no 'jti' claim. ${CERTIFICATE_CREDENTIALS_DOC}`);
+    }
+    const nbf = typeof claims.nbf === 'number' ? claims.nbf : 0;
+    const nowSeconds = Math.floor(now.getTime() / 1000);
+    if (claims.exp + CLOCK_SKEW_SECONDS <= nowSeconds || nbf - CLOCK_SKEW_SECONDS > nowSeconds || claims.exp > nowSeconds + MAX_CLIENT_ASSERTION_SECONDS + CLOCK_SKEW_SECONDS) {
+      throw new AadError(401, 'invalid_client', 700024, `Client assertion is not within its valid time range. Current time: ${now.toISOString()}, assertion valid from ${new Date(nbf * 1000).toISOString()}, expiry time of assertion ${new Date(claims.exp * 1000).toISOString()}. ${CERTIFICATE_CREDENTIALS_DOC}`);
     }
     return app;
   };
@@ -426,7 +562,7 @@ export async function createEntraEmulator(options: EntraEmulatorOptions): Promis
     return claims;
   };
 
-  const issueOnBehalfOf = async (res: Response, params: Map<string, string>, app: ResolvedApplication): Promise<void> => {
+  const issueOnBehalfOf = async (res: Response, params: Map<string, string>, { app, clientAuth }: AuthenticatedClient): Promise<void> => {
     const requestedTokenUse = params.get('requested_token_use');
     if (requestedTokenUse === undefined) throw missingParameter('requested_token_use');
     if (requestedTokenUse !== 'on_behalf_of') throw new AadError(400, 'invalid_request', 9002313, `Invalid request. The value '${requestedTokenUse}' of 'requested_token_use' is not supported.`);
@@ -475,7 +611,7 @@ export async function createEntraEmulator(options: EntraEmulatorOptions): Promis
       amr: ['pwd'],
       app_displayname: app.displayName,
       appid: app.clientId,
-      appidacr: '1',
+      appidacr: clientAuth,
       ...nameClaims(user, 1),
       idtyp: 'user',
       ipaddr: '127.0.0.1',
@@ -504,7 +640,7 @@ export async function createEntraEmulator(options: EntraEmulatorOptions): Promis
     });
   };
 
-  const issueClientCredentials = async (res: Response, params: Map<string, string>, app: ResolvedApplication): Promise<void> => {
+  const issueClientCredentials = async (res: Response, params: Map<string, string>, { app, clientAuth }: AuthenticatedClient): Promise<void> => {
     const scope = params.get('scope');
     if (scope === undefined || scope.trim() === '') throw missingParameter('scope');
     const scopes = scope.split(' ').filter((value) => value !== '');
@@ -520,7 +656,7 @@ export async function createEntraEmulator(options: EntraEmulatorOptions): Promis
     const payload = appTokenClaims({
       version: 1, issuer: issuerV1, v1Issuer: issuerV1, audience: GRAPH_RESOURCE, tenantId,
       oid: servicePrincipalId(app.clientId), roles: [...app.graphApplicationRoles].sort(byLowerCaseName), clientAppId: app.clientId,
-      times: tokenTimes({ lifetimeSeconds: lifetime }), idtyp: true,
+      times: tokenTimes({ lifetimeSeconds: lifetime }), idtyp: true, clientAuth,
     });
     const accessToken = await keys.sign(
       { ...payload, app_displayname: app.displayName, tenant_region_scope: 'NA' },
@@ -584,7 +720,7 @@ export async function createEntraEmulator(options: EntraEmulatorOptions): Promis
     rbac_url: 'https://pas.windows.net',
   });
 
-  /** Keys in Entra's order of fields; no `alg` (Entra publishes none) and no `x5c` (the emulator has no certificates). */
+  /** Keys in Entra's order of fields; no `alg` (Entra publishes none) and no `x5c` (the emulator's signing keys have no certificates). */
   const keysDocument = (issuer: string | undefined): { keys: JWK[] } => ({
     keys: keys.publicJwks().keys.map((jwk) => ({
       kty: jwk.kty,
@@ -653,7 +789,7 @@ export async function createEntraEmulator(options: EntraEmulatorOptions): Promis
     if (grantType !== JWT_BEARER && grantType !== 'client_credentials') {
       throw new AadError(400, 'unsupported_grant_type', 70003, `The app requested an unsupported grant type '${grantType}'.`);
     }
-    const client = authenticateClient(req, params);
+    const client = await authenticateClient(req, params);
     if (grantType === JWT_BEARER) await issueOnBehalfOf(res, params, client);
     else await issueClientCredentials(res, params, client);
   });

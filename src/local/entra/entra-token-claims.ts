@@ -135,6 +135,8 @@ export interface AppTokenInput {
   readonly times: TokenTimes;
   /** The optional `idtyp` claim (Graph always gets it; APIs only when configured). */
   readonly idtyp?: boolean;
+  /** How the app authenticated (`appidacr`/`azpacr`): 1 secret (default), 2 certificate. */
+  readonly clientAuth?: '1' | '2';
 }
 
 /** An app-only access token's claims: no `scp`, permissions in `roles`, `sub` = `oid` = the service principal. */
@@ -151,7 +153,7 @@ export function appTokenClaims(input: AppTokenInput): JWTPayload {
       exp: times.exp,
       aio: opaque(48),
       azp: input.clientAppId,
-      azpacr: '1',
+      azpacr: input.clientAuth ?? '1',
       ...idtyp,
       oid: input.oid,
       rh: opaque(32),
@@ -170,7 +172,7 @@ export function appTokenClaims(input: AppTokenInput): JWTPayload {
     exp: times.exp,
     aio: opaque(48),
     appid: input.clientAppId,
-    appidacr: '1',
+    appidacr: input.clientAuth ?? '1',
     idp: input.v1Issuer,
     ...idtyp,
     oid: input.oid,

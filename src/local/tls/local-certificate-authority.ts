@@ -1,4 +1,4 @@
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import forge from 'node-forge';
 
 /**
@@ -98,5 +98,62 @@ export function createLocalCertificates(options: LocalCertificateOptions = {}): 
     caCertPem: forge.pki.certificateToPem(ca),
     certPem: forge.pki.certificateToPem(server),
     keyPem: serverKeys.privateKeyPem,
+  });
+}
+
+/** A self-signed certificate and its key, as uploaded to (public part) and held by (both) a confidential client. */
+export interface ClientCertificateMaterial {
+  /** PEM of the self-signed certificate: what an app registration's "Certificates" section holds. */
+  readonly certPem: string;
+  /** PEM (PKCS#8) of the private key. */
+  readonly keyPem: string;
+  /** Key then certificate in one PEM file, the form App Service and Key Vault export. */
+  readonly combinedPem: string;
+  /** Hex SHA-256 thumbprint of the certificate's DER, lower case. */
+  readonly thumbprintSha256: string;
+  /** Hex SHA-1 thumbprint (the legacy `x5t`), lower case. */
+  readonly thumbprintSha1: string;
+}
+
+export interface ClientCertificateOptions {
+  readonly commonName?: string;
+  /** Start of validity (default one minute ago); put it in the past with a short validity for an expired certificate. */
+  readonly notBefore?: Date;
+  /** Days of validity from `notBefore` (default 30). */
+  readonly validityDays?: number;
+}
+
+/**
+ * A throwaway self-signed client certificate (RSA 2048, SHA-256), the kind `New-SelfSignedCertificate`
+ * or Key Vault makes for an app registration's certificate credential. Local mode and the tests
+ * register its public part on the API's app registration in the Entra emulator.
+ */
+export function createClientCertificate(options: ClientCertificateOptions = {}): ClientCertificateMaterial {
+  const days = options.validityDays ?? 30;
+  if (!(days > 0)) throw new TypeError('validityDays must be positive');
+  const keys = newKeyPair();
+  const subject = [{ name: 'commonName', value: options.commonName ?? 'acs-auth-server client certificate (throwaway)' }];
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = forge.pki.publicKeyFromPem(keys.publicKeyPem);
+  cert.serialNumber = serialNumber();
+  const notBefore = options.notBefore ?? new Date(Date.now() - 60_000);
+  cert.validity.notBefore = notBefore;
+  cert.validity.notAfter = new Date(notBefore.getTime() + days * 86_400_000);
+  cert.setSubject(subject);
+  cert.setIssuer(subject);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: false, critical: true },
+    { name: 'keyUsage', digitalSignature: true, critical: true },
+    { name: 'extKeyUsage', clientAuth: true },
+  ]);
+  cert.sign(forge.pki.privateKeyFromPem(keys.privateKeyPem), forge.md.sha256.create());
+  const certPem = forge.pki.certificateToPem(cert);
+  const der = Buffer.from(forge.asn1.toDer(forge.pki.certificateToAsn1(cert)).getBytes(), 'binary');
+  return Object.freeze({
+    certPem,
+    keyPem: keys.privateKeyPem,
+    combinedPem: `${keys.privateKeyPem.trimEnd()}\n${certPem}`,
+    thumbprintSha256: createHash('sha256').update(der).digest('hex'),
+    thumbprintSha1: createHash('sha1').update(der).digest('hex'),
   });
 }
