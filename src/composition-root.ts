@@ -8,6 +8,7 @@ import { createIdentityClient } from './adapters/acs/identity-client';
 import { loadClientCertificate } from './adapters/entra/client-certificate';
 import { createGraphTokenSource } from './adapters/entra/graph-token-source';
 import { createMsalClient, type MsalClientCredential } from './adapters/entra/msal-client';
+import { createMsalNetworkClient } from './adapters/entra/msal-network-client';
 import { createGraphClient } from './adapters/graph/graph-client';
 import { createGraphMappingStore } from './adapters/graph/graph-mapping-store';
 import { createApp } from './app';
@@ -61,13 +62,14 @@ export function composeService(config: Config, options: ComposeOptions): Service
   // Waiting out a Retry-After inside a request only makes sense well within its deadline.
   const maxRetryWaitMs = Math.min(2000, Math.floor(timeoutMs / 4));
 
+  const msalNetwork = createMsalNetworkClient({ timeoutMs, ...(ca === undefined ? {} : { ca }) });
   const msal = createMsalClient({
+    networkClient: msalNetwork,
     authorityHost: config.entra.authorityHost,
     tenantId: config.entra.tenantId,
     clientId: config.entra.clientId,
     ...msalCredential(config.entra.credential),
     timeoutMs,
-    ...(ca === undefined ? {} : { ca }),
     logger: (level, message) => logger[level === 'error' ? 'error' : 'warn']({ component: 'msal' }, message),
   });
   const graph = createGraphClient({
@@ -118,6 +120,7 @@ export function composeService(config: Config, options: ComposeOptions): Service
     app,
     identities,
     async close() {
+      msalNetwork.destroy();
       await graph.close();
       await keysFetch?.agent.close();
     },

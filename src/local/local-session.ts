@@ -31,6 +31,9 @@ export async function readLocalSession(file: string = sessionFilePath()): Promis
   }
 }
 
-export async function removeLocalSession(file: string = sessionFilePath()): Promise<void> {
+/** Remove the session file, unless another local-mode process has written its own there since. */
+export async function removeLocalSession(file: string = sessionFilePath(), pid: number = process.pid): Promise<void> {
+  const session = await readLocalSession(file);
+  if (session !== undefined && session.pid !== pid) return;
   await rm(file, { force: true });
 }

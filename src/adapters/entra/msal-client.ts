@@ -1,5 +1,5 @@
 import { ConfidentialClientApplication, LogLevel } from '@azure/msal-node';
-import { createMsalNetworkClient } from './msal-network-client';
+import { createMsalNetworkClient, type MsalNetworkClient } from './msal-network-client';
 
 /**
  * Builds the service's MSAL confidential client (the On-Behalf-Of middle tier).
@@ -48,6 +48,8 @@ export type MsalClientOptions = MsalClientCredential & {
   readonly timeoutMs?: number;
   /** Receives MSAL's warnings and errors (PII-free). */
   readonly logger?: (level: MsalLogLevelName, message: string) => void;
+  /** The network client to use (so its owner can close its sockets); one is made from `ca`/`timeoutMs` when absent. */
+  readonly networkClient?: MsalNetworkClient;
 };
 
 const PUBLIC_CLOUD_HOST = 'https://login.microsoftonline.com';
@@ -130,10 +132,12 @@ export function createMsalClient(options: MsalClientOptions): ConfidentialClient
   }
 
   const isPublicCloud = origin.origin === PUBLIC_CLOUD_HOST;
-  const networkClient = createMsalNetworkClient({
-    ...(options.ca === undefined ? {} : { ca: options.ca }),
-    ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
-  });
+  const networkClient =
+    options.networkClient ??
+    createMsalNetworkClient({
+      ...(options.ca === undefined ? {} : { ca: options.ca }),
+      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+    });
   const logger = options.logger;
 
   return new ConfidentialClientApplication({
