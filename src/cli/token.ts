@@ -3,16 +3,18 @@ import { request } from 'node:https';
 import { readLocalSession, sessionFilePath } from '../local/local-session';
 
 /**
- * `npm run -s token -- <user> [--v2] [--scp "<scopes>"] [--teams]`: prints an access token for a demo
- * user of the running local mode, minted by the Entra ID emulator, so the README's curl lines work.
- * `--teams` prints a Teams user's Entra token for `/api/token/teams` instead.
+ * `npm run -s token -- <user> [--v2] [--scp "<scopes>"] [--role <app role>]… [--teams]`: prints an access
+ * token for a demo user of the running local mode, minted by the Entra ID emulator, so the README's curl
+ * lines work. `--role AcsAuth.Admin` gives the user that app role (for admin erasure); `--teams` prints a
+ * Teams user's Entra token for `/api/token/teams` instead.
  */
-const USAGE = 'usage: npm run -s token -- <alice|bob|carol> [--v2] [--scp "access_as_user"] [--teams]';
+const USAGE = 'usage: npm run -s token -- <alice|bob|carol> [--v2] [--scp "access_as_user"] [--role AcsAuth.Admin] [--teams]';
 
 interface Arguments {
   readonly user: string;
   readonly version: 1 | 2;
   readonly scp: string | undefined;
+  readonly roles: readonly string[];
   readonly teams: boolean;
 }
 
@@ -21,19 +23,23 @@ function parseArguments(argv: readonly string[]): Arguments {
   let version: 1 | 2 = 1;
   let scp: string | undefined;
   let teams = false;
+  const roles: string[] = [];
   for (let index = 0; index < argv.length; index += 1) {
     const argument = argv[index] as string;
     if (argument === '--v2') version = 2;
     else if (argument === '--teams') teams = true;
-    else if (argument === '--scp') {
-      scp = argv[index + 1];
+    else if (argument === '--scp' || argument === '--role') {
+      const value = argv[index + 1];
       index += 1;
-      if (scp === undefined) throw new Error(USAGE);
+      if (value === undefined) throw new Error(USAGE);
+      if (argument === '--scp') scp = value;
+      else roles.push(value);
     } else if (!argument.startsWith('-') && user === undefined) user = argument;
     else throw new Error(USAGE);
   }
   if (user === undefined) throw new Error(USAGE);
-  return { user, version, scp, teams };
+  if (teams && (scp !== undefined || roles.length > 0 || version === 2)) throw new Error(`--teams takes no other option\n${USAGE}`);
+  return { user, version, scp, roles, teams };
 }
 
 function post(url: URL, ca: string, body: unknown): Promise<{ status: number; text: string }> {
@@ -62,7 +68,9 @@ async function main(): Promise<void> {
   }
   const route = args.teams ? 'teams-token' : 'token';
   const url = new URL(`/_local/users/${encodeURIComponent(args.user)}/${route}`, session.entraUrl);
-  const body = args.teams ? {} : { version: args.version, ...(args.scp === undefined ? {} : { scp: args.scp }) };
+  const body = args.teams
+    ? {}
+    : { version: args.version, ...(args.scp === undefined ? {} : { scp: args.scp }), ...(args.roles.length > 0 ? { roles: args.roles } : {}) };
   let answer: { status: number; text: string };
   try {
     answer = await post(url, session.caCertPem, body);

@@ -807,14 +807,24 @@ export async function createEntraEmulator(options: EntraEmulatorOptions): Promis
     if (user === undefined) throw new AadError(404, 'not_found', undefined, `No user named '${name}' in the local directory.`);
     const body: unknown = req.body ?? {};
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new AadError(400, 'invalid_request', undefined, 'The body must be a JSON object.');
-    const { version, scp, lifetimeSeconds } = body as Record<string, unknown>;
+    const { version, scp, lifetimeSeconds, roles } = body as Record<string, unknown>;
+    // App roles assigned to the user (e.g. AcsAuth.Admin), as an admin would assign them in the portal.
+    if (roles !== undefined && (!Array.isArray(roles) || roles.some((role) => typeof role !== 'string' || role.trim() === ''))) {
+      throw new AadError(400, 'invalid_request', undefined, 'roles must be an array of app role names.');
+    }
     if (version !== undefined && version !== 1 && version !== 2) throw new AadError(400, 'invalid_request', undefined, 'version must be 1 or 2.');
     if (scp !== undefined && (typeof scp !== 'string' || scp.trim() === '')) throw new AadError(400, 'invalid_request', undefined, 'scp must be a non-empty string.');
     if (lifetimeSeconds !== undefined && (!Number.isInteger(lifetimeSeconds) || (lifetimeSeconds as number) < 60 || (lifetimeSeconds as number) > 86_400)) {
       throw new AadError(400, 'invalid_request', undefined, 'lifetimeSeconds must be an integer between 60 and 86400.');
     }
     const lifetime = (lifetimeSeconds as number | undefined) ?? 3600;
-    const accessToken = await mintAccessToken({ user: user.name, version: version as 1 | 2 | undefined, scp: scp as string | undefined, lifetimeSeconds: lifetime });
+    const accessToken = await mintAccessToken({
+      user: user.name,
+      version: version as 1 | 2 | undefined,
+      scp: scp as string | undefined,
+      lifetimeSeconds: lifetime,
+      ...(roles === undefined ? {} : { roles: roles as string[] }),
+    });
     res.status(200).json({ token_type: 'Bearer', access_token: accessToken, expires_in: lifetime });
   });
 
