@@ -557,6 +557,21 @@ describe('Entra emulator: local CLI token endpoint', () => {
     expect(payload).toMatchObject({ oid: DEMO_USERS.bob.oid, scp: 'access_as_user Tokens.Read', ver: '2.0' });
   });
 
+  it('assigns app roles to the user when asked (the CLI\'s --role), and refuses malformed ones', async () => {
+    const response = await http.sendPostRequestAsync<{ access_token: string }>(`${entra.url}/_local/users/alice/token`, {
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ roles: ['AcsAuth.Admin'] }),
+    });
+    expect(response.status).toBe(200);
+    const payload = await entra.keys.verify(response.body.access_token, { audience: `api://${LOCAL_API_CLIENT_ID}`, issuer: entra.issuerV1 });
+    expect(payload).toMatchObject({ oid: DEMO_USERS.alice.oid, scp: 'access_as_user', roles: ['AcsAuth.Admin'] });
+    const malformed = await http.sendPostRequestAsync<AadErrorBody>(`${entra.url}/_local/users/alice/token`, {
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ roles: 'AcsAuth.Admin' }),
+    });
+    expect(malformed.status).toBe(400);
+  });
+
   it('answers 404 for an unknown user and 400 for a bad version', async () => {
     const unknown = await http.sendPostRequestAsync<AadErrorBody>(`${entra.url}/_local/users/mallory/token`, { headers: {}, body: '' });
     expect(unknown.status).toBe(404);
