@@ -126,3 +126,23 @@ function credentialSecrets(config: Config): string[] {
 }
 
 export const ACS_ID = /^8:acs:[0-9a-f-]{36}_[0-9a-f-]{36}$/;
+
+/**
+ * One test service for the enclosing `describe` block: started before its first test, closed (and
+ * checked for leaked secrets) after its last. The returned object stands for the running service.
+ */
+export function useTestService(options: TestServiceOptions = {}): TestService {
+  let current: TestService | undefined;
+  beforeAll(async () => {
+    current = await startTestService(options);
+  });
+  afterAll(async () => {
+    await current?.close();
+  });
+  const running = (): TestService => {
+    if (current === undefined) throw new Error('the test service is used outside a test of its describe block');
+    return current;
+  };
+  // Every member of TestService is a plain value or closure, so forwarding property reads is enough.
+  return new Proxy({} as TestService, { get: (_target, property) => Reflect.get(running(), property) });
+}

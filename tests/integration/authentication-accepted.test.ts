@@ -8,7 +8,7 @@ import { DEMO_USERS, LOCAL_API_CLIENT_ID } from '../../src/local/local-directory
 import { expectErrorBody, INVALID_TOKEN_CHALLENGE, upstreamWork } from '../helpers/auth-assertions';
 import { decodeToken } from '../helpers/forged-tokens';
 import { mappedIdentityOf } from '../helpers/invariants';
-import { ACS_ID, startTestService, type TestService } from '../helpers/test-service';
+import { ACS_ID, type TestService, useTestService } from '../helpers/test-service';
 
 /**
  * The tokens the service accepts (v1 and v2, both audiences, clock skew, any client app), the admin
@@ -19,13 +19,7 @@ const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 
 describe('authentication', () => {
   // One service for the file: starting one costs seconds (TLS certificates), and these stories use distinct users.
-  let service: TestService;
-  beforeAll(async () => {
-    service = await startTestService();
-  });
-  afterAll(async () => {
-    await service.close();
-  });
+  const service = useTestService();
 
   describe('accepted access tokens', () => {
     describe('POST /api/user', () => {

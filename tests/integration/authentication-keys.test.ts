@@ -2,7 +2,7 @@ import type { FaultSpec } from '../../src/local/kit/faults';
 import { LOCAL_TENANT_ID } from '../../src/local/local-directory';
 import { expectErrorBody, INVALID_TOKEN_CHALLENGE, keyFetches, upstreamWork } from '../helpers/auth-assertions';
 import { decodeToken, signedByForeignKey } from '../helpers/forged-tokens';
-import { startTestService, type TestService } from '../helpers/test-service';
+import { type TestService, useTestService } from '../helpers/test-service';
 
 /**
  * The signing keys behind token validation: the tenant's JWKS is cached, re-fetched when a token
@@ -21,13 +21,7 @@ function probe(service: TestService, token: string): ReturnType<TestService['htt
 
 describe('signing key rotation (ENTRA_JWKS_REFRESH_COOLDOWN_SECONDS=0)', () => {
   // Shared: each story rolls from whatever key is current, so they do not depend on each other.
-  let service: TestService;
-  beforeAll(async () => {
-    service = await startTestService();
-  });
-  afterAll(async () => {
-    await service.close();
-  });
+  const service = useTestService();
 
   describe.each([1, 2] as const)('with v%s tokens', (version) => {
     describe('when Entra rolls to a new key', () => {
@@ -84,13 +78,7 @@ describe('signing key rotation (ENTRA_JWKS_REFRESH_COOLDOWN_SECONDS=0)', () => {
 });
 
 describe('tokens with unknown kids (ENTRA_JWKS_REFRESH_COOLDOWN_SECONDS=60)', () => {
-  let service: TestService;
-  beforeAll(async () => {
-    service = await startTestService({ env: { ENTRA_JWKS_REFRESH_COOLDOWN_SECONDS: '60' } });
-  });
-  afterAll(async () => {
-    await service.close();
-  });
+  const service = useTestService({ env: { ENTRA_JWKS_REFRESH_COOLDOWN_SECONDS: '60' } });
 
   it('refuses 20 of them with 401 and fetches the keys at most once more', async () => {
     const valid = await service.tokenFor('alice');
@@ -115,13 +103,7 @@ describe('tokens with unknown kids (ENTRA_JWKS_REFRESH_COOLDOWN_SECONDS=60)', ()
 describe('when the keys endpoint cannot be read (cache cold)', () => {
   // One service whose key caches stay cold through every failure (jose keeps no failed fetch), so
   // the stories run in order and the recovery comes last. The short timeout serves the timeout story.
-  let service: TestService;
-  beforeAll(async () => {
-    service = await startTestService({ env: { UPSTREAM_TIMEOUT_MS: '1000' } });
-  });
-  afterAll(async () => {
-    await service.close();
-  });
+  const service = useTestService({ env: { UPSTREAM_TIMEOUT_MS: '1000' } });
   afterEach(() => {
     service.local.entra.faults.clear();
   });

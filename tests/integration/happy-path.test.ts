@@ -1,13 +1,7 @@
-import { ACS_ID, startTestService, type TestService } from '../helpers/test-service';
+import { ACS_ID, useTestService } from '../helpers/test-service';
 
 describe('the local flow end to end', () => {
-  let service: TestService;
-  beforeAll(async () => {
-    service = await startTestService();
-  });
-  afterAll(async () => {
-    await service.close();
-  });
+  const service = useTestService();
 
   it('creates an identity, reads it, issues a token, and deletes it', async () => {
     const token = await service.tokenFor('alice');

@@ -1,19 +1,13 @@
 import { composeService } from '../../src/composition-root';
 import { createLogger } from '../../src/observability/logger';
-import { startTestService, type TestService } from '../helpers/test-service';
+import { useTestService } from '../helpers/test-service';
 
 /**
  * The mapping cache makes a steady-state GET /api/token cost one upstream call (the ACS issue),
  * stays correct when the mapping changes, and heals when ACS says the identity is gone.
  */
 describe('the identity mapping cache', () => {
-  let service: TestService;
-  beforeAll(async () => {
-    service = await startTestService();
-  });
-  afterAll(async () => {
-    await service.close();
-  });
+  const service = useTestService();
 
   async function as(user: 'alice' | 'bob' | 'carol'): Promise<Record<string, string>> {
     return { Authorization: `Bearer ${await service.tokenFor(user)}` };
@@ -88,13 +82,7 @@ async function tokenOid(headers: Record<string, string>): Promise<string> {
 }
 
 describe('keep-alive connection reuse to every upstream', () => {
-  let service: TestService;
-  beforeAll(async () => {
-    service = await startTestService();
-  });
-  afterAll(async () => {
-    await service.close();
-  });
+  const service = useTestService();
 
   it('serves many requests over a handful of connections to Entra ID, Graph and ACS', async () => {
     const users = ['alice', 'bob', 'carol'] as const;

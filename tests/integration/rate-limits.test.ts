@@ -1,14 +1,8 @@
-import { startTestService, type TestService } from '../helpers/test-service';
+import { useTestService } from '../helpers/test-service';
 
 describe('rate limits', () => {
   describe('per client address, before authentication', () => {
-    let service: TestService;
-    beforeAll(async () => {
-      service = await startTestService({ env: { RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '5', TRUST_PROXY: '1' } });
-    });
-    afterAll(async () => {
-      await service.close();
-    });
+    const service = useTestService({ env: { RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '5', TRUST_PROXY: '1' } });
 
     it('answers 429 too_many_requests with Retry-After and RateLimit headers once the address is over its limit', async () => {
       const address = '203.0.113.10';
@@ -33,13 +27,7 @@ describe('rate limits', () => {
   });
 
   describe('without TRUST_PROXY', () => {
-    let service: TestService;
-    beforeAll(async () => {
-      service = await startTestService({ env: { RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '3' } });
-    });
-    afterAll(async () => {
-      await service.close();
-    });
+    const service = useTestService({ env: { RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '3' } });
 
     it('ignores X-Forwarded-For, so a client cannot escape its limit by forging it', async () => {
       for (let request = 0; request < 3; request += 1) {
@@ -50,13 +38,7 @@ describe('rate limits', () => {
   });
 
   describe('per user, after authentication', () => {
-    let service: TestService;
-    beforeAll(async () => {
-      service = await startTestService({ env: { RATE_LIMIT_PER_USER_PER_MINUTE: '3' } });
-    });
-    afterAll(async () => {
-      await service.close();
-    });
+    const service = useTestService({ env: { RATE_LIMIT_PER_USER_PER_MINUTE: '3' } });
 
     it('limits each user on their own and makes no upstream call for a refused request', async () => {
       const alice = { Authorization: `Bearer ${await service.tokenFor('alice')}` };

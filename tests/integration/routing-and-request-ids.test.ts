@@ -1,5 +1,5 @@
 import { resetTestService } from '../helpers/invariants';
-import { startTestService, type TestService } from '../helpers/test-service';
+import { useTestService } from '../helpers/test-service';
 
 /**
  * What every response shares: unknown routes answer JSON 404s, malformed bodies answer 400s, and
@@ -9,13 +9,7 @@ import { startTestService, type TestService } from '../helpers/test-service';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 describe('routing and request ids', () => {
-  let service: TestService;
-  beforeAll(async () => {
-    service = await startTestService();
-  });
-  afterAll(async () => {
-    await service.close();
-  });
+  const service = useTestService();
   beforeEach(async () => {
     await resetTestService(service);
   });

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 
 import { DEMO_USERS, LOCAL_SPA_CLIENT_ID } from '../../src/local/local-directory';
 import { expectInvariants, mappedIdentityOf, MAPPING_EXTENSION_NAME, resetTestService } from '../helpers/invariants';
-import { ACS_ID, startTestService, type TestService } from '../helpers/test-service';
+import { ACS_ID, startTestService, useTestService } from '../helpers/test-service';
 
 /**
  * `/api/token`: issuing ACS tokens for the mapped identity (GET), get-or-create plus token in one
@@ -14,13 +14,7 @@ const ORIGINAL_SAMPLE_APP_ID = '1d0b5f3c-6a1e-4b8e-9f3e-2b6c8f0a9d41';
 const MINUTE_MS = 60_000;
 
 describe('/api/token', () => {
-  let service: TestService;
-  beforeAll(async () => {
-    service = await startTestService();
-  });
-  afterAll(async () => {
-    await service.close();
-  });
+  const service = useTestService();
   beforeEach(async () => {
     await resetTestService(service);
   });

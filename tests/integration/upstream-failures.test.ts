@@ -3,7 +3,7 @@ import type { Response } from 'supertest';
 import type { FaultSpec } from '../../src/local/kit/faults';
 import { DEMO_USERS } from '../../src/local/local-directory';
 import { expectInvariants, resetTestService } from '../helpers/invariants';
-import { startTestService, type TestService } from '../helpers/test-service';
+import { startTestService, type TestService, useTestService } from '../helpers/test-service';
 
 /**
  * Upstream throttling, outages, timeouts and dropped connections, on each of the three upstreams:
@@ -38,13 +38,7 @@ function retryAfterOf(response: Response): number {
 
 describe('upstream failures', () => {
   describe('Microsoft Graph and ACS (one service)', () => {
-    let service: TestService;
-    beforeAll(async () => {
-      service = await startTestService();
-    });
-    afterAll(async () => {
-      await service.close();
-    });
+    const service = useTestService();
     beforeEach(async () => {
       await resetTestService(service);
     });

@@ -7,7 +7,7 @@ import { composeService, type ServiceRuntime } from '../../src/composition-root'
 import { DEMO_USERS } from '../../src/local/local-directory';
 import { createLogger } from '../../src/observability/logger';
 import { expectInvariants, mappedIdentityOf, MAPPING_EXTENSION_NAME, orphanedIdentities, resetTestService } from '../helpers/invariants';
-import { ACS_ID, startTestService, type TestService } from '../helpers/test-service';
+import { ACS_ID, type TestService, useTestService } from '../helpers/test-service';
 
 /**
  * `/api/user`: reading, creating (under concurrency, across instances and with partial upstream
@@ -21,13 +21,7 @@ const BOB = DEMO_USERS.bob.oid;
 const ORIGINAL_SAMPLE_APP_ID = '1d0b5f3c-6a1e-4b8e-9f3e-2b6c8f0a9d41';
 
 describe('/api/user', () => {
-  let service: TestService;
-  beforeAll(async () => {
-    service = await startTestService();
-  });
-  afterAll(async () => {
-    await service.close();
-  });
+  const service = useTestService();
   beforeEach(async () => {
     await resetTestService(service);
   });

@@ -2,7 +2,7 @@ import { composeService } from '../../src/composition-root';
 import { DEMO_USERS } from '../../src/local/local-directory';
 import { createLogger } from '../../src/observability/logger';
 import { expectInvariants, mappedIdentityOf } from '../helpers/invariants';
-import { startTestService, type TestService } from '../helpers/test-service';
+import { useTestService } from '../helpers/test-service';
 
 import supertest from 'supertest';
 
@@ -11,13 +11,7 @@ import supertest from 'supertest';
  * gets a deliberate answer and the end state has no orphaned identity and no mapping to a dead one.
  */
 describe('creates racing deletes for one user', () => {
-  let service: TestService;
-  beforeAll(async () => {
-    service = await startTestService();
-  });
-  afterAll(async () => {
-    await service.close();
-  });
+  const service = useTestService();
 
   it('never orphans an identity or leaves a dead mapping, on one instance or two', async () => {
     const other = composeService(service.config, { logger: createLogger({ level: 'silent' }), trustedCaPem: service.local.caCertPem });

@@ -1,17 +1,11 @@
-import { startTestService, type TestService } from '../helpers/test-service';
+import { useTestService } from '../helpers/test-service';
 
 /**
  * msal-node refuses every On-Behalf-Of call for a while after one 429/5xx from Entra ID, whatever
  * the user. Users whose mapping is cached need no On-Behalf-Of for a token, so they keep working.
  */
 describe('while Entra ID throttles token requests', () => {
-  let service: TestService;
-  beforeAll(async () => {
-    service = await startTestService();
-  });
-  afterAll(async () => {
-    await service.close();
-  });
+  const service = useTestService();
 
   it('keeps issuing tokens to users with a cached mapping, and answers 503 with Retry-After to the rest', async () => {
     const alice = { Authorization: `Bearer ${await service.tokenFor('alice')}` };
