@@ -316,6 +316,15 @@ function parseDelegatedScopes(raw: string, tenantId: string): ParsedScopes {
 
 const byLowerCaseName = (a: string, b: string): number => a.toLowerCase().localeCompare(b.toLowerCase());
 
+/** The unverified header and claims of a compact JWT, or the given refusal when it is not one. */
+function decodeUnverified(jwt: string, refusal: () => AadError): { header: ProtectedHeaderParameters; claims: JWTPayload } {
+  try {
+    return { header: decodeProtectedHeader(jwt), claims: decodeJwt(jwt) };
+  } catch {
+    throw refusal();
+  }
+}
+
 /**
  * Starts the Entra ID emulator over HTTPS (MSAL refuses other schemes) on loopback, port 0 by default.
  * Throws a TypeError for invalid options (non-GUID ids, unknown Graph permission names, no applications).
@@ -454,14 +463,10 @@ export async function createEntraEmulator(options: EntraEmulatorOptions): Promis
       throw new AadError(400, 'invalid_request', 9002313, `Invalid request. Request is malformed or invalid. The 'client_assertion_type' '${assertionType}' is not supported; use '${CLIENT_ASSERTION_TYPE}'.`);
     }
     if (assertion === undefined || assertion === '') throw missingParameter('client_assertion');
-    let header: ProtectedHeaderParameters;
-    let claims: JWTPayload;
-    try {
-      header = decodeProtectedHeader(assertion);
-      claims = decodeJwt(assertion);
-    } catch {
-      throw new AadError(401, 'invalid_client', 50027, 'JWT token is invalid or malformed. The client_assertion could not be parsed.');
-    }
+    const { header, claims } = decodeUnverified(
+      assertion,
+      () => new AadError(401, 'invalid_client', 50027, 'JWT token is invalid or malformed. The client_assertion could not be parsed.'),
+    );
     // RFC 7521 §4.2: client_id may be left out when the assertion names the client.
     const clientId = bodyClientId ?? (typeof claims.iss === 'string' ? claims.iss : undefined);
     if (clientId === undefined || clientId === '') throw missingParameter('client_id');
@@ -524,14 +529,7 @@ export async function createEntraEmulator(options: EntraEmulatorOptions): Promis
 
   // ---- the user assertion of an On-Behalf-Of request ----
   const validateAssertion = async (assertion: string, app: ResolvedApplication): Promise<JWTPayload> => {
-    let header: ProtectedHeaderParameters;
-    let claims: JWTPayload;
-    try {
-      header = decodeProtectedHeader(assertion);
-      claims = decodeJwt(assertion);
-    } catch {
-      throw new AadError(400, 'invalid_grant', 50027, 'JWT token is invalid or malformed.');
-    }
+    const { header, claims } = decodeUnverified(assertion, () => new AadError(400, 'invalid_grant', 50027, 'JWT token is invalid or malformed.'));
     const kid = typeof header.kid === 'string' ? header.kid : typeof header.x5t === 'string' ? header.x5t : undefined;
     if (header.alg !== 'RS256' || kid === undefined || !keys.publishedKids.includes(kid)) {
       throw new AadError(400, 'invalid_grant', 50013, `Assertion failed signature validation. [Reason - The key was not found., Thumbprint of key used by client: '${kid ?? ''}']`);
