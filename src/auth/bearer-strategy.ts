@@ -25,8 +25,8 @@ export function extractBearerToken(header: string | undefined): string {
 }
 
 /**
- * A session-less passport strategy for Microsoft Entra ID bearer tokens, built on jose (the
- * archived passport-azure-ad is deliberately not used). Refusals go to `fail` with the AppError as
+ * A session-less passport strategy for Microsoft Entra ID bearer tokens, built on jose (Microsoft's
+ * own passport strategy for Azure AD is archived and deprecated). Refusals go to `fail` with the AppError as
  * the challenge; a validation that could not run (keys unreachable) goes to `error`.
  */
 export class EntraBearerStrategy extends Strategy {

@@ -1,6 +1,3 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Writable } from 'node:stream';
 
 import { composeService } from '../../src/composition-root';
@@ -11,6 +8,7 @@ import { createLogger } from '../../src/observability/logger';
 import { describeStartupError } from '../../src/server';
 import { mappedIdentityOf, orphanedIdentities } from '../helpers/invariants';
 import { ACS_ID, startTestService, type TestService } from '../helpers/test-service';
+import { useTempFolder } from '../helpers/temp-files';
 
 /**
  * The service authenticating to Entra ID with a client certificate (ENTRA_CLIENT_CERTIFICATE_PATH) and
@@ -20,21 +18,9 @@ import { ACS_ID, startTestService, type TestService } from '../helpers/test-serv
  */
 const registered = createClientCertificate({ commonName: 'acs-auth-server api' });
 const stranger = createClientCertificate({ commonName: 'not uploaded' });
-let folder: string;
 
-beforeAll(() => {
-  folder = mkdtempSync(join(tmpdir(), 'acs-auth-cert-'));
-});
-
-afterAll(() => {
-  rmSync(folder, { recursive: true, force: true });
-});
-
-function pemFile(name: string, content: string): string {
-  const path = join(folder, name);
-  writeFileSync(path, content, { mode: 0o600 });
-  return path;
-}
+const temp = useTempFolder('acs-auth-cert-');
+const pemFile = (name: string, content: string): string => temp.file(name, content);
 
 describe('with a client certificate as the only Entra credential', () => {
   let service: TestService;
@@ -124,7 +110,7 @@ describe('at start-up, with a certificate file that cannot be used', () => {
   }
 
   it('stops with a message naming ENTRA_CLIENT_CERTIFICATE_PATH when the file is missing', () => {
-    expect(startupError(join(folder, 'nowhere.pem'))).toMatch(/Invalid configuration:\n {2}- ENTRA_CLIENT_CERTIFICATE_PATH names a file that does not exist/);
+    expect(startupError(temp.path('nowhere.pem'))).toMatch(/Invalid configuration:\n {2}- ENTRA_CLIENT_CERTIFICATE_PATH names a file that does not exist/);
   });
 
   it('stops when the file holds the certificate but not its key', () => {

@@ -1,29 +1,15 @@
 import { createPrivateKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 
 import { loadClientCertificate } from '../../src/adapters/entra/client-certificate';
 import { ConfigError } from '../../src/config/config';
 import { createClientCertificate, createLocalCertificates } from '../../src/local/tls/local-certificate-authority';
+import { useTempFolder } from '../helpers/temp-files';
 
-let folder: string;
 const certificate = createClientCertificate();
 const other = createClientCertificate();
 
-beforeAll(() => {
-  folder = mkdtempSync(join(tmpdir(), 'acs-auth-client-cert-'));
-});
-
-afterAll(() => {
-  rmSync(folder, { recursive: true, force: true });
-});
-
-function pemFile(name: string, content: string): string {
-  const path = join(folder, name);
-  writeFileSync(path, content, { mode: 0o600 });
-  return path;
-}
+const temp = useTempFolder('acs-auth-client-cert-');
+const pemFile = (name: string, content: string): string => temp.file(name, content);
 
 function problemOf(path: string): string {
   try {
@@ -69,11 +55,11 @@ describe('loadClientCertificate', () => {
 
   describe('refuses, naming ENTRA_CLIENT_CERTIFICATE_PATH,', () => {
     it('a file that does not exist', () => {
-      expect(problemOf(join(folder, 'missing.pem'))).toMatch(/^ENTRA_CLIENT_CERTIFICATE_PATH names a file that does not exist/);
+      expect(problemOf(temp.path('missing.pem'))).toMatch(/^ENTRA_CLIENT_CERTIFICATE_PATH names a file that does not exist/);
     });
 
     it('a folder', () => {
-      expect(problemOf(folder)).toMatch(/^ENTRA_CLIENT_CERTIFICATE_PATH names a folder/);
+      expect(problemOf(temp.folder())).toMatch(/^ENTRA_CLIENT_CERTIFICATE_PATH names a folder/);
     });
 
     it('a file without a private key', () => {
