@@ -147,9 +147,10 @@ export function createIdentityService(deps: IdentityServiceDependencies): Identi
     }
   }
 
-  async function issueForMapped(caller: Caller, target: MappingTarget, acsUserId: string, request: TokenRequest): Promise<IssuedToken> {
+  /** Run an ACS operation on a mapped identity; when ACS says it is gone, heal the mapping and rethrow. */
+  async function onMappedIdentity<T>(caller: Caller, target: MappingTarget, acsUserId: string, operation: (acsUserId: string) => Promise<T>): Promise<T> {
     try {
-      return await acs.issueToken(acsUserId, request);
+      return await operation(acsUserId);
     } catch (error) {
       if (error instanceof IdentityNotFoundError) await healStaleMapping(target, caller, acsUserId);
       throw error;
@@ -181,6 +182,16 @@ export function createIdentityService(deps: IdentityServiceDependencies): Identi
     if (acsUserId === undefined) cache.delete(keyOf(caller));
     else cache.set(keyOf(caller), acsUserId);
     return acsUserId;
+  }
+
+  /** Run an ACS operation on the caller's identity: the cached one, else the one Graph maps; 404 when there is none. */
+  async function onCallersIdentity<T>(caller: Caller, operation: (acsUserId: string) => Promise<T>): Promise<{ value: T; acsUserId: string }> {
+    const cached = await onCachedIdentity(caller, operation);
+    if (cached) return cached;
+    const target = await meTarget(caller);
+    const acsUserId = await readMapping(caller, target);
+    if (acsUserId === undefined) throw new IdentityNotFoundError();
+    return { value: await onMappedIdentity(caller, target, acsUserId, operation), acsUserId };
   }
 
   return {
@@ -220,13 +231,8 @@ export function createIdentityService(deps: IdentityServiceDependencies): Identi
     },
 
     async issueToken(caller, request) {
-      const cached = await onCachedIdentity(caller, (id) => acs.issueToken(id, request));
-      if (cached) return { ...cached.value, acsUserId: cached.acsUserId };
-      const target = await meTarget(caller);
-      const acsUserId = await readMapping(caller, target);
-      if (acsUserId === undefined) throw new IdentityNotFoundError();
-      const token = await issueForMapped(caller, target, acsUserId, request);
-      return { ...token, acsUserId };
+      const { value, acsUserId } = await onCallersIdentity(caller, (id) => acs.issueToken(id, request));
+      return { ...value, acsUserId };
     },
 
     async issueTokenCreatingIdentity(caller, request) {
@@ -238,7 +244,7 @@ export function createIdentityService(deps: IdentityServiceDependencies): Identi
         cache.set(keyOf(caller), ensured.acsUserId);
         if (ensured.token) return { ...ensured.token, acsUserId: ensured.acsUserId, created: ensured.created };
         try {
-          const token = await issueForMapped(caller, target, ensured.acsUserId, request);
+          const token = await onMappedIdentity(caller, target, ensured.acsUserId, (id) => acs.issueToken(id, request));
           return { ...token, acsUserId: ensured.acsUserId, created: ensured.created };
         } catch (error) {
           // A stale mapping was just removed: create a fresh identity, once.
@@ -248,16 +254,7 @@ export function createIdentityService(deps: IdentityServiceDependencies): Identi
     },
 
     async revokeTokens(caller) {
-      if (await onCachedIdentity(caller, (id) => acs.revokeTokens(id))) return;
-      const target = await meTarget(caller);
-      const acsUserId = await readMapping(caller, target);
-      if (acsUserId === undefined) throw new IdentityNotFoundError();
-      try {
-        await acs.revokeTokens(acsUserId);
-      } catch (error) {
-        if (error instanceof IdentityNotFoundError) await healStaleMapping(target, caller, acsUserId);
-        throw error;
-      }
+      await onCallersIdentity(caller, (id) => acs.revokeTokens(id));
     },
 
     async exchangeTeamsToken(caller, teamsToken) {

@@ -2,6 +2,8 @@ import { CommunicationIdentityClient, type CommunicationIdentityClientOptions } 
 import type { PipelinePolicy } from '@azure/core-rest-pipeline';
 import type { TokenCredential } from '@azure/identity';
 
+import { retryAfterSeconds } from '../upstream-errors';
+
 /**
  * Builds the service's one `CommunicationIdentityClient`, from a connection string (HMAC access key)
  * or an endpoint plus an Entra `TokenCredential` (managed identity).
@@ -37,9 +39,7 @@ function capRetryAfter(maxWaitMs: number): PipelinePolicy {
       const response = await next(request);
       const retryAfter = response.headers.get('retry-after');
       if ((response.status === 429 || response.status === 503) && retryAfter) {
-        const seconds = Number(retryAfter);
-        const waitMs = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(retryAfter) - Date.now();
-        if (waitMs > maxWaitMs) {
+        if (retryAfterSeconds(retryAfter, 0) * 1000 > maxWaitMs) {
           response.headers.set(ORIGINAL_RETRY_AFTER, retryAfter);
           response.headers.delete('retry-after');
         }

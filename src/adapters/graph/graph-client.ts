@@ -17,6 +17,8 @@ import {
 } from '@microsoft/microsoft-graph-client';
 import { Agent } from 'undici';
 
+import { retryAfterSeconds } from '../upstream-errors';
+
 /**
  * The process's one Microsoft Graph client. Only the access token differs between requests (each
  * is a user's On-Behalf-Of token), so the token travels with the request as middleware options
@@ -56,10 +58,7 @@ const RETRY_BASE_DELAY_SECONDS = 1;
 
 /** Whether a Retry-After (seconds or HTTP date; absent means "use the backoff") fits the wait budget. */
 function retryAfterWithin(retryAfter: string | null, maxWaitMs: number | undefined): boolean {
-  if (maxWaitMs === undefined || retryAfter === null) return true;
-  const seconds = Number(retryAfter);
-  const waitMs = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(retryAfter) - Date.now();
-  return !(waitMs > maxWaitMs);
+  return maxWaitMs === undefined || retryAfterSeconds(retryAfter, 0) * 1000 <= maxWaitMs;
 }
 
 /** An auth provider that hands out one fixed token: a request's own OBO token. */

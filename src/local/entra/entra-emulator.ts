@@ -137,6 +137,14 @@ const FORM = 'application/x-www-form-urlencoded';
 const CLOCK_SKEW_SECONDS = 300;
 /** Entra's default access-token lifetime is random between 60 and 90 minutes. */
 const lifetimeForIssuedToken = (): number => 3600 + Math.floor(Math.random() * 1800);
+/** The public cloud's fields, the same in the v1 and v2 OpenID metadata. */
+const CLOUD_METADATA = {
+  tenant_region_scope: 'NA',
+  cloud_instance_name: 'microsoftonline.com',
+  cloud_graph_host_name: 'graph.windows.net',
+  msgraph_host: 'graph.microsoft.com',
+  rbac_url: 'https://pas.windows.net',
+} as const;
 const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 /**
  * Longest client assertion accepted (`exp` beyond now, on top of the skew). msal-node makes assertions
@@ -683,11 +691,7 @@ export async function createEntraEmulator(options: EntraEmulatorOptions): Promis
     end_session_endpoint: `${url}/${tenantId}/oauth2/v2.0/logout`,
     claims_supported: ['sub', 'iss', 'cloud_instance_name', 'cloud_instance_host_name', 'cloud_graph_host_name', 'msgraph_host', 'aud', 'exp', 'iat', 'auth_time', 'acr', 'nonce', 'preferred_username', 'name', 'tid', 'ver', 'at_hash', 'c_hash', 'email'],
     kerberos_endpoint: `${url}/${tenantId}/kerberos`,
-    tenant_region_scope: 'NA',
-    cloud_instance_name: 'microsoftonline.com',
-    cloud_graph_host_name: 'graph.windows.net',
-    msgraph_host: 'graph.microsoft.com',
-    rbac_url: 'https://pas.windows.net',
+    ...CLOUD_METADATA,
   });
 
   const v1Metadata = (): Record<string, unknown> => ({
@@ -711,11 +715,7 @@ export async function createEntraEmulator(options: EntraEmulatorOptions): Promis
     check_session_iframe: `${url}/${tenantId}/oauth2/checksession`,
     userinfo_endpoint: `${url}/${tenantId}/openid/userinfo`,
     kerberos_endpoint: `${url}/${tenantId}/kerberos`,
-    tenant_region_scope: 'NA',
-    cloud_instance_name: 'microsoftonline.com',
-    cloud_graph_host_name: 'graph.windows.net',
-    msgraph_host: 'graph.microsoft.com',
-    rbac_url: 'https://pas.windows.net',
+    ...CLOUD_METADATA,
   });
 
   /** Keys in Entra's order of fields; no `alg` (Entra publishes none) and no `x5c` (the emulator's signing keys have no certificates). */
