@@ -17,6 +17,7 @@ import type { Config, EntraCredential } from './config/config';
 import type { Logger } from './observability/logger';
 import { createIdentityService, type IdentityService } from './services/identity-service';
 import { createMappingCache } from './services/mapping-cache';
+import { acsResourceOf, createMappingSealer } from './services/mapping-seal';
 
 /**
  * The composition root: the one place that builds each SDK client (once per process) and wires the
@@ -113,6 +114,7 @@ export function composeService(config: Config, options: ComposeOptions): Service
     logger,
     teamsClientId: config.entra.teamsClientId,
     mappingCache: createMappingCache(config.mappingCache),
+    sealer: createMappingSealer(config.mappingSeal.keys, acsResourceOf(acsAuth.endpoint)),
   });
 
   const app = createApp({ config, logger, validateToken, identities });

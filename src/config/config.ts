@@ -1,3 +1,7 @@
+import { createSecretKey } from 'node:crypto';
+
+import { MAX_SEAL_KEY_BYTES, MIN_SEAL_KEY_BYTES, SEAL_KEY_ID, type SealKey } from '../services/mapping-seal';
+
 /**
  * Configuration: read once from the environment at start-up into a typed, frozen object.
  *
@@ -58,6 +62,11 @@ export interface Config {
     /** Scope of the app-only (client credentials) token used for admin erasure. */
     readonly appScope: string;
   };
+  /**
+   * Keys that seal identity mappings (see services/mapping-seal.ts): new seals use the first, any
+   * verifies. Secret: never logged.
+   */
+  readonly mappingSeal: { readonly keys: readonly SealKey[] };
   readonly acs: {
     readonly auth: AcsAuth;
     /** Scopes issued by default, and the only ones a caller may ask for. */
@@ -132,6 +141,7 @@ export const SETTING_NAMES = [
   'TEAMS_CLIENT_ID',
   'GRAPH_BASE_URL',
   'GRAPH_EXTENSION_NAME',
+  'MAPPING_SEAL_KEYS',
   'ACS_CONNECTION_STRING',
   'ACS_ENDPOINT',
   'ACS_TOKEN_SCOPES',
@@ -161,7 +171,7 @@ export const AZURE_SETTING_NAMES: readonly string[] = [
   ...['ENTRA_TENANT_ID', 'ENTRA_CLIENT_ID', 'ENTRA_CLIENT_SECRET', 'ACS_CONNECTION_STRING'].flatMap((name) => LEGACY_ALIASES[name] ?? []),
 ];
 
-export const SECRET_SETTING_NAMES: readonly string[] = ['ENTRA_CLIENT_SECRET', 'ACS_CONNECTION_STRING'];
+export const SECRET_SETTING_NAMES: readonly string[] = ['ENTRA_CLIENT_SECRET', 'ACS_CONNECTION_STRING', 'MAPPING_SEAL_KEYS'];
 
 /**
  * Graph scopes are named after the Graph resource, wherever GRAPH_BASE_URL points (a national cloud
@@ -352,6 +362,57 @@ function checkAcsEndpoint(reader: Reader, name: string, value: string): string {
   return '';
 }
 
+const SEAL_KEYS_HINT =
+  "one or more 'id:key' pairs separated by commas, each key at least 32 random bytes in base64 (e.g. k1:$(openssl rand -base64 32)); the first seals, every one verifies";
+/** More keys than a rotation needs only slows down nothing, but a long list is a mistake worth naming. */
+const MAX_SEAL_KEYS = 10;
+
+/** One key's text as base64 or base64url (canonical, so a typo is not silently decoded into other bytes). */
+function decodeSealKey(text: string): Buffer | undefined {
+  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(text) || text.length > 200) return undefined;
+  const bytes = Buffer.from(text.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+  const again = bytes.toString('base64');
+  return again.replace(/=+$/, '') === text.replace(/-/g, '+').replace(/_/g, '/').replace(/=+$/, '') ? bytes : undefined;
+}
+
+/**
+ * MAPPING_SEAL_KEYS: `id:base64key[,id:base64key…]`. Problems name the entry by position and id,
+ * never by its key, so the message can be logged.
+ */
+function parseSealKeys(reader: Reader): SealKey[] {
+  const entries = reader.list('MAPPING_SEAL_KEYS');
+  if (entries === undefined) {
+    reader.problems.push(`MAPPING_SEAL_KEYS is required: ${SEAL_KEYS_HINT}`);
+    return [];
+  }
+  if (entries.length > MAX_SEAL_KEYS) reader.problems.push(`MAPPING_SEAL_KEYS holds ${entries.length} keys; at most ${MAX_SEAL_KEYS}`);
+  const keys: SealKey[] = [];
+  entries.slice(0, MAX_SEAL_KEYS).forEach((entry, index) => {
+    const colon = entry.indexOf(':');
+    const id = colon < 0 ? '' : entry.slice(0, colon).trim();
+    const where = `MAPPING_SEAL_KEYS entry ${index + 1}${SEAL_KEY_ID.test(id) ? ` ('${id}')` : ''}`;
+    if (!SEAL_KEY_ID.test(id)) {
+      reader.problems.push(`${where} must start with a key id of 1 to 32 letters, digits, '-' or '_', then ':' and the key (${SEAL_KEYS_HINT})`);
+      return;
+    }
+    if (keys.some((key) => key.id === id)) {
+      reader.problems.push(`${where}: the key id is used twice`);
+      return;
+    }
+    const secret = decodeSealKey(entry.slice(colon + 1).trim());
+    if (secret === undefined || PLACEHOLDER.test(entry.slice(colon + 1).trim())) {
+      reader.problems.push(`${where}: the key is not base64 (${SEAL_KEYS_HINT})`);
+      return;
+    }
+    if (secret.length < MIN_SEAL_KEY_BYTES || secret.length > MAX_SEAL_KEY_BYTES) {
+      reader.problems.push(`${where}: the key must be ${MIN_SEAL_KEY_BYTES} to ${MAX_SEAL_KEY_BYTES} bytes; it has ${secret.length}`);
+      return;
+    }
+    keys.push({ id, secret: createSecretKey(secret) });
+  });
+  return keys;
+}
+
 function parseScopes(reader: Reader): AcsTokenScope[] {
   const scopes = reader.list('ACS_TOKEN_SCOPES') ?? ['chat', 'voip'];
   const unknown = scopes.filter((scope) => !(ACS_TOKEN_SCOPES as readonly string[]).includes(scope));
@@ -422,6 +483,7 @@ export function loadConfig(env: Env): Config {
       oboScopes: [`${GRAPH_SCOPE_RESOURCE}/User.ReadWrite`],
       appScope: `${GRAPH_SCOPE_RESOURCE}/.default`,
     },
+    mappingSeal: { keys: parseSealKeys(reader) },
     acs: { auth: parseAcsAuth(reader), tokenScopes: parseScopes(reader), tokenExpiresInMinutes },
     rateLimits: {
       perAddressPerMinute: reader.integer('RATE_LIMIT_PER_ADDRESS_PER_MINUTE', 600, 0, 1_000_000),

@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'not_found'
   | 'identity_not_found'
   | 'identity_not_owned'
+  | 'mapping_untrusted'
   | 'mapping_limit_reached'
   | 'invalid_teams_token'
   | 'payload_too_large'
@@ -122,6 +123,22 @@ export class IdentityNotOwnedError extends AppError {
       409,
       'The mapped Communication Services identity belongs to another Communication Services resource.',
       options,
+    );
+  }
+}
+
+/**
+ * 409: the user's stored mapping does not carry a valid seal of this service (written by someone
+ * else, changed, copied from another user, or sealed for another ACS resource or under a retired
+ * key), so it is used for nothing. The reason goes to the log only.
+ */
+export class MappingUntrustedError extends AppError {
+  constructor() {
+    super(
+      'mapping_untrusted',
+      409,
+      'The identity mapping stored on this user was not written by this service or has been changed, so it is not used. ' +
+        'POST /api/user replaces it with a new Communication Services identity.',
     );
   }
 }

@@ -40,7 +40,7 @@ export interface LocalAzure {
   readonly acs: AcsEmulator;
   /** PEM of the throwaway CA that signed the https emulators' certificate. */
   readonly caCertPem: string;
-  /** Environment settings that point the service at the emulators (includes a fresh client secret). */
+  /** Environment settings that point the service at the emulators (includes a fresh client secret and seal key). */
   readonly settings: Readonly<Record<string, string>>;
   close(): Promise<void>;
 }
@@ -51,6 +51,8 @@ export async function startLocalAzure(options: LocalAzureOptions = {}): Promise<
   const keys = await SigningKeySet.create();
   // A new secret every start: local mode never ships a fixed credential anyone could copy.
   const clientSecret = randomBytes(24).toString('base64url');
+  // Likewise the mapping seal key: mappings sealed in one local run are not trusted by another.
+  const sealKeys = `local:${randomBytes(32).toString('base64')}`;
 
   const entra = await createEntraEmulator({
     tls,
@@ -101,6 +103,7 @@ export async function startLocalAzure(options: LocalAzureOptions = {}): Promise<
         ENTRA_AUTHORITY_HOST: entra.url,
         GRAPH_BASE_URL: graph.url,
         ACS_CONNECTION_STRING: acs.connectionString,
+        MAPPING_SEAL_KEYS: sealKeys,
       }),
       close: () => closeAll(started),
     };

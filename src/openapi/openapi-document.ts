@@ -128,6 +128,7 @@ export const ERROR_CODES = [
   'not_found',
   'identity_not_found',
   'identity_not_owned',
+  'mapping_untrusted',
   'mapping_limit_reached',
   'invalid_teams_token',
   'payload_too_large',
@@ -263,6 +264,13 @@ export function createOpenApiDocument(options: OpenApiDocumentOptions): OpenApiD
     'identity_not_found',
   ]);
   const notOwned = failure('The mapped ACS identity belongs to another Communication Services resource.', ['identity_not_owned']);
+  const untrustedText =
+    '`mapping_untrusted`: the stored mapping has no valid seal of this service (written or changed outside it, copied from another user, or sealed for another ACS resource or under a retired key); nothing was done with the identity it names. `POST /api/user` replaces it.';
+  const untrusted = failure(untrustedText, ['mapping_untrusted']);
+  const untrustedOrNotOwned = failure(`\`identity_not_owned\`: the mapped ACS identity belongs to another Communication Services resource. ${untrustedText}`, [
+    'identity_not_owned',
+    'mapping_untrusted',
+  ]);
 
   return {
     openapi: '3.1.0',
@@ -274,6 +282,8 @@ export function createOpenApiDocument(options: OpenApiDocumentOptions): OpenApiD
       description: [
         'Each Entra ID user gets one ACS identity, stored in a Microsoft Graph open extension on the user',
         '(named by GRAPH_EXTENSION_NAME, `com.contoso.identityMapping` by default, property `acsUserIdentity`).',
+        'Every mapping carries a seal (property `acsUserIdentitySeal`, an HMAC under a key only this service holds); a mapping',
+        'whose seal does not verify for the caller is never used and answers 409 `mapping_untrusted`.',
         '',
         `Every \`/api\` operation needs a delegated Entra ID access token for this API carrying the scope \`${requiredScope}\`;`,
         'this document (`/api/openapi.json`) and the interactive docs (`/api/docs`) are public.',
@@ -303,6 +313,7 @@ export function createOpenApiDocument(options: OpenApiDocumentOptions): OpenApiD
             '401': unauthorized(true),
             '403': forbidden(requiredScope),
             '404': failure('The caller has no ACS identity mapped.', ['identity_not_found']),
+            '409': untrusted,
             ...upstream,
           },
         },
@@ -310,13 +321,17 @@ export function createOpenApiDocument(options: OpenApiDocumentOptions): OpenApiD
           operationId: 'ensureUserIdentity',
           tags: ['identity'],
           summary: "Create the caller's ACS identity, or return the existing one",
-          description: 'Idempotent: concurrent calls for one user end with one identity.',
+          description:
+            'Idempotent: concurrent calls for one user end with one identity. A stored mapping that is not trusted (no valid seal) is replaced by a new identity: the identity it named is neither used nor deleted, so whatever was tied to it (chat threads, history) is not reachable through this service any more.',
           responses: {
             '200': success('The caller already had an identity; it is returned unchanged.', 'UserIdentity'),
             '201': success('A new identity was created and mapped to the caller.', 'UserIdentity'),
             '401': unauthorized(true),
             '403': forbidden(requiredScope),
-            '409': failure('The user already has the maximum number of open extensions this app may create (2).', ['mapping_limit_reached']),
+            '409': failure(
+              'The user already has the maximum number of open extensions this app may create (2) (`mapping_limit_reached`), or another client wrote an untrusted mapping while this one was being created (`mapping_untrusted`).',
+              ['mapping_limit_reached', 'mapping_untrusted'],
+            ),
             ...upstream,
           },
         },
@@ -324,7 +339,8 @@ export function createOpenApiDocument(options: OpenApiDocumentOptions): OpenApiD
           operationId: 'deleteUserIdentity',
           tags: ['identity'],
           summary: "Delete the caller's ACS identity and its mapping",
-          description: 'Idempotent: 204 also when the caller has no identity. Deletes the identity (and its tokens and data) first, then the mapping.',
+          description:
+            'Idempotent: 204 also when the caller has no identity. Deletes the identity (and its tokens and data) first, then the mapping. A mapping that is not trusted (no valid seal) is removed on its own: the identity it names is never deleted, as it may be another user\'s.',
           responses: {
             '204': success('Deleted, or there was nothing to delete.', undefined),
             '401': unauthorized(true),
@@ -339,7 +355,7 @@ export function createOpenApiDocument(options: OpenApiDocumentOptions): OpenApiD
           operationId: 'eraseUserIdentity',
           tags: ['admin'],
           summary: "Erase another user's ACS identity and mapping (admin)",
-          description: `Needs the app role '${adminRole}' in the token's \`roles\`. Uses the app's own Graph permission (User.ReadWrite.All). Idempotent: 204 also when the user has no identity or does not exist.`,
+          description: `Needs the app role '${adminRole}' in the token's \`roles\`. Uses the app's own Graph permission (User.ReadWrite.All). Idempotent: 204 also when the user has no identity or does not exist. A mapping that is not trusted (no valid seal) is removed without deleting the identity it names.`,
           'x-required-app-role': adminRole,
           parameters: [
             {
@@ -373,7 +389,7 @@ export function createOpenApiDocument(options: OpenApiDocumentOptions): OpenApiD
             '401': unauthorized(true),
             '403': forbidden(requiredScope),
             '404': noIdentity,
-            '409': notOwned,
+            '409': untrustedOrNotOwned,
             ...upstream,
           },
         },
@@ -389,10 +405,10 @@ export function createOpenApiDocument(options: OpenApiDocumentOptions): OpenApiD
             '401': unauthorized(true),
             '403': forbidden(requiredScope),
             '404': failure('The mapped identity no longer exists and the stale mapping could not be removed; try again.', ['identity_not_found']),
-            '409': failure('The mapped identity belongs to another ACS resource (`identity_not_owned`), or the user has the maximum number of open extensions (`mapping_limit_reached`).', [
-              'identity_not_owned',
-              'mapping_limit_reached',
-            ]),
+            '409': failure(
+              `The mapped identity belongs to another ACS resource (\`identity_not_owned\`), or the user has the maximum number of open extensions (\`mapping_limit_reached\`). ${untrustedText} This route never replaces an untrusted mapping.`,
+              ['identity_not_owned', 'mapping_limit_reached', 'mapping_untrusted'],
+            ),
             ...upstream,
           },
         },
@@ -405,7 +421,7 @@ export function createOpenApiDocument(options: OpenApiDocumentOptions): OpenApiD
             '401': unauthorized(true),
             '403': forbidden(requiredScope),
             '404': noIdentity,
-            '409': notOwned,
+            '409': untrustedOrNotOwned,
             ...upstream,
           },
         },

@@ -1,8 +1,9 @@
 import type { Caller } from '../auth/caller';
-import { IdentityNotFoundError, IdentityNotOwnedError, UpstreamError } from '../errors/app-errors';
+import { IdentityNotFoundError, IdentityNotOwnedError, MappingUntrustedError, UpstreamError } from '../errors/app-errors';
 import type { Logger } from '../observability/logger';
 import { summarizeError } from '../observability/redact';
 import { mappingKey, type MappingCache } from './mapping-cache';
+import type { MappingSealer, UntrustedReason } from './mapping-seal';
 import type { AcsIdentities, GraphTokenSource, IssuedToken, MappingStore, MappingTarget, TokenRequest } from './ports';
 
 /**
@@ -13,6 +14,11 @@ import type { AcsIdentities, GraphTokenSource, IssuedToken, MappingStore, Mappin
  * the identity first and the mapping second, and deletes the identity again whenever the mapping is
  * not ours; deleting removes the identity first and the mapping second, so a failure at any step
  * leaves a mapping to retry with, never an orphaned identity.
+ *
+ * Trust: the stored mapping is user-writable, so it is used only when its seal verifies for this
+ * user, tenant and ACS resource (mapping-seal.ts). An untrusted mapping never reaches ACS: it is
+ * refused (409 `mapping_untrusted`), replaced by `POST /api/user`, and removed (never the identity it
+ * names) by the delete routes. Only verified ids enter the mapping cache.
  */
 export interface IdentityServiceDependencies {
   readonly graphTokens: GraphTokenSource;
@@ -23,6 +29,8 @@ export interface IdentityServiceDependencies {
   readonly teamsClientId: string;
   /** Remembered mappings for the token operations (the hot path); see mapping-cache.ts. */
   readonly mappingCache: MappingCache;
+  /** Seals the mappings this service writes and verifies every mapping it reads. */
+  readonly sealer: MappingSealer;
 }
 
 export interface EnsuredIdentity {
@@ -56,14 +64,52 @@ export interface IdentityService {
 /** A create's result; `token` is set when the identity was made together with its first token. */
 type CreateOutcome = EnsuredIdentity & { readonly token?: IssuedToken };
 
+/** The stored mapping of a user, after its seal was checked. */
+type MappingState =
+  | { readonly state: 'none' }
+  | { readonly state: 'trusted'; readonly acsUserId: string }
+  | { readonly state: 'untrusted'; readonly reason: UntrustedReason; readonly storedAcsUserId: string | undefined };
+
+/** What an untrusted mapping is met by: refused, replaced by a new identity, or removed (alone). */
+type UntrustedAction = 'refused' | 'replaced' | 'removed';
+
+const UNTRUSTED_LOG: Readonly<Record<UntrustedAction, string>> = {
+  refused: 'untrusted identity mapping: refused; the identity it names is not used',
+  replaced: 'untrusted identity mapping: replacing it with a new identity; the identity it named is left alone',
+  removed: 'untrusted identity mapping: removing the mapping only; the identity it names is left alone',
+};
+
 export function createIdentityService(deps: IdentityServiceDependencies): IdentityService {
-  const { graphTokens, mappings, acs, logger, mappingCache: cache } = deps;
+  const { graphTokens, mappings, acs, logger, mappingCache: cache, sealer } = deps;
   const keyOf = (caller: Caller): string => mappingKey(caller.tid, caller.oid);
   /** One in-flight create per user in this process: concurrent callers share its outcome. */
   const creating = new Map<string, Promise<CreateOutcome>>();
 
-  async function meTarget(caller: Caller): Promise<MappingTarget> {
-    return { kind: 'me', graphToken: await graphTokens.forUser(caller.assertion) };
+  async function signedInUsersMapping(caller: Caller): Promise<MappingTarget> {
+    return { via: 'me', tid: caller.tid, oid: caller.oid, graphToken: await graphTokens.forUser(caller.assertion) };
+  }
+
+  /** Read the stored mapping and check its seal: the one place a stored mapping becomes trusted. */
+  async function inspect(target: MappingTarget): Promise<MappingState> {
+    const stored = await mappings.read(target);
+    if (stored === undefined) return { state: 'none' };
+    const verdict = sealer.verify(target, stored.acsUserId, stored.seal);
+    return verdict.trusted
+      ? { state: 'trusted', acsUserId: verdict.acsUserId }
+      : { state: 'untrusted', reason: verdict.reason, storedAcsUserId: verdict.acsUserId };
+  }
+
+  function reportUntrusted(target: MappingTarget, found: Extract<MappingState, { state: 'untrusted' }>, action: UntrustedAction): void {
+    logger.warn({ oid: target.oid, reason: found.reason, storedAcsUserId: found.storedAcsUserId ?? null, action }, UNTRUSTED_LOG[action]);
+  }
+
+  /** The trusted id, undefined when there is no mapping; an untrusted one is logged and refused. */
+  function trustedIdOrRefuse(target: MappingTarget, found: MappingState): string | undefined {
+    if (found.state === 'untrusted') {
+      reportUntrusted(target, found, 'refused');
+      throw new MappingUntrustedError();
+    }
+    return found.state === 'trusted' ? found.acsUserId : undefined;
   }
 
   /** Delete an identity this process created but could not map. Failure here is the one way to orphan one: log it loudly. */
@@ -77,40 +123,46 @@ export function createIdentityService(deps: IdentityServiceDependencies): Identi
     }
   }
 
+  /** Make an ACS identity, with its first token when one is wanted (one ACS call either way). */
+  async function makeIdentity(request: TokenRequest | undefined): Promise<{ acsUserId: string; token?: IssuedToken }> {
+    if (!request) return { acsUserId: await acs.createIdentity() };
+    const made = await acs.createIdentityWithToken(request);
+    return { acsUserId: made.acsUserId, token: { token: made.token, expiresOn: made.expiresOn } };
+  }
+
   /**
    * Make the identity and map it. Graph refuses a second extension with the same name, which makes
-   * the mapping write the arbiter between instances; whoever loses deletes what it made.
+   * the mapping write the arbiter between instances; whoever loses deletes what it made. An
+   * untrusted mapping is refused, or (for `POST /api/user`, the user's explicit request) removed
+   * first so the user gets a new identity of their own.
    */
-  async function createAndMap(target: MappingTarget, request: TokenRequest | undefined): Promise<CreateOutcome> {
-    const existing = await mappings.read(target);
-    if (existing !== undefined) return { acsUserId: existing, created: false };
-
-    let acsUserId: string;
-    let token: IssuedToken | undefined;
-    if (request) {
-      const made = await acs.createIdentityWithToken(request);
-      acsUserId = made.acsUserId;
-      token = { token: made.token, expiresOn: made.expiresOn };
+  async function createAndMap(target: MappingTarget, request: TokenRequest | undefined, onUntrusted: 'refuse' | 'replace'): Promise<CreateOutcome> {
+    const existing = await inspect(target);
+    if (existing.state === 'untrusted' && onUntrusted === 'replace') {
+      reportUntrusted(target, existing, 'replaced');
+      await mappings.remove(target);
     } else {
-      acsUserId = await acs.createIdentity();
+      const acsUserId = trustedIdOrRefuse(target, existing);
+      if (acsUserId !== undefined) return { acsUserId, created: false };
     }
 
-    const ours: CreateOutcome = { acsUserId, created: true, ...(token ? { token } : {}) };
+    const made = await makeIdentity(request);
+    const ours: CreateOutcome = { ...made, created: true };
     let outcome: 'created' | 'exists';
     try {
-      outcome = await mappings.create(target, acsUserId);
+      outcome = await mappings.create(target, { acsUserId: made.acsUserId, seal: sealer.seal(target, made.acsUserId) });
     } catch (writeError) {
       // The write may have landed even though we saw a failure (a timeout, a lost answer): look before discarding.
-      const current = await mappings.read(target).catch(() => undefined);
-      if (current === acsUserId) return ours;
-      await discard(acsUserId, 'the mapping write failed');
-      if (current !== undefined) return { acsUserId: current, created: false };
+      const current = await inspect(target).catch(() => undefined);
+      if (current?.state === 'trusted' && current.acsUserId === made.acsUserId) return ours;
+      await discard(made.acsUserId, 'the mapping write failed');
+      if (current?.state === 'trusted') return { acsUserId: current.acsUserId, created: false };
       throw writeError;
     }
     if (outcome === 'created') return ours;
 
-    await discard(acsUserId, 'another request mapped the user first');
-    const winner = await mappings.read(target);
+    await discard(made.acsUserId, 'another request mapped the user first');
+    const winner = trustedIdOrRefuse(target, await inspect(target));
     if (winner === undefined) {
       throw new UpstreamError('graph', 'error', 'the identity mapping changed while it was being created; try again');
     }
@@ -126,14 +178,23 @@ export function createIdentityService(deps: IdentityServiceDependencies): Identi
     return promise;
   }
 
+  /**
+   * Delete the user's identity and mapping; returns the identity deleted. An untrusted mapping is
+   * removed on its own: the identity it names may be somebody else's.
+   */
   async function removeIdentityAndMapping(target: MappingTarget): Promise<string | undefined> {
-    const acsUserId = await mappings.read(target);
-    if (acsUserId === undefined) return undefined;
+    const found = await inspect(target);
+    if (found.state === 'none') return undefined;
+    if (found.state === 'untrusted') {
+      reportUntrusted(target, found, 'removed');
+      await mappings.remove(target);
+      return undefined;
+    }
     // Identity first: if the mapping removal then fails, a retry finds the mapping, re-deletes the
     // (already gone) identity and tries again. The other order could strand a live identity.
-    await acs.deleteIdentity(acsUserId);
+    await acs.deleteIdentity(found.acsUserId);
     await mappings.remove(target);
-    return acsUserId;
+    return found.acsUserId;
   }
 
   /** The mapping points to an identity ACS no longer has: drop the mapping so the user can start over. */
@@ -176,11 +237,15 @@ export function createIdentityService(deps: IdentityServiceDependencies): Identi
     }
   }
 
-  /** Read the caller's mapping from Graph (the source of truth) and refresh the cache with it. */
+  /**
+   * Read the caller's mapping from Graph (the source of truth) and refresh the cache with it. Only a
+   * verified id is cached; an untrusted mapping drops the entry and is refused.
+   */
   async function readMapping(caller: Caller, target: MappingTarget): Promise<string | undefined> {
-    const acsUserId = await mappings.read(target);
-    if (acsUserId === undefined) cache.delete(keyOf(caller));
-    else cache.set(keyOf(caller), acsUserId);
+    const found = await inspect(target);
+    if (found.state !== 'trusted') cache.delete(keyOf(caller));
+    const acsUserId = trustedIdOrRefuse(target, found);
+    if (acsUserId !== undefined) cache.set(keyOf(caller), acsUserId);
     return acsUserId;
   }
 
@@ -188,7 +253,7 @@ export function createIdentityService(deps: IdentityServiceDependencies): Identi
   async function onCallersIdentity<T>(caller: Caller, operation: (acsUserId: string) => Promise<T>): Promise<{ value: T; acsUserId: string }> {
     const cached = await onCachedIdentity(caller, operation);
     if (cached) return cached;
-    const target = await meTarget(caller);
+    const target = await signedInUsersMapping(caller);
     const acsUserId = await readMapping(caller, target);
     if (acsUserId === undefined) throw new IdentityNotFoundError();
     return { value: await onMappedIdentity(caller, target, acsUserId, operation), acsUserId };
@@ -198,14 +263,14 @@ export function createIdentityService(deps: IdentityServiceDependencies): Identi
     cachedMappings: () => cache.size,
 
     async getIdentity(caller) {
-      const acsUserId = await readMapping(caller, await meTarget(caller));
+      const acsUserId = await readMapping(caller, await signedInUsersMapping(caller));
       if (acsUserId === undefined) throw new IdentityNotFoundError();
       return acsUserId;
     },
 
     async ensureIdentity(caller) {
-      const target = await meTarget(caller);
-      const { acsUserId, created } = await singleFlight(caller, () => createAndMap(target, undefined));
+      const target = await signedInUsersMapping(caller);
+      const { acsUserId, created } = await singleFlight(caller, () => createAndMap(target, undefined, 'replace'));
       cache.set(keyOf(caller), acsUserId);
       if (created) logger.info({ oid: caller.oid, acsUserId }, 'created and mapped an ACS identity');
       return { acsUserId, created };
@@ -213,20 +278,20 @@ export function createIdentityService(deps: IdentityServiceDependencies): Identi
 
     async deleteIdentity(caller) {
       cache.delete(keyOf(caller));
-      const removed = await removeIdentityAndMapping(await meTarget(caller));
+      const removed = await removeIdentityAndMapping(await signedInUsersMapping(caller));
       cache.delete(keyOf(caller));
       if (removed !== undefined) logger.info({ oid: caller.oid, acsUserId: removed }, 'deleted the ACS identity and its mapping');
     },
 
     async deleteIdentityOfUser(admin, userObjectId) {
-      const target: MappingTarget = { kind: 'user', userId: userObjectId, graphToken: await graphTokens.forApp() };
+      const target: MappingTarget = { via: 'user', tid: admin.tid, oid: userObjectId, graphToken: await graphTokens.forApp() };
       const key = mappingKey(admin.tid, userObjectId);
       cache.delete(key);
       const removed = await removeIdentityAndMapping(target);
       cache.delete(key);
       logger.info(
         { adminOid: admin.oid, targetOid: userObjectId, acsUserId: removed ?? null },
-        removed === undefined ? 'admin erasure: the user had no identity mapping' : 'admin erasure: deleted the ACS identity and its mapping',
+        removed === undefined ? 'admin erasure: no trusted identity mapping; no identity deleted' : 'admin erasure: deleted the ACS identity and its mapping',
       );
     },
 
@@ -238,9 +303,10 @@ export function createIdentityService(deps: IdentityServiceDependencies): Identi
     async issueTokenCreatingIdentity(caller, request) {
       const cached = await onCachedIdentity(caller, (id) => acs.issueToken(id, request));
       if (cached) return { ...cached.value, acsUserId: cached.acsUserId, created: false };
-      const target = await meTarget(caller);
+      const target = await signedInUsersMapping(caller);
       for (let attempt = 0; ; attempt += 1) {
-        const ensured = await singleFlight(caller, () => createAndMap(target, request));
+        // Get-or-create never replaces an untrusted mapping: that loses an identity, which only POST /api/user may ask for.
+        const ensured = await singleFlight(caller, () => createAndMap(target, request, 'refuse'));
         cache.set(keyOf(caller), ensured.acsUserId);
         if (ensured.token) return { ...ensured.token, acsUserId: ensured.acsUserId, created: ensured.created };
         try {
@@ -259,8 +325,8 @@ export function createIdentityService(deps: IdentityServiceDependencies): Identi
 
     async exchangeTeamsToken(caller, teamsToken) {
       // ACS checks the Teams token's appid and oid against these: the caller may only exchange its own.
+      // No mapping is read here, so a tampered one cannot influence the exchange.
       return acs.exchangeTeamsToken({ teamsToken, appId: deps.teamsClientId, userId: caller.oid });
     },
   };
 }
-

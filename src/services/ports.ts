@@ -12,17 +12,38 @@ export interface GraphTokenSource {
   forApp(): Promise<string>;
 }
 
-/** Whose identity mapping to work on: the signed-in user (`/me`) or a user named by id (admin). */
-export type MappingTarget =
-  | { readonly kind: 'me'; readonly graphToken: string }
-  | { readonly kind: 'user'; readonly userId: string; readonly graphToken: string };
+/**
+ * Whose identity mapping to work on: the signed-in user (`/me`, with their On-Behalf-Of token) or a
+ * user named by id (admin, app-only token). `tid` and `oid` always name that user: the seal binds them.
+ */
+export interface MappingTarget {
+  readonly via: 'me' | 'user';
+  readonly tid: string;
+  readonly oid: string;
+  readonly graphToken: string;
+}
+
+/**
+ * A mapping as the store holds it, before verification. Both values are whatever the store had:
+ * the user (and any app they consented to) can write them, so they are of unknown type.
+ */
+export interface StoredMapping {
+  readonly acsUserId: unknown;
+  readonly seal: unknown;
+}
+
+/** A mapping this service writes: the identity and its seal. */
+export interface SealedMapping {
+  readonly acsUserId: string;
+  readonly seal: string;
+}
 
 /** The oid → ACS identity mapping, stored in a Graph open extension on the user. */
 export interface MappingStore {
-  /** The mapped ACS identity, or undefined when the user has none. */
-  read(target: MappingTarget): Promise<string | undefined>;
+  /** The mapping as stored (unverified), or undefined when the user has none. */
+  read(target: MappingTarget): Promise<StoredMapping | undefined>;
   /** Write the mapping; 'exists' when the user already has one (another create won the race). */
-  create(target: MappingTarget, acsUserId: string): Promise<'created' | 'exists'>;
+  create(target: MappingTarget, mapping: SealedMapping): Promise<'created' | 'exists'>;
   /** Remove the mapping; resolves when it is already gone. */
   remove(target: MappingTarget): Promise<void>;
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { SECRET_SETTING_NAMES, SETTING_NAMES } from '../../src/config/config';
 import { SecretValue } from './arm-expressions';
 import {
+  FAKE,
   PLATFORM_SETTING,
   SKUS_WITHOUT_ALWAYS_ON,
   appSettingsOf,
@@ -59,13 +60,13 @@ describe('deploy/azuredeploy.json', () => {
 
   it('gives no secure parameter a default value', () => {
     const secure = Object.entries(template.parameters).filter(([, definition]) => definition.type.toLowerCase().startsWith('secure'));
-    expect(secure.map(([name]) => name)).toEqual(['entraClientSecret']);
+    expect(secure.map(([name]) => name)).toEqual(['entraClientSecret', 'mappingSealKeys']);
     expect(secure.filter(([, definition]) => definition.defaultValue !== undefined)).toEqual([]);
   });
 
-  it('needs only the API client id and its secret from a first-time user', () => {
+  it('needs only the API client id, its secret and the mapping seal keys from a first-time user', () => {
     const required = Object.entries(template.parameters).filter(([, definition]) => definition.defaultValue === undefined);
-    expect(required.map(([name]) => name).sort()).toEqual(['entraClientId', 'entraClientSecret']);
+    expect(required.map(([name]) => name).sort()).toEqual(['entraClientId', 'entraClientSecret', 'mappingSealKeys']);
   });
 
   describe.each(scenarios)('deployed with $label', ({ parameters, expected }) => {
@@ -88,6 +89,7 @@ describe('deploy/azuredeploy.json', () => {
           'ENTRA_TENANT_ID',
           'ENTRA_CLIENT_ID',
           'ENTRA_CLIENT_SECRET',
+          'MAPPING_SEAL_KEYS',
           'ENTRA_REQUIRED_SCOPE',
           'ENTRA_ADMIN_ROLE',
           'TEAMS_CLIENT_ID',
@@ -143,7 +145,8 @@ describe('deploy/azuredeploy.parameters.json', () => {
 
   it('is a valid deployment of the template once the placeholders are filled in', () => {
     const values = Object.fromEntries(Object.entries(parametersFile.parameters).map(([name, entry]) => [name, entry.value]));
-    const filled = { ...values, entraClientId: scenarioParameters()['entraClientId'], entraClientSecret: scenarioParameters()['entraClientSecret'] };
+    const { entraClientId, entraClientSecret, mappingSealKeys } = scenarioParameters();
+    const filled = { ...values, entraClientId, entraClientSecret, mappingSealKeys };
     expect(deploymentProblems(template, filled, { acsAuthMode: String(values['acsAuthMode']), enableApplicationInsights: values['enableApplicationInsights'] === true })).toEqual([]);
   });
 });
@@ -271,6 +274,7 @@ describe('the checks catch a broken template', () => {
   it.each([
     ['an undeclared parameter', { nope: { value: 'x' } }, "names 'nope', which the template does not declare"],
     ['the client secret', { entraClientSecret: { value: 'abc' } }, "must not hold the secure parameter 'entraClientSecret'"],
+    ['the seal keys', { mappingSealKeys: { value: FAKE.mappingSealKeys } }, "must not hold the secure parameter 'mappingSealKeys'"],
     ['a connection string', { corsAllowedOrigins: { value: 'endpoint=https://x/;accesskey=abc' } }, 'looks like a secret'],
     ['a value outside allowedValues', { nodeRuntime: { value: 'NODE|18-lts' } }, 'is not one of its allowedValues'],
   ])('in the parameters file: %s', (_label, extra, expectedProblem) => {

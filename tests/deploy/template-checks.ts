@@ -64,6 +64,8 @@ export const FAKE = {
   principalId: 'bbbbbbbb-cccc-4ddd-8eee-ffffffffffff',
   clientId: '12345678-90ab-4cde-8f01-234567890abc',
   clientSecret: 'fake-client-secret-used-only-by-tests',
+  /** A well-formed key ring (32 bytes of 0x01): the shape MAPPING_SEAL_KEYS needs, with no value to anyone. */
+  mappingSealKeys: `tests:${Buffer.alloc(32, 1).toString('base64')}`,
 } as const;
 
 export interface ArmParameterDefinition {
@@ -333,7 +335,7 @@ export function simulateDeployment(template: ArmTemplate, supplied: Readonly<Rec
 
 /** Parameter values a first-time user supplies: the two required ones, plus the scenario's choices. */
 export function scenarioParameters(overrides: Readonly<Record<string, unknown>> = {}): Record<string, unknown> {
-  return { entraClientId: FAKE.clientId, entraClientSecret: FAKE.clientSecret, ...overrides };
+  return { entraClientId: FAKE.clientId, entraClientSecret: FAKE.clientSecret, mappingSealKeys: FAKE.mappingSealKeys, ...overrides };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -498,7 +500,7 @@ export function appSettingProblems(simulation: Simulation, expected: ScenarioExp
     if (value === undefined) return undefined;
     return value instanceof SecretValue ? value.text : typeof value === 'string' ? value : JSON.stringify(value);
   };
-  for (const name of ['ENTRA_TENANT_ID', 'ENTRA_CLIENT_ID', 'ENTRA_CLIENT_SECRET']) {
+  for (const name of ['ENTRA_TENANT_ID', 'ENTRA_CLIENT_ID', 'ENTRA_CLIENT_SECRET', 'MAPPING_SEAL_KEYS']) {
     if (!valueOf(name)) problems.push(`required app setting ${name} is missing or empty`);
   }
   const [wanted, unwanted] = expected.acsAuthMode === 'managedIdentity' ? ['ACS_ENDPOINT', 'ACS_CONNECTION_STRING'] : ['ACS_CONNECTION_STRING', 'ACS_ENDPOINT'];

@@ -1,6 +1,7 @@
-import { Client, GraphClientError, GraphError, ResponseType } from '@microsoft/microsoft-graph-client';
+import { randomUUID } from 'node:crypto';
+import { Client, GraphClientError, GraphError, PageIterator, ResponseType, type PageCollection } from '@microsoft/microsoft-graph-client';
 import { Agent } from 'undici';
-import { createGraphClient, type GraphClient } from '../../src/adapters/graph/graph-client';
+import { createGraphClient, withAccessToken, type GraphClient } from '../../src/adapters/graph/graph-client';
 import { SigningKeySet } from '../../src/local/entra/signing-keys';
 import { createGraphEmulator, type GraphEmulator } from '../../src/local/graph/graph-emulator';
 import { DEMO_USERS, LOCAL_API_CLIENT_ID } from '../../src/local/local-directory';
@@ -412,5 +413,240 @@ describe('fault injection and client behaviour', () => {
     expect(() => createGraphClient({ baseUrl: emulator.url.replace('https:', 'http:') })).toThrow(TypeError);
     expect(() => createGraphClient({ baseUrl: `${emulator.url}/v1.0` })).toThrow(TypeError);
     expect(() => createGraphClient({ maxRetries: 11 })).toThrow(TypeError);
+  });
+});
+
+describe('GET /users (app-only listing with paging)', () => {
+  const SEEDED = 250;
+  const DEMO_IDS = Object.values(DEMO_USERS).map((user) => user.oid);
+  let reader: string;
+
+  interface ListedUser {
+    readonly id: string;
+    readonly extensions?: readonly Record<string, unknown>[];
+    readonly [property: string]: unknown;
+  }
+
+  /** Seed `count` users, each with the mapping extension, as the original sample would have left them. */
+  function seedUsers(count: number, idOf: (index: number) => string = () => randomUUID()): Map<string, string> {
+    const seeded = new Map<string, string>();
+    for (let index = 0; index < count; index += 1) {
+      const oid = idOf(index);
+      emulator.putExtension(oid, DAEMON_APP_ID, { extensionName: MAPPING, acsUserIdentity: `8:acs:${index}` });
+      seeded.set(oid, `8:acs:${index}`);
+    }
+    return seeded;
+  }
+
+  /** Follow every @odata.nextLink with the SDK's own PageIterator, as an admin tool would. */
+  async function iterateAll(firstPage: PageCollection, token: string): Promise<ListedUser[]> {
+    const users: ListedUser[] = [];
+    const iterator = new PageIterator(graph.sdk, firstPage, (user: ListedUser) => users.push(user) > 0, {
+      middlewareOptions: withAccessToken(token),
+    });
+    await iterator.iterate();
+    expect(iterator.isComplete()).toBe(true);
+    return users;
+  }
+
+  /** Replace the last hex digit of the link's skip token, keeping it well-formed. */
+  function tamper(nextLink: string): string {
+    const match = /(\$skiptoken=X%27[0-9A-F]*)([0-9A-F])(%27)/.exec(nextLink);
+    if (match === null) throw new Error(`no skip token in ${nextLink}`);
+    const flipped = match[2] === '0' ? '1' : '0';
+    return nextLink.replace(match[0], `${match[1]}${flipped}${match[3]}`);
+  }
+
+  beforeAll(async () => {
+    reader = await appGraphToken(keys, DAEMON_APP_ID, ['User.Read.All']);
+  });
+
+  it('pages 250 seeded users by 100, each exactly once with its extensions expanded, through PageIterator', async () => {
+    const seeded = seedUsers(SEEDED);
+    const first: PageCollection = await graph.api('/users', reader).select('id').expand('extensions').top(100).get();
+    expect(first['@odata.context']).toBe(`${emulator.url}/v1.0/$metadata#users(id,extensions())`);
+    expect(first.value).toHaveLength(100);
+    const nextLink = first['@odata.nextLink'] as string;
+    expect(nextLink.startsWith(`${emulator.url}/v1.0/users?`)).toBe(true);
+    expect(new URL(nextLink).searchParams.get('$skiptoken')).toMatch(/^X'[0-9A-F]+'$/);
+    expect(Object.fromEntries(new URL(nextLink).searchParams)).toMatchObject({ $select: 'id', $expand: 'extensions', $top: '100' });
+
+    const users = await iterateAll(first, reader);
+    const ids = users.map((user) => user.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect([...ids].sort()).toEqual([...seeded.keys(), ...DEMO_IDS].sort());
+    expect(emulator.counters.get('users.list')).toBe(3);
+    for (const user of users) {
+      expect(Object.keys(user).sort()).toEqual(['extensions', 'id']);
+      const acsUserIdentity = seeded.get(user.id);
+      const expected = acsUserIdentity === undefined ? [] : [{ '@odata.type': `#${OPEN_TYPE}`, extensionName: MAPPING, id: MAPPING, acsUserIdentity }];
+      expect(user.extensions).toEqual(expected);
+    }
+  });
+
+  it('neither skips nor repeats users when users and extensions change between pages', async () => {
+    const seeded = seedUsers(SEEDED);
+    const first: PageCollection = await graph.api('/users', reader).select('id').expand('extensions').top(100).get();
+    // Users that sort before the cursor: an offset-based page would now repeat five users.
+    seedUsers(5, (index) => `00000000-0000-4000-8000-00000000000${index}`);
+    const alreadyListed = (first.value[0] as ListedUser).id;
+    emulator.putExtension(alreadyListed, OTHER_APP_ID, { extensionName: 'com.contoso.other', v: 1 });
+
+    const users = await iterateAll(first, reader);
+    const ids = users.map((user) => user.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const id of [...seeded.keys(), ...DEMO_IDS]) expect(ids).toContain(id);
+  });
+
+  it('answers the default projection and page size without options, and lists users seen from tokens', async () => {
+    seedUsers(120);
+    const dana = '7c1f0a52-9d8e-4b3a-a6f5-1e2d3c4b5a69';
+    const danaToken = await delegatedGraphToken(keys, dana, 'User.Read', { extraClaims: { name: 'Dana Local', upn: 'dana@contoso.local' } });
+    await graph.api('/me', danaToken).get();
+    const first: PageCollection = await graph.api('/users', reader).get();
+    expect(first['@odata.context']).toBe(`${emulator.url}/v1.0/$metadata#users`);
+    expect(first.value).toHaveLength(100);
+    expect(first.value[0]).not.toHaveProperty('extensions');
+    expect(Object.keys(first.value[0] as object).sort()).toEqual(
+      ['businessPhones', 'displayName', 'givenName', 'id', 'jobTitle', 'mail', 'mobilePhone', 'officeLocation', 'preferredLanguage', 'surname', 'userPrincipalName'],
+    );
+    const users = await iterateAll(first, reader);
+    expect(users).toHaveLength(124);
+    expect(users.find((user) => user.id === dana)).toMatchObject({ displayName: 'Dana Local', userPrincipalName: 'dana@contoso.local' });
+  });
+
+  it('caps pages at 100 with $expand even for $top=999, but not without $expand', async () => {
+    seedUsers(SEEDED);
+    const expanded: PageCollection = await graph.api('/users', reader).select('id').expand('extensions').top(999).get();
+    expect(expanded.value).toHaveLength(100);
+    expect(expanded['@odata.nextLink']).toContain('$top=999');
+    const plain: PageCollection = await graph.api('/users', reader).select('id').top(999).get();
+    expect(plain.value).toHaveLength(SEEDED + DEMO_IDS.length);
+    expect(plain).not.toHaveProperty('@odata.nextLink');
+  });
+
+  it('keeps $expand=extensions($filter=…) and the other options in every nextLink, followed by hand', async () => {
+    seedUsers(5);
+    emulator.putExtension(bob.oid, DAEMON_APP_ID, { extensionName: MAPPING, acsUserIdentity: '8:acs:bob' });
+    emulator.putExtension(bob.oid, DAEMON_APP_ID, { extensionName: 'com.contoso.other', v: 1 });
+    let page: PageCollection = await graph.api('/users', reader).select('id,displayName').expand(`extensions($filter=id eq '${MAPPING}')`).top(2).get();
+    const users: ListedUser[] = [...page.value];
+    while (page['@odata.nextLink'] !== undefined) {
+      expect(new URL(page['@odata.nextLink']).searchParams.get('$expand')).toBe(`extensions($filter=id eq '${MAPPING}')`);
+      page = await graph.api(page['@odata.nextLink'], reader).get();
+      expect(page['@odata.context']).toBe(`${emulator.url}/v1.0/$metadata#users(id,displayName,extensions())`);
+      users.push(...page.value);
+    }
+    expect(users).toHaveLength(5 + DEMO_IDS.length);
+    expect(users.find((user) => user.id === bob.oid)?.extensions?.map((extension) => extension['id'])).toEqual([MAPPING]);
+    expect(emulator.counters.get('users.list')).toBe(4);
+  });
+
+  it('registers users seeded through putExtension, so /users/{id} finds them', async () => {
+    const [oid] = [...seedUsers(1).keys()] as [string];
+    await expect(graph.api(`/users/${oid}`, reader).get()).resolves.toMatchObject({ id: oid, displayName: oid, userPrincipalName: `${oid}@contoso.local` });
+  });
+
+  it('refuses $expand=extensions when $select leaves out id (400)', async () => {
+    await expect(graph.api('/users', reader).select('displayName').expand('extensions').get()).rejects.toMatchObject({
+      statusCode: 400,
+      code: 'Request_BadRequest',
+    });
+  });
+
+  it.each(['0', '1000', '-1', 'ten'])('refuses $top=%s with 400 Request_UnsupportedQuery', async (top) => {
+    await expect(graph.api(`/users?$top=${top}`, reader).get()).rejects.toMatchObject({
+      statusCode: 400,
+      code: 'Request_UnsupportedQuery',
+      message: `Invalid page size specified: '${top}'. Must be between 1 and 999 inclusive.`,
+    });
+  });
+
+  it('accepts $top at both ends of 1..999', async () => {
+    await expect(graph.api('/users', reader).top(1).get()).resolves.toMatchObject({ value: [expect.objectContaining({ id: expect.any(String) })] });
+    await expect(graph.api('/users', reader).top(999).get()).resolves.toMatchObject({ value: expect.any(Array) });
+  });
+
+  it('refuses an unknown, tampered or reused skip token with 400 Invalid Skip Token', async () => {
+    seedUsers(10);
+    const first: PageCollection = await graph.api('/users', reader).select('id').top(5).get();
+    const nextLink = first['@odata.nextLink'] as string;
+    await expect(graph.api(nextLink, reader).get()).resolves.toMatchObject({ value: expect.any(Array) });
+    const invalid = { statusCode: 400, message: 'Invalid Skip Token' };
+    await expect(graph.api(tamper(nextLink), reader).get()).rejects.toMatchObject(invalid);
+    await expect(graph.api("/users?$skiptoken=X'4453707402'", reader).get()).rejects.toMatchObject(invalid);
+    await expect(graph.api('/users?$skiptoken=garbage', reader).get()).rejects.toMatchObject(invalid);
+    await expect(graph.api(nextLink.replace('$top=5', '$top=6'), reader).get()).rejects.toMatchObject(invalid);
+  });
+
+  it('refuses a skip token minted by another emulator', async () => {
+    seedUsers(10);
+    const other = await createGraphEmulator({ tls: { certPem: certificates.certPem, keyPem: certificates.keyPem }, keys });
+    const otherGraph = createGraphClient({ baseUrl: other.url, ca: certificates.caCertPem, maxRetries: 0 });
+    try {
+      const foreign: PageCollection = await otherGraph.api('/users', reader).select('id').top(1).get();
+      const token = new URL(foreign['@odata.nextLink'] as string).searchParams.get('$skiptoken') as string;
+      await expect(graph.api(`/users?$select=id&$top=1&$skiptoken=${encodeURIComponent(token)}`, reader).get()).rejects.toMatchObject({
+        statusCode: 400,
+        message: 'Invalid Skip Token',
+      });
+    } finally {
+      await otherGraph.close();
+      await other.close();
+    }
+  });
+
+  it.each(['$filter=id eq \'x\'', '$orderby=displayName', '$count=true', '$skipToken=X%27AB%27'])('refuses the unsupported option %s rather than ignoring it', async (option) => {
+    await expect(graph.api(`/users?${option}`, reader).get()).rejects.toMatchObject({ statusCode: 400, code: 'Request_UnsupportedQuery' });
+  });
+
+  it('refuses delegated callers, even with User.ReadWrite, with 403 Authorization_RequestDenied', async () => {
+    for (const scopes of ['User.ReadWrite', 'User.Read User.ReadWrite']) {
+      const delegated = await delegatedGraphToken(keys, alice.oid, scopes);
+      await expect(graph.api('/users', delegated).select('id').expand('extensions').get()).rejects.toMatchObject({
+        statusCode: 403,
+        code: 'Authorization_RequestDenied',
+        message: 'Insufficient privileges to complete the operation.',
+      });
+    }
+  });
+
+  it('lets apps list with User.ReadWrite.All or Directory.Read.All, but not without a role', async () => {
+    for (const roles of [['User.ReadWrite.All'], ['Directory.Read.All'], ['Directory.ReadWrite.All']]) {
+      const token = await appGraphToken(keys, DAEMON_APP_ID, roles);
+      await expect(graph.api('/users', token).select('id').get()).resolves.toMatchObject({ value: expect.arrayContaining([{ id: alice.oid }]) });
+    }
+    const roleless = await appGraphToken(keys, DAEMON_APP_ID, ['Mail.Read']);
+    await expect(graph.api('/users', roleless).get()).rejects.toMatchObject({ statusCode: 403, code: 'Authorization_RequestDenied' });
+  });
+
+  it('answers an injected fault on users.list and counts it', async () => {
+    emulator.faults.inject({ route: 'users.list', status: 503, retryAfterSeconds: 0.01 });
+    await expect(graph.api('/users', reader).get()).rejects.toMatchObject({ statusCode: 503, code: 'ServiceUnavailable' });
+    expect(emulator.counters.get('users.list')).toBe(1);
+  });
+
+  describe('throttling', () => {
+    let throttled: GraphEmulator;
+    let throttledGraph: GraphClient;
+
+    beforeAll(async () => {
+      throttled = await createGraphEmulator({ tls: { certPem: certificates.certPem, keyPem: certificates.keyPem }, keys, throttle: { limit: 3, windowMs: 60_000 } });
+      throttledGraph = createGraphClient({ baseUrl: throttled.url, ca: certificates.caCertPem, maxRetries: 0 });
+    });
+
+    afterAll(async () => {
+      await throttledGraph.close();
+      await throttled.close();
+    });
+
+    it('counts list pages against the app budget shared with the other routes, answering 429 with Retry-After', async () => {
+      await throttledGraph.api(`/users/${bob.oid}`, reader).select('id').get();
+      for (let i = 0; i < 2; i += 1) await throttledGraph.api('/users', reader).select('id').top(1).get();
+      const error: GraphError = await throttledGraph.api('/users', reader).select('id').get().catch((caught: GraphError) => caught);
+      expect(error).toMatchObject({ statusCode: 429, code: 'TooManyRequests' });
+      expect(Number(error.headers?.get('retry-after'))).toBeGreaterThan(0);
+      expect(throttled.counters.get('users.list')).toBe(3);
+    });
   });
 });

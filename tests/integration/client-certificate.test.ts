@@ -95,6 +95,7 @@ describe('at start-up, with a certificate file that cannot be used', () => {
     ENTRA_TENANT_ID: '11111111-2222-4333-8444-555555555555',
     ENTRA_CLIENT_ID: '66666666-7777-4888-9999-aaaaaaaaaaaa',
     ACS_CONNECTION_STRING: 'endpoint=https://contoso.communication.azure.com/;accesskey=a2V5',
+    MAPPING_SEAL_KEYS: `k1:${Buffer.alloc(32, 5).toString('base64')}`,
   };
   const silent = createLogger({ level: 'silent', destination: new Writable({ write: (_chunk, _encoding, callback) => callback() }) });
 

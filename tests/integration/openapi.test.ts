@@ -7,6 +7,7 @@ import type { Response } from 'supertest';
 
 import { DEMO_USERS, LOCAL_API_CLIENT_ID } from '../../src/local/local-directory';
 import type { HttpMethod, OpenApiDocument, OpenApiHeader, OpenApiOperation, OpenApiReference } from '../../src/openapi/openapi-document';
+import { putSealedMapping } from '../helpers/mappings';
 import { startTestService, type TestService } from '../helpers/test-service';
 
 /**
@@ -378,7 +379,7 @@ describe('the OpenAPI contract against real answers', () => {
     it('answers 409 identity_not_owned on every route that uses the identity', async () => {
       const carol = DEMO_USERS.carol.oid;
       const foreignId = `8:acs:${randomUUID()}_${randomUUID()}`;
-      service.local.graph.putExtension(carol, LOCAL_API_CLIENT_ID, { extensionName: service.config.graph.extensionName, acsUserIdentity: foreignId });
+      putSealedMapping(service, carol, foreignId);
       const token = await service.tokenFor('carol');
       expect((await call('get', '/api/user', { token })).body.acsUserIdentity).toBe(foreignId);
       expect((await call('post', '/api/user', { token })).status).toBe(200);

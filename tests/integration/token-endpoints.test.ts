@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 
 import { DEMO_USERS, LOCAL_SPA_CLIENT_ID } from '../../src/local/local-directory';
 import { expectInvariants, mappedIdentityOf, MAPPING_EXTENSION_NAME, resetTestService } from '../helpers/invariants';
+import { ORIGINAL_SAMPLE_APP_ID, putSealedMapping } from '../helpers/mappings';
 import { ACS_ID, startTestService, useTestService } from '../helpers/test-service';
 
 /**
@@ -10,7 +11,6 @@ import { ACS_ID, startTestService, useTestService } from '../helpers/test-servic
  */
 
 const ALICE = DEMO_USERS.alice.oid;
-const ORIGINAL_SAMPLE_APP_ID = '1d0b5f3c-6a1e-4b8e-9f3e-2b6c8f0a9d41';
 const MINUTE_MS = 60_000;
 
 describe('/api/token', () => {
@@ -85,13 +85,23 @@ describe('/api/token', () => {
     });
 
     describe('when the original hero sample wrote the mapping', () => {
-      it('issues a token for that identity', async () => {
+      it('issues a token for that identity once the mapping is sealed', async () => {
         const acsUserId = service.local.acs.seedIdentity();
-        service.local.graph.putExtension(ALICE, ORIGINAL_SAMPLE_APP_ID, { extensionName: MAPPING_EXTENSION_NAME, acsUserIdentity: acsUserId });
+        putSealedMapping(service, ALICE, acsUserId, ORIGINAL_SAMPLE_APP_ID);
 
         const response = await service.http.get('/api/token').set(await authAs()).expect(201);
 
         expect(response.body.user).toEqual({ communicationUserId: acsUserId });
+      });
+
+      it('answers 409 mapping_untrusted while it is not sealed, issuing nothing', async () => {
+        const acsUserId = service.local.acs.seedIdentity();
+        service.local.graph.putExtension(ALICE, ORIGINAL_SAMPLE_APP_ID, { extensionName: MAPPING_EXTENSION_NAME, acsUserIdentity: acsUserId });
+
+        const response = await service.http.get('/api/token').set(await authAs()).expect(409);
+
+        expect(response.body).toMatchObject({ code: 'mapping_untrusted' });
+        expect(service.local.acs.counters.total()).toBe(0);
       });
     });
 
@@ -124,7 +134,7 @@ describe('/api/token', () => {
     describe('when the mapped identity belongs to another ACS resource', () => {
       it('answers 409 identity_not_owned and leaves the mapping alone', async () => {
         const foreign = `8:acs:${randomUUID()}_${randomUUID()}`;
-        service.local.graph.putExtension(ALICE, ORIGINAL_SAMPLE_APP_ID, { extensionName: MAPPING_EXTENSION_NAME, acsUserIdentity: foreign });
+        putSealedMapping(service, ALICE, foreign, ORIGINAL_SAMPLE_APP_ID);
 
         const response = await service.http.get('/api/token').set(await authAs()).expect(409);
 
@@ -214,7 +224,7 @@ describe('/api/token', () => {
     describe('when the mapped identity belongs to another ACS resource', () => {
       it('answers 409 identity_not_owned and creates nothing', async () => {
         const foreign = `8:acs:${randomUUID()}_${randomUUID()}`;
-        service.local.graph.putExtension(ALICE, ORIGINAL_SAMPLE_APP_ID, { extensionName: MAPPING_EXTENSION_NAME, acsUserIdentity: foreign });
+        putSealedMapping(service, ALICE, foreign, ORIGINAL_SAMPLE_APP_ID);
 
         const response = await service.http.post('/api/token').set(await authAs()).expect(409);
 
@@ -225,7 +235,7 @@ describe('/api/token', () => {
 
       it('creates an identity in this resource once the foreign mapping was deleted with Graph (the documented fix)', async () => {
         const foreign = `8:acs:${randomUUID()}_${randomUUID()}`;
-        service.local.graph.putExtension(ALICE, ORIGINAL_SAMPLE_APP_ID, { extensionName: MAPPING_EXTENSION_NAME, acsUserIdentity: foreign });
+        putSealedMapping(service, ALICE, foreign, ORIGINAL_SAMPLE_APP_ID);
         await service.http.post('/api/token').set(await authAs()).expect(409);
         // docs/troubleshooting.md: delete only the extension with Graph, outside this service.
         service.local.graph.reset();

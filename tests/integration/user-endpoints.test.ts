@@ -7,6 +7,7 @@ import { composeService, type ServiceRuntime } from '../../src/composition-root'
 import { DEMO_USERS } from '../../src/local/local-directory';
 import { createLogger } from '../../src/observability/logger';
 import { expectInvariants, mappedIdentityOf, MAPPING_EXTENSION_NAME, orphanedIdentities, resetTestService } from '../helpers/invariants';
+import { ORIGINAL_SAMPLE_APP_ID, putSealedMapping } from '../helpers/mappings';
 import { ACS_ID, type TestService, useTestService } from '../helpers/test-service';
 
 /**
@@ -17,8 +18,6 @@ import { ACS_ID, type TestService, useTestService } from '../helpers/test-servic
 
 const ALICE = DEMO_USERS.alice.oid;
 const BOB = DEMO_USERS.bob.oid;
-/** The app registration of the original hero sample: a different app than this API wrote the data. */
-const ORIGINAL_SAMPLE_APP_ID = '1d0b5f3c-6a1e-4b8e-9f3e-2b6c8f0a9d41';
 
 describe('/api/user', () => {
   const service = useTestService();
@@ -39,10 +38,38 @@ describe('/api/user', () => {
       });
     });
 
-    describe('when the original hero sample wrote the mapping', () => {
-      it('answers 200 with the identity it stored', async () => {
+    describe('when the original hero sample wrote the mapping (no seal)', () => {
+      it('answers 409 mapping_untrusted, calls ACS not at all, and logs why', async () => {
         const acsUserId = service.local.acs.seedIdentity();
         service.local.graph.putExtension(ALICE, ORIGINAL_SAMPLE_APP_ID, { extensionName: MAPPING_EXTENSION_NAME, acsUserIdentity: acsUserId });
+
+        const response = await service.http.get('/api/user').set(await authAs()).expect(409);
+
+        expect(response.body).toMatchObject({ code: 'mapping_untrusted', message: expect.stringContaining('POST /api/user') });
+        expect(JSON.stringify(response.body)).not.toContain(acsUserId);
+        expect(service.local.acs.counters.total()).toBe(0);
+        expect(service.logs).toContainEqual(expect.objectContaining({ level: 'warn', oid: ALICE, reason: 'no_seal', action: 'refused' }));
+      });
+
+      it('replaces it on POST with a new identity of its own, leaving the old identity alive and unused', async () => {
+        const legacy = service.local.acs.seedIdentity();
+        service.local.graph.putExtension(ALICE, ORIGINAL_SAMPLE_APP_ID, { extensionName: MAPPING_EXTENSION_NAME, acsUserIdentity: legacy });
+
+        const response = await service.http.post('/api/user').set(await authAs()).expect(201);
+
+        expect(response.body.acsUserIdentity).toMatch(ACS_ID);
+        expect(response.body.acsUserIdentity).not.toBe(legacy);
+        expect(mappedIdentityOf(service.local, ALICE)).toBe(response.body.acsUserIdentity);
+        expect(service.local.acs.isAlive(legacy)).toBe(true);
+        expect(service.logs).toContainEqual(expect.objectContaining({ level: 'warn', oid: ALICE, reason: 'no_seal', action: 'replaced', storedAcsUserId: legacy }));
+        await service.http.get('/api/user').set(await authAs()).expect(200, { acsUserIdentity: response.body.acsUserIdentity });
+      });
+    });
+
+    describe('when the mapping is sealed (by this service, or by `npm run mappings -- seal`)', () => {
+      it('answers 200 with the identity, calling ACS not at all', async () => {
+        const acsUserId = service.local.acs.seedIdentity();
+        putSealedMapping(service, ALICE, acsUserId, ORIGINAL_SAMPLE_APP_ID);
 
         const response = await service.http.get('/api/user').set(await authAs()).expect(200);
 
@@ -52,7 +79,7 @@ describe('/api/user', () => {
 
       it('answers POST with 200 and the same identity, creating nothing', async () => {
         const acsUserId = service.local.acs.seedIdentity();
-        service.local.graph.putExtension(ALICE, ORIGINAL_SAMPLE_APP_ID, { extensionName: MAPPING_EXTENSION_NAME, acsUserIdentity: acsUserId });
+        putSealedMapping(service, ALICE, acsUserId, ORIGINAL_SAMPLE_APP_ID);
 
         const response = await service.http.post('/api/user').set(await authAs()).expect(200);
 
@@ -74,7 +101,7 @@ describe('/api/user', () => {
             id: MAPPING_EXTENSION_NAME,
             extensionName: MAPPING_EXTENSION_NAME,
             appId: service.config.entra.clientId,
-            properties: { acsUserIdentity: response.body.acsUserIdentity },
+            properties: { acsUserIdentity: response.body.acsUserIdentity, acsUserIdentitySeal: expect.stringMatching(/^v1\.local\.[\w-]{43}$/) },
           },
         ]);
         expect(service.local.acs.aliveIdentityIds()).toEqual([response.body.acsUserIdentity]);
@@ -375,7 +402,7 @@ describe('/api/user', () => {
     describe('when the mapped identity belongs to another ACS resource', () => {
       it('answers 409 identity_not_owned and keeps the mapping', async () => {
         const foreign = `8:acs:${randomUUID()}_${randomUUID()}`;
-        service.local.graph.putExtension(ALICE, ORIGINAL_SAMPLE_APP_ID, { extensionName: MAPPING_EXTENSION_NAME, acsUserIdentity: foreign });
+        putSealedMapping(service, ALICE, foreign, ORIGINAL_SAMPLE_APP_ID);
 
         const response = await service.http.delete('/api/user').set(await authAs()).expect(409);
 

@@ -8,6 +8,7 @@ const valid = {
   ENTRA_CLIENT_ID: CLIENT,
   ENTRA_CLIENT_SECRET: 's3cr3t-value',
   ACS_CONNECTION_STRING: 'endpoint=https://contoso.communication.azure.com/;accesskey=a2V5',
+  MAPPING_SEAL_KEYS: `k1:${Buffer.alloc(32, 7).toString('base64')}`,
 };
 
 function problemsOf(env: Record<string, string>): readonly string[] {
@@ -60,7 +61,8 @@ describe('loadConfig', () => {
     expect(problems.join('\n')).toMatch(/ENTRA_CLIENT_ID/);
     expect(problems.join('\n')).toMatch(/ENTRA_CLIENT_SECRET or ENTRA_CLIENT_CERTIFICATE_PATH is required/);
     expect(problems.join('\n')).toMatch(/ACS_ENDPOINT .* or ACS_CONNECTION_STRING/);
-    expect(problems).toHaveLength(4);
+    expect(problems.join('\n')).toMatch(/MAPPING_SEAL_KEYS is required/);
+    expect(problems).toHaveLength(5);
   });
 
   it('refuses placeholders, non-GUID ids and insecure URLs, naming each variable', () => {
@@ -95,6 +97,8 @@ describe('loadConfig', () => {
       azureActiveDirectory_clientSecret: 'legacy-secret',
       communicationServices_connectionString: valid.ACS_CONNECTION_STRING,
       GraphExtensionName: 'com.fabrikam.acsMapping',
+      // The original sample had no seals: this one has no old name.
+      MAPPING_SEAL_KEYS: valid.MAPPING_SEAL_KEYS,
     });
     expect(config.entra.tenantId).toBe(TENANT);
     expect(config.entra.credential).toEqual({ kind: 'secret', secret: 'legacy-secret' });
@@ -156,5 +160,45 @@ describe('loadConfig', () => {
     expect(hasNoAzureSettings({ PORT: '5000', NODE_ENV: 'development' })).toBe(true);
     expect(hasNoAzureSettings({ ENTRA_CLIENT_ID: CLIENT })).toBe(false);
     expect(hasNoAzureSettings({ communicationServices_connectionString: 'x' })).toBe(false);
+  });
+});
+
+describe('MAPPING_SEAL_KEYS', () => {
+  const key = (fill: number, bytes = 32): string => Buffer.alloc(bytes, fill).toString('base64');
+
+  it('reads a ring of keys, the first one sealing, in order', () => {
+    const config = loadConfig({ ...valid, MAPPING_SEAL_KEYS: `new:${key(1)}, old:${key(2, 64)}` });
+    expect(config.mappingSeal.keys.map((entry) => [entry.id, entry.secret.symmetricKeySize])).toEqual([
+      ['new', 32],
+      ['old', 64],
+    ]);
+  });
+
+  it('accepts base64url keys as well', () => {
+    const urlSafe = Buffer.alloc(32, 0xfb).toString('base64url');
+    expect(urlSafe).toMatch(/[-_]/);
+    expect(loadConfig({ ...valid, MAPPING_SEAL_KEYS: `k:${urlSafe}` }).mappingSeal.keys).toHaveLength(1);
+  });
+
+  it('never shows a key, in the config or in a problem', () => {
+    const secret = key(9);
+    const config = loadConfig({ ...valid, MAPPING_SEAL_KEYS: `k1:${secret}` });
+    expect(JSON.stringify(config)).not.toContain(secret);
+    const short = Buffer.alloc(16, 3).toString('base64');
+    const problems = problemsOf({ ...valid, MAPPING_SEAL_KEYS: `k1:${short}` });
+    expect(problems).toEqual([expect.stringMatching(/MAPPING_SEAL_KEYS entry 1 \('k1'\): the key must be 32 to 64 bytes; it has 16/)]);
+    expect(problems.join('\n')).not.toContain(short);
+  });
+
+  it.each([
+    ['a key without an id', key(1), /entry 1 must start with a key id/],
+    ['an id with a dot', `a.b:${key(1)}`, /entry 1 must start with a key id/],
+    ['a key that is not base64', 'k1:not base64 at all!', /entry 1 \('k1'\): the key is not base64/],
+    ['a placeholder', 'k1:<your-key>', /the key is not base64/],
+    ['a key of 65 bytes', `k1:${key(1, 65)}`, /it has 65/],
+    ['an id used twice', `k1:${key(1)},k1:${key(2)}`, /entry 2 \('k1'\): the key id is used twice/],
+    ['eleven keys', Array.from({ length: 11 }, (_, index) => `k${index}:${key(index)}`).join(','), /holds 11 keys; at most 10/],
+  ])('refuses %s, naming the setting', (_label, value, problem) => {
+    expect(problemsOf({ ...valid, MAPPING_SEAL_KEYS: value }).join('\n')).toMatch(problem);
   });
 });

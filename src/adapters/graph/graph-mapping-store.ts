@@ -1,7 +1,7 @@
 import { GraphError } from '@microsoft/microsoft-graph-client';
 
 import { AppError, MappingLimitReachedError, UpstreamError } from '../../errors/app-errors';
-import type { MappingStore, MappingTarget } from '../../services/ports';
+import type { MappingStore, MappingTarget, StoredMapping } from '../../services/ports';
 import { fromTransportFailure, fromUpstreamStatus } from '../upstream-errors';
 import type { GraphClient } from './graph-client';
 
@@ -15,15 +15,34 @@ export interface GraphMappingStoreOptions {
 
 /** The property of the extension that holds the ACS user id. */
 export const ACS_ID_PROPERTY = 'acsUserIdentity';
+/** The property that holds the mapping's seal (services/mapping-seal.ts); the original sample ignores it. */
+export const SEAL_PROPERTY = 'acsUserIdentitySeal';
 
-interface OpenExtension {
+export interface OpenExtension {
   readonly id?: unknown;
   readonly extensionName?: unknown;
   readonly [property: string]: unknown;
 }
 
-function userPath(target: MappingTarget): string {
-  return target.kind === 'me' ? '/me' : `/users/${encodeURIComponent(target.userId)}`;
+export function userPath(target: MappingTarget): string {
+  return target.via === 'me' ? '/me' : `/users/${encodeURIComponent(target.oid)}`;
+}
+
+/** Our extension among a user's, matched by name or id (case-insensitively, as Graph treats directory keys). */
+export function findMappingExtension(extensions: unknown, extensionName: string): OpenExtension | undefined {
+  if (!Array.isArray(extensions)) return undefined;
+  const wanted = extensionName.toLowerCase();
+  return (extensions as unknown[]).find(
+    (extension): extension is OpenExtension =>
+      typeof extension === 'object' &&
+      extension !== null &&
+      [(extension as OpenExtension).extensionName, (extension as OpenExtension).id].some((name) => typeof name === 'string' && name.toLowerCase() === wanted),
+  );
+}
+
+/** The mapping held by an extension, unverified; both values as Graph returned them. */
+export function storedMappingOf(extension: OpenExtension): StoredMapping {
+  return { acsUserId: extension[ACS_ID_PROPERTY], seal: extension[SEAL_PROPERTY] };
 }
 
 function messageOf(error: GraphError): string {
@@ -31,7 +50,7 @@ function messageOf(error: GraphError): string {
 }
 
 /** Translate a Graph failure the store has no specific meaning for. */
-function translate(error: unknown): Error {
+export function translate(error: unknown): Error {
   if (error instanceof AppError) return error;
   if (!(error instanceof GraphError)) return fromTransportFailure('graph', error);
   if (error.statusCode === -1) return fromTransportFailure('graph', error);
@@ -47,31 +66,28 @@ function translate(error: unknown): Error {
 
 export function createGraphMappingStore(graph: GraphClient, options: GraphMappingStoreOptions): MappingStore {
   const { extensionName } = options;
-  const wanted = extensionName.toLowerCase();
-  const isOurs = (extension: OpenExtension): boolean =>
-    [extension.extensionName, extension.id].some((name) => typeof name === 'string' && name.toLowerCase() === wanted);
 
   return {
     async read(target) {
-      let user: { extensions?: OpenExtension[] };
+      let user: { extensions?: unknown };
       try {
         user = (await graph.api(userPath(target), target.graphToken).select('id').expand('extensions').get()) as typeof user;
       } catch (error) {
         // Admin erasure of a user that does not exist (any more): there is nothing mapped.
-        if (target.kind === 'user' && error instanceof GraphError && error.statusCode === 404) return undefined;
+        if (target.via === 'user' && error instanceof GraphError && error.statusCode === 404) return undefined;
         throw translate(error);
       }
-      const extension = (user.extensions ?? []).find(isOurs);
-      const value = extension?.[ACS_ID_PROPERTY];
-      return typeof value === 'string' && value !== '' ? value : undefined;
+      const extension = findMappingExtension(user.extensions, extensionName);
+      return extension === undefined ? undefined : storedMappingOf(extension);
     },
 
-    async create(target, acsUserId) {
+    async create(target, mapping) {
       try {
         await graph.api(`${userPath(target)}/extensions`, target.graphToken).post({
           '@odata.type': 'microsoft.graph.openTypeExtension',
           extensionName,
-          [ACS_ID_PROPERTY]: acsUserId,
+          [ACS_ID_PROPERTY]: mapping.acsUserId,
+          [SEAL_PROPERTY]: mapping.seal,
         });
         return 'created';
       } catch (error) {

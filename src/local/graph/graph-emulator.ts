@@ -7,14 +7,17 @@ import { LOCAL_TENANT_ID } from '../local-directory';
 import { authenticateGraphCaller, requirePermission, type GraphCaller } from './graph-caller';
 import { createGraphErrorEnvelope, GraphEmulatorError, type GraphRequestIds } from './graph-emulator-error';
 import { SlidingWindowThrottle } from './graph-throttle';
-import { GraphUserDirectory, USER_PROPERTIES, type GraphUser } from './graph-user-directory';
+import { GraphUserDirectory, type GraphUser } from './graph-user-directory';
 import { extensionResource, OpenExtensionStore, type ExtensionSeed, type StoredExtension } from './open-extension-store';
+import { UserListing } from './user-listing';
+import { parseUserQuery, userResource, usersContext } from './user-query';
 
 /**
  * A local Microsoft Graph that serves the slice this service uses: the signed-in user and its open
- * extensions (`/v1.0/me`, `/v1.0/me/extensions`, and the same under `/v1.0/users/{id}`), over
- * HTTPS, verifying Entra-issued Graph tokens and answering with Graph's status codes, error
- * envelope, limits and throttling.
+ * extensions (`/v1.0/me`, `/v1.0/me/extensions`, and the same under `/v1.0/users/{id}`), plus the
+ * paged user list an admin tool walks (`/v1.0/users?$expand=extensions`), over HTTPS, verifying
+ * Entra-issued Graph tokens and answering with Graph's status codes, error envelope, limits and
+ * throttling.
  */
 export interface GraphEmulatorOptions {
   /** Server certificate and key (the Graph client sends tokens over https only). */
@@ -42,7 +45,11 @@ export interface GraphEmulator {
   readonly counters: RequestCounters;
   /** Every open extension on a user, in creation order. */
   extensionsOf(oid: string): readonly EmulatedExtension[];
-  /** Seed an extension as if `appId` had created it (e.g. data left by the original sample). Bypasses the per-app limit. */
+  /**
+   * Seed an extension as if `appId` had created it (e.g. data left by the original sample). Bypasses
+   * the per-app limit. An unknown `oid` joins the directory (generated name and UPN), so
+   * `/users/{oid}` finds it and `/users` lists it, as every user holding an extension exists on Graph.
+   */
   putExtension(oid: string, appId: string, extension: ExtensionSeed): EmulatedExtension;
   /** Forget extensions and users seen, refill the throttle, clear faults and counters. */
   reset(): void;
@@ -59,68 +66,6 @@ const USER_NOT_FOUND = (id: string): GraphEmulatorError =>
 
 function callerOf(res: Response): GraphCaller {
   return res.locals['graphCaller'] as GraphCaller;
-}
-
-function singleQueryOption(req: Request, name: string): string | undefined {
-  const value = (req.query as Record<string, unknown>)[name];
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string') {
-    throw new GraphEmulatorError(400, 'BadRequest', `Query option '${name}' was specified more than once, but it must be specified at most once.`);
-  }
-  return value;
-}
-
-function selectExpandError(name: string): GraphEmulatorError {
-  return new GraphEmulatorError(
-    400,
-    'BadRequest',
-    `Parsing OData Select and Expand failed: Could not find a property named '${name}' on type 'microsoft.graph.user'.`,
-  );
-}
-
-interface UserQuery {
-  /** Canonical property names, in request order; undefined for the default projection. */
-  readonly select: readonly string[] | undefined;
-  readonly expandExtensions: boolean;
-  /** From `$expand=extensions($filter=id eq '…')`. */
-  readonly extensionIdFilter: string | undefined;
-}
-
-const CANONICAL_PROPERTIES = new Map([...USER_PROPERTIES].map((name) => [name.toLowerCase(), name]));
-
-function parseUserQuery(req: Request): UserQuery {
-  const rawSelect = singleQueryOption(req, '$select');
-  const rawExpand = singleQueryOption(req, '$expand');
-  let select: string[] | undefined;
-  if (rawSelect !== undefined) {
-    select = [];
-    for (const part of rawSelect.split(',')) {
-      const name = part.trim();
-      const canonical = CANONICAL_PROPERTIES.get(name.toLowerCase());
-      if (canonical === undefined) throw selectExpandError(name);
-      if (!select.includes(canonical)) select.push(canonical);
-    }
-  }
-  let expandExtensions = false;
-  let extensionIdFilter: string | undefined;
-  if (rawExpand !== undefined) {
-    const expand = /^\s*extensions(?:\((.*)\))?\s*$/i.exec(rawExpand);
-    if (expand === null) throw selectExpandError(rawExpand.split('(')[0]?.trim() ?? rawExpand);
-    expandExtensions = true;
-    const inner = expand[1]?.trim();
-    if (inner !== undefined && inner !== '') {
-      const filter = /^\$filter\s*=\s*id\s+eq\s+'((?:[^']|'')*)'$/i.exec(inner);
-      if (filter === null) {
-        throw new GraphEmulatorError(400, 'BadRequest', `Invalid $expand options for 'extensions': only $filter=id eq '{name}' is supported.`);
-      }
-      extensionIdFilter = (filter[1] as string).replaceAll("''", "'");
-    }
-    // Graph documents that $select must include id when expanding extensions on users.
-    if (select !== undefined && !select.includes('id')) {
-      throw new GraphEmulatorError(400, 'Request_BadRequest', "The $select query option must include 'id' when $expand=extensions is requested.");
-    }
-  }
-  return { select, expandExtensions, extensionIdFilter };
 }
 
 function sendJson(res: Response, status: number, body: unknown): void {
@@ -204,20 +149,13 @@ export async function createGraphEmulator(options: GraphEmulatorOptions): Promis
   const getUser: RequestHandler = (req, res) => {
     const query = parseUserQuery(req);
     const user = targetUser(req, res, 'read');
-    const properties = query.select ?? [...USER_PROPERTIES];
-    const projection = query.select === undefined ? [] : [...query.select];
-    if (query.expandExtensions) projection.push('extensions()');
-    const context = projection.length === 0 ? 'users/$entity' : `users(${projection.join(',')})/$entity`;
-    const body: Record<string, unknown> = { '@odata.context': `${baseUrl}/v1.0/$metadata#${context}` };
-    for (const name of properties) body[name] = user[name as keyof GraphUser];
-    if (query.expandExtensions) {
-      const wanted = query.extensionIdFilter?.toLowerCase();
-      body['extensions'] = store
-        .list(user.id)
-        .filter((extension) => wanted === undefined || extension.id.toLowerCase() === wanted)
-        .map(extensionResource);
-    }
+    const body = { '@odata.context': `${baseUrl}/v1.0/$metadata#${usersContext(query)}/$entity`, ...userResource(user, query, store) };
     sendJson(res, 200, body);
+  };
+
+  const listing = new UserListing(directory, store);
+  const listUsers: RequestHandler = (req, res) => {
+    sendJson(res, 200, listing.page(req, callerOf(res), baseUrl));
   };
 
   const listExtensions: RequestHandler = (req, res) => {
@@ -258,6 +196,7 @@ export async function createGraphEmulator(options: GraphEmulatorOptions): Promis
   app.use(assignRequestIds);
 
   const guarded = [authenticate, applyThrottle];
+  app.get('/v1.0/users', kit.step('users.list'), ...guarded, listUsers);
   for (const prefix of ['/v1.0/me', '/v1.0/users/:userId']) {
     app.get(prefix, kit.step('user.get'), ...guarded, getUser);
     app.get(`${prefix}/extensions`, kit.step('extensions.list'), ...guarded, listExtensions);
@@ -292,7 +231,11 @@ export async function createGraphEmulator(options: GraphEmulatorOptions): Promis
     faults: kit.faults,
     counters: kit.counters,
     extensionsOf: (oid) => store.list(oid),
-    putExtension: (oid, appId, extension) => store.seed(oid, appId, extension),
+    putExtension: (oid, appId, extension) => {
+      const seeded = store.seed(oid, appId, extension);
+      directory.ensure(oid);
+      return seeded;
+    },
     reset: () => {
       store.reset();
       directory.reset();

@@ -55,7 +55,8 @@ function claim(payload: JWTPayload, name: string): string | undefined {
 
 /**
  * The tenant's users. The demo users always exist; any other user appears the first time a
- * delegated token for it is seen, so local sign-ins need no provisioning step.
+ * delegated token for it is seen, or when a test seeds an extension on it, so local sign-ins and
+ * seeded data need no provisioning step.
  */
 export class GraphUserDirectory {
   readonly #users = new Map<string, GraphUser>();
@@ -71,14 +72,25 @@ export class GraphUserDirectory {
     }
   }
 
-  /** The signed-in user of a delegated token, created on first sight. */
-  ensure(oid: string, claims: JWTPayload): GraphUser {
+  /**
+   * The user `oid`, created on first sight. Names come from a delegated token's claims when there
+   * are any; without claims (a seeded extension) they are generated from the oid.
+   */
+  ensure(oid: string, claims: JWTPayload = {}): GraphUser {
     const known = this.#users.get(oid);
     if (known !== undefined) return known;
     const upn = claim(claims, 'upn') ?? claim(claims, 'unique_name') ?? `${oid}@contoso.local`;
     const user = demoUser(oid, claim(claims, 'name') ?? upn.split('@')[0] ?? oid, upn);
     this.#users.set(oid, user);
     return user;
+  }
+
+  /**
+   * Every user, ordered by id (ordinal). List pages walk this order and resume after the last id
+   * they returned, so users added or removed while a client pages neither shift nor repeat others.
+   */
+  listById(): readonly GraphUser[] {
+    return [...this.#users.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
   /** Look a user up by object id or (case-insensitively) by user principal name. */

@@ -1,0 +1,128 @@
+import { createHmac, timingSafeEqual, type KeyObject } from 'node:crypto';
+
+/**
+ * Seals on identity mappings.
+ *
+ * The mapping lives where the user can write it (a Graph open extension: any app the user consents
+ * `User.ReadWrite` to can create, patch or delete it), and ACS user ids are not secret (every chat or
+ * call participant sees them). So a mapping is only trusted when it carries a seal: an HMAC-SHA256,
+ * under a key only this service holds, over the tenant, the user, the ACS identity and the ACS
+ * resource. A user can still delete or break their own mapping, but can no longer point it at
+ * somebody else's identity, copy another user's sealed mapping, or reuse a seal made for another
+ * ACS resource.
+ *
+ * Wire form of a seal: `v1.<key id>.<base64url MAC>`, stored next to `acsUserIdentity` in the same
+ * extension (about 60 bytes of Graph's 2 KB).
+ */
+
+/**
+ * One key of the ring: an id (stored in each seal, so verification picks the key) and the secret as
+ * a KeyObject, which prints and serialises as nothing, so a logged config cannot leak it.
+ */
+export interface SealKey {
+  readonly id: string;
+  readonly secret: KeyObject;
+}
+
+/** Who the mapping belongs to: the tenant and object id of the user, from a validated token. */
+export interface MappingSubject {
+  readonly tid: string;
+  readonly oid: string;
+}
+
+/** Why a mapping is not trusted; logged (never sent to the caller) and counted by the audit. */
+export type UntrustedReason =
+  /** No seal at all: written by the original sample, this service before seals, or someone else. */
+  | 'no_seal'
+  /** Not a string, or not of the `v1.<kid>.<mac>` form (a truncated or hand-edited seal). */
+  | 'malformed_seal'
+  /** Sealed under a key the ring no longer (or never) held. */
+  | 'unknown_key'
+  /** The MAC does not match: another user's, tenant's or ACS resource's seal, or another identity. */
+  | 'seal_mismatch'
+  /** `acsUserIdentity` is missing, empty, not a string, or not an ACS user id. */
+  | 'malformed_identity';
+
+export type MappingVerdict =
+  | { readonly trusted: true; readonly acsUserId: string; readonly keyId: string; readonly currentKey: boolean }
+  | { readonly trusted: false; readonly reason: UntrustedReason; readonly acsUserId: string | undefined };
+
+export interface MappingSealer {
+  /** The seal for a mapping, under the first (current) key of the ring. */
+  seal(subject: MappingSubject, acsUserId: string): string;
+  /** Check a stored mapping as found (both values unverified, of any type). */
+  verify(subject: MappingSubject, acsUserId: unknown, seal: unknown): MappingVerdict;
+  /** Id of the key new seals are made with. */
+  readonly currentKeyId: string;
+}
+
+export const SEAL_VERSION = 'v1';
+/** Key ids: short and URL-safe, as they travel inside every seal. */
+export const SEAL_KEY_ID = /^[A-Za-z0-9_-]{1,32}$/;
+export const MIN_SEAL_KEY_BYTES = 32;
+export const MAX_SEAL_KEY_BYTES = 64;
+/** Longest well-formed seal: `v1.` + 32-character id + `.` + 43 characters of MAC. Anything longer is refused unparsed. */
+const MAX_SEAL_LENGTH = 3 + 32 + 1 + 43;
+const MAC_BYTES = 32;
+/** Bounded and anchored, checked only after the length bound, so it runs in linear time on any input. */
+const SEAL_SHAPE = /^v1\.([A-Za-z0-9_-]{1,32})\.([A-Za-z0-9_-]{43})$/;
+/** ACS user ids (`8:acs:<resource id>_<user id>`) are well under this; it bounds what reaches the MAC and the logs. */
+const MAX_ACS_ID_LENGTH = 256;
+const ACS_USER_ID = /^8:acs:[A-Za-z0-9_-]{1,200}$/;
+
+/** Domain-separated, unambiguous input: a JSON array of the bound values (no separator can be smuggled). */
+function sealedMessage(subject: MappingSubject, acsUserId: string, acsResource: string): string {
+  return JSON.stringify(['acs-auth-server mapping seal', SEAL_VERSION, subject.tid.toLowerCase(), subject.oid.toLowerCase(), acsUserId, acsResource]);
+}
+
+function isAcsUserId(value: unknown): value is string {
+  return typeof value === 'string' && value.length <= MAX_ACS_ID_LENGTH && ACS_USER_ID.test(value);
+}
+
+/**
+ * The ACS resource a seal is bound to: the endpoint's origin, lower-cased, so the connection string
+ * and the managed-identity endpoint of one resource seal alike.
+ */
+export function acsResourceOf(endpoint: string): string {
+  return new URL(endpoint).origin.toLowerCase();
+}
+
+/**
+ * @param keys the ring, current key first; ids must be unique (the config checks it).
+ * @param acsResource from {@link acsResourceOf}.
+ */
+export function createMappingSealer(keys: readonly SealKey[], acsResource: string): MappingSealer {
+  const [current] = keys;
+  if (current === undefined) throw new TypeError('a mapping sealer needs at least one key');
+  const byId = new Map(keys.map((key) => [key.id, key]));
+  if (byId.size !== keys.length) throw new TypeError('seal key ids must be unique');
+
+  const mac = (key: SealKey, subject: MappingSubject, acsUserId: string): Buffer =>
+    createHmac('sha256', key.secret).update(sealedMessage(subject, acsUserId, acsResource), 'utf8').digest();
+
+  return {
+    currentKeyId: current.id,
+
+    seal(subject, acsUserId) {
+      if (!isAcsUserId(acsUserId)) throw new TypeError('only ACS user ids are sealed');
+      return `${SEAL_VERSION}.${current.id}.${mac(current, subject, acsUserId).toString('base64url')}`;
+    },
+
+    verify(subject, acsUserId, seal) {
+      const id = isAcsUserId(acsUserId) ? acsUserId : undefined;
+      const untrusted = (reason: UntrustedReason): MappingVerdict => ({ trusted: false, reason, acsUserId: id });
+      if (id === undefined) return untrusted('malformed_identity');
+      if (seal === undefined || seal === null || seal === '') return untrusted('no_seal');
+      if (typeof seal !== 'string' || seal.length > MAX_SEAL_LENGTH) return untrusted('malformed_seal');
+      const parts = SEAL_SHAPE.exec(seal);
+      if (parts === null) return untrusted('malformed_seal');
+      const key = byId.get(parts[1] as string);
+      if (key === undefined) return untrusted('unknown_key');
+      const presented = Buffer.from(parts[2] as string, 'base64url');
+      // Canonical encoding only: a MAC with other trailing bits would decode to the same bytes.
+      if (presented.length !== MAC_BYTES || presented.toString('base64url') !== parts[2]) return untrusted('malformed_seal');
+      if (!timingSafeEqual(presented, mac(key, subject, id))) return untrusted('seal_mismatch');
+      return { trusted: true, acsUserId: id, keyId: key.id, currentKey: key.id === current.id };
+    },
+  };
+}
