@@ -327,31 +327,47 @@ describe('token validation (401 InvalidAuthenticationToken)', () => {
   });
 });
 
-describe('throttling', () => {
-  let throttled: GraphEmulator;
-  let throttledGraph: GraphClient;
-
+/**
+ * A second emulator whose per-app budget is 3 requests a minute, and a Graph client on it, for the
+ * enclosing describe block. Read through the getters: they exist only once beforeAll ran.
+ */
+function useThrottledEmulator(): { readonly emulator: GraphEmulator; readonly graph: GraphClient } {
+  let emulator: GraphEmulator | undefined;
+  let client: GraphClient | undefined;
   beforeAll(async () => {
-    throttled = await createGraphEmulator({ tls: { certPem: certificates.certPem, keyPem: certificates.keyPem }, keys, throttle: { limit: 3, windowMs: 60_000 } });
-    throttledGraph = createGraphClient({ baseUrl: throttled.url, ca: certificates.caCertPem, maxRetries: 0 });
+    emulator = await createGraphEmulator({ tls: { certPem: certificates.certPem, keyPem: certificates.keyPem }, keys, throttle: { limit: 3, windowMs: 60_000 } });
+    client = createGraphClient({ baseUrl: emulator.url, ca: certificates.caCertPem, maxRetries: 0 });
   });
-
   afterAll(async () => {
-    await throttledGraph.close();
-    await throttled.close();
+    await client?.close();
+    await emulator?.close();
   });
+  return {
+    get emulator() {
+      if (emulator === undefined) throw new Error('used outside its describe block');
+      return emulator;
+    },
+    get graph() {
+      if (client === undefined) throw new Error('used outside its describe block');
+      return client;
+    },
+  };
+}
+
+describe('throttling', () => {
+  const slow = useThrottledEmulator();
 
   it('answers 429 TooManyRequests with Retry-After once an app exceeds its budget; other apps are unaffected', async () => {
     const token = await delegatedGraphToken(keys, alice.oid, 'User.Read');
-    for (let i = 0; i < 3; i += 1) await throttledGraph.api('/me', token).select('id').get();
-    const error: GraphError = await throttledGraph.api('/me', token).select('id').get().catch((caught: GraphError) => caught);
+    for (let i = 0; i < 3; i += 1) await slow.graph.api('/me', token).select('id').get();
+    const error: GraphError = await slow.graph.api('/me', token).select('id').get().catch((caught: GraphError) => caught);
     expect(error).toBeInstanceOf(GraphError);
     expect(error).toMatchObject({ statusCode: 429, code: 'TooManyRequests', message: 'Please retry again later.' });
     expect(Number(error.headers?.get('retry-after'))).toBeGreaterThan(0);
     expect(JSON.parse(error.body as string).innerError).toMatchObject({ code: '429', status: '429' });
 
     const otherApp = await delegatedGraphToken(keys, alice.oid, 'User.Read', { appId: OTHER_APP_ID });
-    await expect(throttledGraph.api('/me', otherApp).select('id').get()).resolves.toMatchObject({ id: alice.oid });
+    await expect(slow.graph.api('/me', otherApp).select('id').get()).resolves.toMatchObject({ id: alice.oid });
   });
 });
 
@@ -627,26 +643,15 @@ describe('GET /users (app-only listing with paging)', () => {
   });
 
   describe('throttling', () => {
-    let throttled: GraphEmulator;
-    let throttledGraph: GraphClient;
-
-    beforeAll(async () => {
-      throttled = await createGraphEmulator({ tls: { certPem: certificates.certPem, keyPem: certificates.keyPem }, keys, throttle: { limit: 3, windowMs: 60_000 } });
-      throttledGraph = createGraphClient({ baseUrl: throttled.url, ca: certificates.caCertPem, maxRetries: 0 });
-    });
-
-    afterAll(async () => {
-      await throttledGraph.close();
-      await throttled.close();
-    });
+    const slow = useThrottledEmulator();
 
     it('counts list pages against the app budget shared with the other routes, answering 429 with Retry-After', async () => {
-      await throttledGraph.api(`/users/${bob.oid}`, reader).select('id').get();
-      for (let i = 0; i < 2; i += 1) await throttledGraph.api('/users', reader).select('id').top(1).get();
-      const error: GraphError = await throttledGraph.api('/users', reader).select('id').get().catch((caught: GraphError) => caught);
+      await slow.graph.api(`/users/${bob.oid}`, reader).select('id').get();
+      for (let i = 0; i < 2; i += 1) await slow.graph.api('/users', reader).select('id').top(1).get();
+      const error: GraphError = await slow.graph.api('/users', reader).select('id').get().catch((caught: GraphError) => caught);
       expect(error).toMatchObject({ statusCode: 429, code: 'TooManyRequests' });
       expect(Number(error.headers?.get('retry-after'))).toBeGreaterThan(0);
-      expect(throttled.counters.get('users.list')).toBe(3);
+      expect(slow.emulator.counters.get('users.list')).toBe(3);
     });
   });
 });
