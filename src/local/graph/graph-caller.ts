@@ -84,20 +84,31 @@ export async function authenticateGraphCaller(
   return { kind: 'app', oid, tenantId, appId, permissions: new Set(roles.map((r) => r.toLowerCase())), claims: payload };
 }
 
-/** Least-privileged permissions for user open extensions (contract §3), plus their broader `.All` forms. */
-const ACCEPTED: Readonly<Record<GraphCaller['kind'], Readonly<Record<'read' | 'write', readonly string[]>>>> = {
+/** What a request does to users: read or write one user (and its extensions), or list users. */
+export type GraphAccess = 'read' | 'write' | 'list';
+
+/**
+ * Least-privileged permissions for user open extensions (contract §3), plus their broader `.All`
+ * forms. Listing users (user-list.md) takes the app's User.Read.All, User.ReadWrite.All or a
+ * Directory role. Graph also lets delegated callers with User.ReadBasic.All and up list users, but
+ * then trims properties by admin role; the emulator models neither, so it refuses every delegated
+ * list: stricter than Graph, never looser.
+ */
+const ACCEPTED: Readonly<Record<GraphCaller['kind'], Readonly<Record<GraphAccess, readonly string[]>>>> = {
   delegated: {
     read: ['user.read', 'user.readwrite', 'user.read.all', 'user.readwrite.all'],
     write: ['user.readwrite', 'user.readwrite.all'],
+    list: [],
   },
   app: {
     read: ['user.read.all', 'user.readwrite.all'],
     write: ['user.readwrite.all'],
+    list: ['user.read.all', 'user.readwrite.all', 'directory.read.all', 'directory.readwrite.all'],
   },
 };
 
 /** Refuse with Graph's 403 when the token lacks every permission that allows `access`. */
-export function requirePermission(caller: GraphCaller, access: 'read' | 'write'): void {
+export function requirePermission(caller: GraphCaller, access: GraphAccess): void {
   if (!ACCEPTED[caller.kind][access].some((permission) => caller.permissions.has(permission))) {
     throw new GraphEmulatorError(403, 'Authorization_RequestDenied', 'Insufficient privileges to complete the operation.');
   }

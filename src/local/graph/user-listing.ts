@@ -30,9 +30,6 @@ export const MAX_EXPANDED_USERS_PAGE_SIZE = 100;
 /** The only system query options this route understands; `$skiptoken` is spelt as Graph's own links spell it. */
 const SUPPORTED_OPTIONS: ReadonlySet<string> = new Set(['$select', '$expand', '$top', '$skiptoken']);
 
-/** App roles that allow listing users besides User.Read.All / User.ReadWrite.All (user-list.md). */
-const DIRECTORY_ROLES: readonly string[] = ['directory.read.all', 'directory.readwrite.all'];
-
 interface ListQuery extends UserQuery {
   readonly top: number | undefined;
   readonly skipToken: string | undefined;
@@ -76,21 +73,6 @@ function parseListQuery(req: Request): ListQuery {
   assertSupportedOptions(req);
   const userQuery = parseUserQuery(req);
   return { ...userQuery, top: parseTop(singleQueryOption(req, '$top')), skipToken: singleQueryOption(req, '$skiptoken') };
-}
-
-/**
- * Graph lets an app list users with User.Read.All, User.ReadWrite.All, Directory.Read.All or
- * Directory.ReadWrite.All (user-list.md). It also lets delegated callers with User.ReadBasic.All
- * and the `.All` scopes list users, but then trims properties by role; the emulator models neither
- * admin roles nor basic profiles and keeps delegated callers to their own user (as for
- * `/users/{id}`), so it refuses every delegated list: stricter than Graph, never looser.
- */
-function requireListPermission(caller: GraphCaller): void {
-  if (caller.kind === 'delegated') {
-    throw new GraphEmulatorError(403, 'Authorization_RequestDenied', 'Insufficient privileges to complete the operation.');
-  }
-  if (DIRECTORY_ROLES.some((role) => caller.permissions.has(role))) return;
-  requirePermission(caller, 'read');
 }
 
 /** How many users one page holds under this query. */
@@ -200,7 +182,7 @@ export class UserListing {
    */
   page(req: Request, caller: GraphCaller, baseUrl: string): Record<string, unknown> {
     const query = parseListQuery(req);
-    requireListPermission(caller);
+    requirePermission(caller, 'list');
     const queryKey = SkipTokens.queryKey(query);
     const afterId = query.skipToken === undefined ? undefined : this.#tokens.decode(query.skipToken, queryKey);
     const users = this.#directory.listById();
