@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
 
-import { ACS_ID_PROPERTY } from '../src/adapters/graph/graph-mapping-store';
+import { ACS_ID_PROPERTY, SEAL_PROPERTY } from '../src/adapters/graph/graph-mapping-store';
+import { loadConfig } from '../src/config/config';
 import type { AcsOperation, OperationLimit } from '../src/local/acs/rate-limiter';
 import { startLocalAzure, type LocalAzure } from '../src/local/local-azure';
-import { DEMO_USERS, LOCAL_API_CLIENT_ID, type DemoUser } from '../src/local/local-directory';
+import { DEMO_USERS, LOCAL_API_CLIENT_ID, LOCAL_TENANT_ID, type DemoUser } from '../src/local/local-directory';
+import { acsResourceOf, createMappingSealer } from '../src/services/mapping-seal';
 import { serveRpc } from './ipc';
 
 /**
@@ -97,10 +99,14 @@ const api: EmulatorsApi = {
   },
 
   seedMappings({ extensionName }) {
-    const { acs, graph } = running();
+    const { acs, graph, settings } = running();
+    // Sealed as the service seals them (same per-run key and ACS resource), or it would trust none.
+    const config = loadConfig({ NODE_ENV: 'test', ...settings });
+    const sealer = createMappingSealer(config.mappingSeal.keys, acsResourceOf(config.acs.auth.endpoint));
     return benchUsers.map((user) => {
       const acsId = acs.seedIdentity();
-      graph.putExtension(user.oid, LOCAL_API_CLIENT_ID, { extensionName, [ACS_ID_PROPERTY]: acsId });
+      const seal = sealer.seal({ tid: LOCAL_TENANT_ID, oid: user.oid }, acsId);
+      graph.putExtension(user.oid, LOCAL_API_CLIENT_ID, { extensionName, [ACS_ID_PROPERTY]: acsId, [SEAL_PROPERTY]: seal });
       return [user.oid, acsId] as const;
     });
   },

@@ -4,12 +4,13 @@ import path from 'node:path';
 
 import { Agent, request } from 'undici';
 
-import { AZURE_SETTING_NAMES, SETTING_NAMES } from '../src/config/config';
+import { AZURE_SETTING_NAMES, SECRET_SETTING_NAMES, SETTING_NAMES } from '../src/config/config';
 import { LOCAL_API_CLIENT_ID, LOCAL_TENANT_ID } from '../src/local/local-directory';
 import { compileForBench, type CompiledBench } from './compile';
 import type { EmulatorsApi, UpstreamCounters } from './emulators-process';
 import { forkChild, killAllChildren, type ChildHandle } from './ipc';
 import { runLoad, type LoadFigures } from './load';
+import { measureSealCost } from './seal-cost';
 import type { ReferenceApi } from './reference-server';
 import type { ServiceApi, ServiceMemory } from './service-process';
 
@@ -581,19 +582,26 @@ async function main(): Promise<void> {
     const setup: SetupOutcome = { started, env, tokens, pairs, serviceUrl: first.url };
 
     const figures = options.mode === 'memory' ? await memoryMode(options, children, emulators, setup) : await defaultMode(options, children, emulators, setup);
+    const sealCost = measureSealCost();
+    log('');
+    log(
+      `mapping seals: ${sealCost.cpuMicrosecondsPerVerification} µs CPU per verification, ${sealCost.cpuMicrosecondsPerSeal} µs per seal ` +
+        `(${sealCost.verifications} verifications; paid on a mapping-cache miss only, no upstream call)`,
+    );
 
     const emulatorMemory = memoryFigures(await emulators.call('memory'));
     const result = {
       generatedAt: new Date().toISOString(),
       options,
       serviceSettings: Object.fromEntries(
-        Object.entries(env).filter(([name]) => !['ENTRA_CLIENT_SECRET', 'ACS_CONNECTION_STRING'].includes(name) && !AZURE_SETTING_NAMES.includes(name)),
+        Object.entries(env).filter(([name]) => !SECRET_SETTING_NAMES.includes(name) && !AZURE_SETTING_NAMES.includes(name)),
       ),
       serviceMappingCache,
       machine: { node: process.version, platform: process.platform, cpus: cpus().length, cpuModel: cpus()[0]?.model, totalMemoryMb: Math.round(totalmem() / MB) },
       emulatorLimits: 'ACS request limits and the Graph throttle are lifted for the benchmark',
       emulatorMemory,
       ...figures,
+      sealCost,
       elapsedSeconds: round((Date.now() - startedAt) / 1000, 1),
     };
     const out = options.out ?? path.join(BENCH_DIR, 'results', `bench-${options.mode === 'memory' ? 'memory-' : ''}${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
