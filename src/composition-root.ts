@@ -9,15 +9,18 @@ import { loadClientCertificate } from './adapters/entra/client-certificate';
 import { createGraphTokenSource } from './adapters/entra/graph-token-source';
 import { createMsalClient, type MsalClientCredential } from './adapters/entra/msal-client';
 import { createMsalNetworkClient } from './adapters/entra/msal-network-client';
-import { createGraphClient } from './adapters/graph/graph-client';
+import { createGraphClient, type GraphClient } from './adapters/graph/graph-client';
+import { createGraphMappingDirectory } from './adapters/graph/graph-mapping-directory';
 import { createGraphMappingStore } from './adapters/graph/graph-mapping-store';
+import { createMappingMaintenance, type MappingMaintenance } from './admin/mapping-maintenance';
 import { createApp } from './app';
 import { createEntraTokenValidator } from './auth/entra-token-validator';
 import type { Config, EntraCredential } from './config/config';
 import type { Logger } from './observability/logger';
 import { createIdentityService, type IdentityService } from './services/identity-service';
 import { createMappingCache } from './services/mapping-cache';
-import { acsResourceOf, createMappingSealer } from './services/mapping-seal';
+import { acsResourceOf, createMappingSealer, type MappingSealer } from './services/mapping-seal';
+import type { GraphTokenSource } from './services/ports';
 
 /**
  * The composition root: the one place that builds each SDK client (once per process) and wires the
@@ -56,12 +59,23 @@ function msalCredential(credential: EntraCredential): MsalClientCredential {
   return { clientCertificate: { thumbprintSha256, privateKey } };
 }
 
-export function composeService(config: Config, options: ComposeOptions): ServiceRuntime {
+/** Waiting out a Retry-After inside a request only makes sense well within its deadline. */
+function retryWaitBudgetMs(timeoutMs: number): number {
+  return Math.min(2000, Math.floor(timeoutMs / 4));
+}
+
+/** What talks to Graph: msal (with its network client), the Graph client and the token source on msal. */
+interface GraphAccess {
+  readonly graph: GraphClient;
+  readonly graphTokens: GraphTokenSource;
+  /** Release msal's and the Graph client's pooled connections. */
+  close(): Promise<void>;
+}
+
+function composeGraphAccess(config: Config, options: ComposeOptions): GraphAccess {
   const { logger } = options;
   const ca = options.trustedCaPem;
   const timeoutMs = config.upstream.timeoutMs;
-  // Waiting out a Retry-After inside a request only makes sense well within its deadline.
-  const maxRetryWaitMs = Math.min(2000, Math.floor(timeoutMs / 4));
 
   const msalNetwork = createMsalNetworkClient({ timeoutMs, ...(ca === undefined ? {} : { ca }) });
   const msal = createMsalClient({
@@ -77,9 +91,37 @@ export function composeService(config: Config, options: ComposeOptions): Service
     baseUrl: config.graph.baseUrl,
     timeoutMs,
     maxRetries: config.upstream.maxRetries,
-    maxRetryWaitMs,
+    maxRetryWaitMs: retryWaitBudgetMs(timeoutMs),
     ...(ca === undefined ? {} : { ca }),
   });
+  const graphTokens = createGraphTokenSource(msal, {
+    clientId: config.entra.clientId,
+    oboScopes: config.graph.oboScopes,
+    appScope: config.graph.appScope,
+    timeoutMs,
+    cacheMaxEntries: config.oboCacheMaxEntries,
+  });
+  return {
+    graph,
+    graphTokens,
+    async close() {
+      msalNetwork.destroy();
+      await graph.close();
+    },
+  };
+}
+
+/** The one sealer of a process: the ring from MAPPING_SEAL_KEYS, bound to the configured ACS resource. */
+function mappingSealerOf(config: Config): MappingSealer {
+  return createMappingSealer(config.mappingSeal.keys, acsResourceOf(config.acs.auth.endpoint));
+}
+
+export function composeService(config: Config, options: ComposeOptions): ServiceRuntime {
+  const { logger } = options;
+  const ca = options.trustedCaPem;
+  const timeoutMs = config.upstream.timeoutMs;
+  const maxRetryWaitMs = retryWaitBudgetMs(timeoutMs);
+  const graphAccess = composeGraphAccess(config, options);
   const acsAuth = config.acs.auth;
   const identityClient = createIdentityClient({
     ...(acsAuth.kind === 'connectionString'
@@ -102,19 +144,13 @@ export function composeService(config: Config, options: ComposeOptions): Service
   });
 
   const identities = createIdentityService({
-    graphTokens: createGraphTokenSource(msal, {
-      clientId: config.entra.clientId,
-      oboScopes: config.graph.oboScopes,
-      appScope: config.graph.appScope,
-      timeoutMs,
-      cacheMaxEntries: config.oboCacheMaxEntries,
-    }),
-    mappings: createGraphMappingStore(graph, { extensionName: config.graph.extensionName }),
+    graphTokens: graphAccess.graphTokens,
+    mappings: createGraphMappingStore(graphAccess.graph, { extensionName: config.graph.extensionName }),
     acs: createAcsIdentityAdapter(identityClient, { timeoutMs }),
     logger,
     teamsClientId: config.entra.teamsClientId,
     mappingCache: createMappingCache(config.mappingCache),
-    sealer: createMappingSealer(config.mappingSeal.keys, acsResourceOf(acsAuth.endpoint)),
+    sealer: mappingSealerOf(config),
   });
 
   const app = createApp({ config, logger, validateToken, identities });
@@ -122,9 +158,36 @@ export function composeService(config: Config, options: ComposeOptions): Service
     app,
     identities,
     async close() {
-      msalNetwork.destroy();
-      await graph.close();
+      await graphAccess.close();
       await keysFetch?.agent.close();
     },
   };
+}
+
+/** What `npm run mappings` runs on: the maintenance logic and the connections to release afterwards. */
+export interface MappingAdminRuntime {
+  readonly maintenance: MappingMaintenance;
+  close(): Promise<void>;
+}
+
+/**
+ * The admin command's composition: the same msal, Graph client and sealer as the service (built
+ * once, from the same config), with the directory adapter on an app-only Graph token instead of
+ * the request pipeline. Needs the application permission User.ReadWrite.All (User.Read.All for audit).
+ */
+export function composeMappingAdmin(config: Config, options: ComposeOptions): MappingAdminRuntime {
+  const { graph, graphTokens, close } = composeGraphAccess(config, options);
+  const directory = createGraphMappingDirectory(graph, {
+    extensionName: config.graph.extensionName,
+    baseUrl: config.graph.baseUrl,
+    appToken: () => graphTokens.forApp(),
+  });
+  const maintenance = createMappingMaintenance({
+    directory,
+    sealer: mappingSealerOf(config),
+    tenantId: config.entra.tenantId,
+    extensionName: config.graph.extensionName,
+    keyIds: config.mappingSeal.keys.map((key) => key.id),
+  });
+  return { maintenance, close };
 }

@@ -1,11 +1,5 @@
-import { existsSync } from 'node:fs';
-
+import { loadDotEnv } from './config/dotenv';
 import { describeStartupError, startService } from './server';
-
-/** In development a `.env` file may hold the settings; production (App Service) uses app settings only. */
-function loadDotEnv(): void {
-  if (process.env['NODE_ENV'] !== 'production' && existsSync('.env')) process.loadEnvFile('.env');
-}
 
 /** Process entry point (`npm start`, App Service's start command): start, and stop cleanly on SIGTERM. */
 async function main(): Promise<void> {

@@ -6,7 +6,7 @@ import { trackConnections } from './http/connection-drain';
 import { ConfigError, hasNoAzureSettings, loadConfig, type Config } from './config/config';
 import { startLocalAzure, type LocalAzure } from './local/local-azure';
 import { LOCAL_TENANT_ID } from './local/local-directory';
-import { removeLocalSession, sessionFilePath, writeLocalSession } from './local/local-session';
+import { adminFilePath, removeLocalFile, removeLocalSession, sessionFilePath, writeLocalAdmin, writeLocalSession } from './local/local-session';
 import { createLogger, type Logger } from './observability/logger';
 
 /**
@@ -55,7 +55,10 @@ function banner(url: string): string {
 export interface StartOptions {
   /** Print the local-mode banner (the process entry point does). */
   readonly announce?: boolean;
-  /** Where local mode tells the `token` command about itself; `.local-azure/session.json` in the working folder by default. */
+  /**
+   * Where local mode tells the `token` command about itself; `.local-azure/session.json` in the working
+   * folder by default. The admin command's `admin.json` (this run's secrets, mode 0600) goes next to it.
+   */
   readonly sessionFile?: string;
   /** How long in-flight requests may take to finish on stop (default 10 s; App Service waits about 30 s after SIGTERM). */
   readonly shutdownGraceMs?: number;
@@ -63,6 +66,7 @@ export interface StartOptions {
 
 export async function startService(env: Env, options: StartOptions = {}): Promise<RunningService> {
   const sessionFile = options.sessionFile ?? sessionFilePath();
+  const adminFile = adminFilePath(sessionFile);
   const local = wantsLocalMode(env) ? await startLocalAzure({}) : undefined;
   let config: Config;
   try {
@@ -102,6 +106,7 @@ export async function startService(env: Env, options: StartOptions = {}): Promis
       { serviceUrl: url, entraUrl: local.entra.url, tenantId: LOCAL_TENANT_ID, caCertPem: local.caCertPem, pid: process.pid },
       sessionFile,
     );
+    await writeLocalAdmin({ settings: local.settings, caCertPem: local.caCertPem, pid: process.pid }, adminFile);
     logger.warn({ mode: 'local', entra: local.entra.url, graph: local.graph.url, acs: local.acs.url }, 'running on local emulators');
     if (options.announce) process.stderr.write(banner(url));
   }
@@ -114,6 +119,7 @@ export async function startService(env: Env, options: StartOptions = {}): Promis
       await runtime.close();
       if (local) {
         await removeLocalSession(sessionFile);
+        await removeLocalFile(adminFile);
         await local.close();
       }
       logger.info('stopped');

@@ -1,0 +1,601 @@
+import { execFile, spawnSync } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { existsSync, statSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+import supertest from 'supertest';
+
+import { createGraphClient } from '../../src/adapters/graph/graph-client';
+import { createGraphMappingDirectory } from '../../src/adapters/graph/graph-mapping-directory';
+import { SEAL_PROPERTY } from '../../src/adapters/graph/graph-mapping-store';
+import { createMappingMaintenance, type MaintenanceProgress } from '../../src/admin/mapping-maintenance';
+import { formatAudit } from '../../src/admin/mapping-report';
+import { EXIT, parseMappingsArguments, runMappingsCommand, UsageError, type CommandIo } from '../../src/admin/mappings-command';
+import { composeMappingAdmin, composeService, type MappingAdminRuntime } from '../../src/composition-root';
+import { loadConfig, type Config } from '../../src/config/config';
+import { ThrottledError } from '../../src/errors/app-errors';
+import type { LocalAzure } from '../../src/local/local-azure';
+import { DEMO_USERS, LOCAL_TENANT_ID } from '../../src/local/local-directory';
+import { adminFilePath, readLocalSession } from '../../src/local/local-session';
+import { createLogger, type Logger } from '../../src/observability/logger';
+import type { MappingVerdict } from '../../src/services/mapping-seal';
+import { startService, type RunningService } from '../../src/server';
+import { mintGraphToken } from '../helpers/graph-tokens';
+import { MAPPING_EXTENSION_NAME, resetTestService } from '../helpers/invariants';
+import { graphExplorer, mappingPropertiesOf, ORIGINAL_SAMPLE_APP_ID, putSealedMapping, sealerOf } from '../helpers/mappings';
+import { findLeaks } from '../helpers/secrecy';
+import { type TestService, useTestService } from '../helpers/test-service';
+
+/**
+ * `npm run mappings -- audit|seal`: the maintenance composed by composeMappingAdmin (real msal, Graph
+ * client and sealer) against the Graph emulator, then the service itself on the result; and the
+ * command end to end (arguments, the local admin file, printing, exit status, a child process).
+ */
+
+const ALICE = DEMO_USERS.alice.oid;
+const BOB = DEMO_USERS.bob.oid;
+const CAROL = DEMO_USERS.carol.oid;
+const DEMO_OIDS = [ALICE, BOB, CAROL];
+
+/** A seal key in MAPPING_SEAL_KEYS form. */
+const newKey = (): string => randomBytes(32).toString('base64');
+
+/** Every log line the admin side (and the extra service instances) wrote, and the secrets none may hold. */
+const adminLogLines: string[] = [];
+const knownSecrets: string[] = [];
+function adminLogger(): Logger {
+  return createLogger({ level: 'info', destination: { write: (line: string) => void adminLogLines.push(line) } });
+}
+
+/** This run's secrets: the emulators' client secret and ACS access key, and the seal keys. */
+function secretsOf(local: Pick<LocalAzure, 'settings' | 'acs'>, config?: Config): string[] {
+  const ring = config === undefined ? (local.settings['MAPPING_SEAL_KEYS'] as string) : '';
+  const keys = config?.mappingSeal.keys.map((key) => key.secret.export().toString('base64')) ?? ring.split(',').map((entry) => entry.split(':')[1] as string);
+  return [local.settings['ENTRA_CLIENT_SECRET'] as string, local.acs.accessKey, ...keys];
+}
+
+afterAll(() => {
+  expect(findLeaks({ logLines: adminLogLines, responses: [], secrets: knownSecrets })).toEqual([]);
+});
+
+/** The test service's settings with some changed: another process of the same deployment (another seal ring, SDK retries). */
+function configOf(service: TestService, overrides: Readonly<Record<string, string>>): Config {
+  return loadConfig({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    UPSTREAM_MAX_RETRIES: '0',
+    UPSTREAM_TIMEOUT_MS: '5000',
+    ENTRA_JWKS_REFRESH_COOLDOWN_SECONDS: '0',
+    RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '0',
+    RATE_LIMIT_PER_USER_PER_MINUTE: '0',
+    ...service.local.settings,
+    ...overrides,
+  });
+}
+
+/** Mappings as the original hero sample left them: the ACS id alone, no seal, written by its own app registration. */
+function putLegacyMapping(service: TestService, oid: string, acsUserId: string = service.local.acs.seedIdentity()): string {
+  service.local.graph.putExtension(oid, ORIGINAL_SAMPLE_APP_ID, { extensionName: MAPPING_EXTENSION_NAME, acsUserIdentity: acsUserId });
+  return acsUserId;
+}
+
+function seedLegacyUsers(service: TestService, count: number): Map<string, string> {
+  const seeded = new Map<string, string>();
+  for (let index = 0; index < count; index += 1) {
+    const oid = randomUUID();
+    seeded.set(oid, putLegacyMapping(service, oid));
+  }
+  return seeded;
+}
+
+function snapshot(service: TestService, oids: Iterable<string>): Record<string, unknown> {
+  return Object.fromEntries([...oids].map((oid) => [oid, mappingPropertiesOf(service.local, oid)]));
+}
+
+/** How the service's own sealer judges a user's mapping now. */
+function verdictOf(service: { readonly local: Pick<LocalAzure, 'graph'>; readonly config: Config }, oid: string): MappingVerdict {
+  const properties = mappingPropertiesOf(service.local, oid) ?? {};
+  return sealerOf(service.config).verify({ tid: LOCAL_TENANT_ID, oid }, properties['acsUserIdentity'], properties[SEAL_PROPERTY]);
+}
+
+/** GET /api/user as a demo user (a fresh token each time), expecting `status`. */
+async function getUserAs(http: ReturnType<typeof supertest>, service: TestService, user: keyof typeof DEMO_USERS, status: number): Promise<supertest.Response> {
+  return http
+    .get('/api/user')
+    .set({ Authorization: `Bearer ${await service.tokenFor(user)}` })
+    .expect(status);
+}
+
+function sealsIn(local: Pick<LocalAzure, 'graph'>, oids: Iterable<string>): string[] {
+  return [...oids].map((oid) => mappingPropertiesOf(local, oid)?.[SEAL_PROPERTY]).filter((seal): seal is string => typeof seal === 'string');
+}
+
+describe('mapping maintenance (composeMappingAdmin on the emulators)', () => {
+  const service = useTestService();
+  let admin: MappingAdminRuntime;
+
+  beforeAll(() => {
+    knownSecrets.push(...secretsOf(service.local));
+    admin = composeMappingAdmin(service.config, { logger: adminLogger(), trustedCaPem: service.local.caCertPem });
+  });
+  afterAll(async () => {
+    await admin.close();
+  });
+  beforeEach(async () => {
+    await resetTestService(service);
+  });
+
+  describe('legacy (unsealed) mappings of 250 users and alice', () => {
+    it('audits them over three pages, a dry run writes nothing, --apply seals them all, the service trusts them, and a second run writes nothing', async () => {
+      const seeded = seedLegacyUsers(service, 250);
+      const aliceIdentity = putLegacyMapping(service, ALICE);
+      const everyone = [...seeded.keys(), ALICE];
+      await getUserAs(service.http, service, 'alice', 409);
+      const tokenRequests = service.local.entra.counters.get('token');
+
+      const audit = await admin.maintenance.audit();
+      expect(audit).toMatchObject({
+        usersScanned: 253,
+        usersWithMapping: 251,
+        sealed: { currentKey: { keyId: 'local', count: 0 }, olderKeys: {} },
+        unsealed: 251,
+        broken: { malformed_seal: 0, unknown_key: 0, seal_mismatch: 0, malformed_identity: 0 },
+        duplicates: [],
+      });
+      expect(service.local.graph.counters.get('users.list')).toBe(3);
+
+      const before = snapshot(service, everyone);
+      const dryRun = await admin.maintenance.seal({ apply: false });
+      expect(dryRun.counts).toMatchObject({ would_seal: 251, sealed: 0, skipped_duplicate: 0, skipped_broken: 0 });
+      expect(dryRun.users.find((line) => line.oid === ALICE)).toEqual({ oid: ALICE, acsUserId: aliceIdentity, result: 'would_seal' });
+      expect(snapshot(service, everyone)).toEqual(before);
+      expect(service.local.graph.counters.get('extensions.update')).toBe(0);
+
+      const applied = await admin.maintenance.seal({ apply: true });
+      expect(applied.counts).toMatchObject({ sealed: 251, failed: 0, not_attempted: 0 });
+      expect(service.local.graph.counters.get('extensions.update')).toBe(251);
+      for (const [oid, acsUserId] of [...seeded, [ALICE, aliceIdentity] as const]) {
+        expect(verdictOf(service, oid)).toEqual({ trusted: true, acsUserId, keyId: 'local', currentKey: true });
+      }
+      // One app-only token (msal's cache) for three scans and 251 writes.
+      expect(service.local.entra.counters.get('token') - tokenRequests).toBe(1);
+
+      const response = await getUserAs(service.http, service, 'alice', 200);
+      expect(response.body.acsUserIdentity).toBe(aliceIdentity);
+
+      const again = await admin.maintenance.seal({ apply: true });
+      expect(again.alreadyCurrent).toBe(251);
+      expect(again.users).toEqual([]);
+      expect(service.local.graph.counters.get('extensions.update')).toBe(251);
+      expect((await admin.maintenance.audit()).sealed.currentKey.count).toBe(251);
+    });
+  });
+
+  describe('duplicates: two users naming one ACS identity', () => {
+    it('reports a forged copy of an unsealed mapping and seals neither holder, while sealing the rest', async () => {
+      const shared = putLegacyMapping(service, ALICE);
+      const explorer = graphExplorer(service.local);
+      try {
+        await explorer.createMapping(BOB, { acsUserIdentity: shared });
+      } finally {
+        await explorer.close();
+      }
+      const carols = putLegacyMapping(service, CAROL);
+
+      const audit = await admin.maintenance.audit();
+      expect(audit.duplicates).toEqual([
+        {
+          acsUserId: shared,
+          holders: expect.arrayContaining([
+            { oid: ALICE, acsUserId: shared, status: 'no_seal', sealed: false },
+            { oid: BOB, acsUserId: shared, status: 'no_seal', sealed: false },
+          ]),
+        },
+      ]);
+      expect(audit.duplicates[0]?.holders).toHaveLength(2);
+
+      const before = snapshot(service, [ALICE, BOB]);
+      const applied = await admin.maintenance.seal({ apply: true });
+      expect(applied.users).toEqual(
+        expect.arrayContaining([
+          { oid: ALICE, acsUserId: shared, result: 'skipped_duplicate', detail: 'no_seal' },
+          { oid: BOB, acsUserId: shared, result: 'skipped_duplicate', detail: 'no_seal' },
+          { oid: CAROL, acsUserId: carols, result: 'sealed' },
+        ]),
+      );
+      expect(applied.counts).toMatchObject({ sealed: 1, skipped_duplicate: 2 });
+      expect(snapshot(service, [ALICE, BOB])).toEqual(before);
+      expect(verdictOf(service, CAROL)).toMatchObject({ trusted: true });
+
+      const bob = await getUserAs(service.http, service, 'bob', 409);
+      expect(bob.body.code).toBe('mapping_untrusted');
+      await getUserAs(service.http, service, 'alice', 409);
+    });
+
+    it('leaves the sealed holder as it is and does not seal the forged copy, in any letter case', async () => {
+      const alices = service.local.acs.seedIdentity();
+      putSealedMapping(service, ALICE, alices);
+      const forged = `8:acs:${alices.slice('8:acs:'.length).toUpperCase()}`;
+      expect(forged).not.toBe(alices);
+      const explorer = graphExplorer(service.local);
+      try {
+        await explorer.createMapping(BOB, { acsUserIdentity: forged });
+      } finally {
+        await explorer.close();
+      }
+      const before = snapshot(service, [ALICE, BOB]);
+
+      const audit = await admin.maintenance.audit();
+      expect(audit.duplicates).toHaveLength(1);
+      expect(audit.duplicates[0]?.holders).toEqual(
+        expect.arrayContaining([
+          { oid: ALICE, acsUserId: alices, status: 'current_key', sealed: true },
+          { oid: BOB, acsUserId: forged, status: 'no_seal', sealed: false },
+        ]),
+      );
+      const printed = formatAudit(audit);
+      expect(printed).toMatch(/^ {2}duplicates \(ACS ids named by 2\+ users\) +1 {3}held by 2 users$/m);
+      expect(printed).toContain(`\n    ${ALICE}  sealed (current key)\n`);
+      expect(printed).toContain(`\n    ${BOB}  unsealed (no_seal)  as ${forged}\n`);
+      const applied = await admin.maintenance.seal({ apply: true });
+      expect(applied.counts).toMatchObject({ sealed: 0, resealed: 0, skipped_duplicate: 2 });
+      expect(service.local.graph.counters.get('extensions.update')).toBe(0);
+      expect(snapshot(service, [ALICE, BOB])).toEqual(before);
+
+      expect((await getUserAs(service.http, service, 'bob', 409)).body.code).toBe('mapping_untrusted');
+      expect((await getUserAs(service.http, service, 'alice', 200)).body.acsUserIdentity).toBe(alices);
+    });
+  });
+
+  describe('broken mappings', () => {
+    it('reports each kind and seals none of them', async () => {
+      const carols = service.local.acs.seedIdentity();
+      putSealedMapping(service, CAROL, carols);
+      const carolsSeal = mappingPropertiesOf(service.local, CAROL)?.[SEAL_PROPERTY] as string;
+      const explorer = graphExplorer(service.local);
+      try {
+        // Bob copies carol's seal onto his own identity: a seal made for another user and identity.
+        await explorer.createMapping(BOB, { acsUserIdentity: service.local.acs.seedIdentity(), [SEAL_PROPERTY]: carolsSeal });
+      } finally {
+        await explorer.close();
+      }
+      const unknownKey = randomUUID();
+      service.local.graph.putExtension(unknownKey, ORIGINAL_SAMPLE_APP_ID, {
+        extensionName: MAPPING_EXTENSION_NAME,
+        acsUserIdentity: service.local.acs.seedIdentity(),
+        [SEAL_PROPERTY]: carolsSeal.replace(/^v1\.local\./, 'v1.retired.'),
+      });
+      const malformedSeal = randomUUID();
+      service.local.graph.putExtension(malformedSeal, ORIGINAL_SAMPLE_APP_ID, {
+        extensionName: MAPPING_EXTENSION_NAME,
+        acsUserIdentity: service.local.acs.seedIdentity(),
+        [SEAL_PROPERTY]: 'sealed-by-hand',
+      });
+      const malformedIdentity = randomUUID();
+      service.local.graph.putExtension(malformedIdentity, ORIGINAL_SAMPLE_APP_ID, { extensionName: MAPPING_EXTENSION_NAME, acsUserIdentity: 'not an ACS id' });
+      const broken = [BOB, unknownKey, malformedSeal, malformedIdentity];
+      const before = snapshot(service, broken);
+
+      const audit = await admin.maintenance.audit();
+      expect(audit).toMatchObject({
+        sealed: { currentKey: { count: 1 } },
+        unsealed: 0,
+        broken: { malformed_seal: 1, unknown_key: 1, seal_mismatch: 1, malformed_identity: 1 },
+        duplicates: [],
+      });
+      const applied = await admin.maintenance.seal({ apply: true });
+      expect(applied.users).toHaveLength(4);
+      expect(applied.users).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ oid: BOB, result: 'skipped_broken', detail: 'seal_mismatch' }),
+          expect.objectContaining({ oid: unknownKey, result: 'skipped_broken', detail: 'unknown_key' }),
+          expect.objectContaining({ oid: malformedSeal, result: 'skipped_broken', detail: 'malformed_seal' }),
+          { oid: malformedIdentity, acsUserId: undefined, result: 'skipped_broken', detail: 'malformed_identity' },
+        ]),
+      );
+      expect(service.local.graph.counters.get('extensions.update')).toBe(0);
+      expect(snapshot(service, broken)).toEqual(before);
+      expect((await getUserAs(service.http, service, 'bob', 409)).body.code).toBe('mapping_untrusted');
+    });
+  });
+
+  describe('Graph throttling and failures', () => {
+    it('waits out a 429 in the middle of the scan (Retry-After) and reads every user exactly once', async () => {
+      const seeded = seedLegacyUsers(service, 250);
+      const waits: number[] = [];
+      const progress: MaintenanceProgress = {
+        scanned: (users) => {
+          if (users === 100) service.local.graph.faults.inject({ route: 'users.list', status: 429, retryAfterSeconds: 0.2 });
+        },
+        throttled: (waitMs) => waits.push(waitMs),
+      };
+      const audit = await admin.maintenance.audit(progress);
+      expect(audit).toMatchObject({ usersScanned: 253, unsealed: seeded.size });
+      // The test service's Graph client does not retry, so the maintenance waited (Retry-After, rounded up to 1 s) and asked again.
+      expect(waits).toEqual([1000]);
+      expect(service.local.graph.counters.get('users.list')).toBe(4);
+    });
+
+    it("lets the Graph client's own retries absorb a short 429 when UPSTREAM_MAX_RETRIES allows", async () => {
+      seedLegacyUsers(service, 150);
+      const retrying = composeMappingAdmin(configOf(service, { UPSTREAM_MAX_RETRIES: '2' }), { logger: adminLogger(), trustedCaPem: service.local.caCertPem });
+      try {
+        service.local.graph.faults.inject({ route: 'users.list', status: 429, retryAfterSeconds: 0.05 });
+        const waits: number[] = [];
+        const audit = await retrying.maintenance.audit({ throttled: (waitMs) => waits.push(waitMs) });
+        expect(audit.unsealed).toBe(150);
+        expect(waits).toEqual([]);
+        expect(service.local.graph.counters.get('users.list')).toBe(3);
+      } finally {
+        await retrying.close();
+      }
+    });
+
+    it('gives up on throttling that does not end, with the throttling error, after its retries', async () => {
+      seedLegacyUsers(service, 5);
+      const graph = createGraphClient({ baseUrl: service.local.graph.url, ca: service.local.caCertPem, maxRetries: 0 });
+      try {
+        const token = await mintGraphToken(service.local.entra.keys, { oid: randomUUID(), roles: ['User.ReadWrite.All'] });
+        const slept: number[] = [];
+        const maintenance = createMappingMaintenance({
+          directory: createGraphMappingDirectory(graph, { extensionName: MAPPING_EXTENSION_NAME, baseUrl: service.local.graph.url, appToken: async () => token }),
+          sealer: sealerOf(service.config),
+          tenantId: LOCAL_TENANT_ID,
+          extensionName: MAPPING_EXTENSION_NAME,
+          keyIds: ['local'],
+          throttleRetries: 2,
+          sleep: async (ms) => void slept.push(ms),
+        });
+        service.local.graph.faults.inject({ route: 'users.list', status: 429, retryAfterSeconds: 2.5, times: Infinity });
+        await expect(maintenance.audit()).rejects.toBeInstanceOf(ThrottledError);
+        expect(slept).toEqual([3000, 3000]);
+        expect(service.local.graph.counters.get('users.list')).toBe(3);
+      } finally {
+        await graph.close();
+      }
+    });
+
+    it('stops writing after 10 failures in a row (a missing permission fails them all) and lists the rest as not attempted', async () => {
+      seedLegacyUsers(service, 12);
+      service.local.graph.faults.inject({ route: 'extensions.update', status: 403, code: 'Authorization_RequestDenied', times: Infinity });
+      const applied = await admin.maintenance.seal({ apply: true });
+      expect(applied.counts).toMatchObject({ sealed: 0, failed: 10, not_attempted: 2 });
+      expect(applied.stoppedBecause).toMatch(/^10 writes in a row failed \(last: Microsoft Graph: refused the request \(403 Authorization_RequestDenied\)/);
+      expect(service.local.graph.counters.get('extensions.update')).toBe(10);
+    });
+
+    it('counts a mapping deleted between the scan and the write as gone, not failed', async () => {
+      seedLegacyUsers(service, 2);
+      service.local.graph.faults.inject({ route: 'extensions.update', status: 404, code: 'ResourceNotFound', message: 'Extension with given id not found.' });
+      const applied = await admin.maintenance.seal({ apply: true });
+      expect(applied.counts).toMatchObject({ gone: 1, sealed: 1, failed: 0 });
+    });
+  });
+
+  describe('paging links', () => {
+    it.each([
+      ['another origin', () => 'https://graph.evil.example/v1.0/users?$skiptoken=X%2701%27'],
+      ['plain http on the same host', () => `${service.local.graph.url.replace('https:', 'http:')}/v1.0/users?$skiptoken=X%2701%27`],
+      ['another path on the Graph host', () => `${service.local.graph.url}/v1.0/me?$skiptoken=X%2701%27`],
+      ['a user-info prefix', () => `https://evil.example@${service.local.graph.url.slice('https://'.length)}/v1.0/users?$top=1`],
+      ['a tab in the host', () => `${service.local.graph.url.replace('127.0.0.1', '127.0.\t0.1')}/v1.0/users?$top=1`],
+    ])('refuses to follow an @odata.nextLink to %s', async (_case, link) => {
+      service.local.graph.faults.inject({ route: 'users.list', status: 200, body: { value: [{ id: ALICE, extensions: [] }], '@odata.nextLink': link() } });
+      await expect(admin.maintenance.audit()).rejects.toThrow(/refusing to follow it/);
+      // Nothing else reached Graph: the link was refused before any request (and its token) went anywhere.
+      expect(service.local.graph.counters.total()).toBe(1);
+    });
+  });
+});
+
+describe('key rotation (MAPPING_SEAL_KEYS a → b,a → b)', () => {
+  const keyA = newKey();
+  const keyB = newKey();
+  const service = useTestService({ env: { MAPPING_SEAL_KEYS: `a:${keyA}` } });
+
+  it('audits seals under the older key, the service still trusts them, seal re-seals under the new key, and the new key alone then trusts them', async () => {
+    await resetTestService(service);
+    knownSecrets.push(...secretsOf(service.local, service.config), keyB);
+    const logger = adminLogger();
+    const ca = { trustedCaPem: service.local.caCertPem };
+    const onA = composeMappingAdmin(service.config, { logger, ...ca });
+    const ringBA = configOf(service, { MAPPING_SEAL_KEYS: `b:${keyB},a:${keyA}` });
+    const ringB = configOf(service, { MAPPING_SEAL_KEYS: `b:${keyB}` });
+    const onBA = composeMappingAdmin(ringBA, { logger, ...ca });
+    const serviceBA = composeService(ringBA, { logger, ...ca });
+    const serviceB = composeService(ringB, { logger, ...ca });
+    try {
+      const seeded = seedLegacyUsers(service, 5);
+      const alices = putLegacyMapping(service, ALICE);
+      expect((await onA.maintenance.seal({ apply: true })).counts.sealed).toBe(6);
+      expect(verdictOf(service, ALICE)).toMatchObject({ trusted: true, keyId: 'a' });
+
+      expect(await onBA.maintenance.audit()).toMatchObject({ sealed: { currentKey: { keyId: 'b', count: 0 }, olderKeys: { a: 6 } }, unsealed: 0 });
+      expect((await getUserAs(supertest(serviceBA.app), service, 'alice', 200)).body.acsUserIdentity).toBe(alices);
+      await getUserAs(supertest(serviceB.app), service, 'alice', 409);
+
+      const dryRun = await onBA.maintenance.seal({ apply: false });
+      expect(dryRun.counts.would_reseal).toBe(6);
+      const resealed = await onBA.maintenance.seal({ apply: true });
+      expect(resealed.counts).toMatchObject({ resealed: 6, sealed: 0, failed: 0 });
+      expect(resealed.users).toContainEqual({ oid: ALICE, acsUserId: alices, result: 'resealed' });
+      expect(await onBA.maintenance.audit()).toMatchObject({ sealed: { currentKey: { keyId: 'b', count: 6 }, olderKeys: { a: 0 } } });
+      for (const oid of seeded.keys()) expect(verdictOf({ local: service.local, config: ringB }, oid)).toMatchObject({ trusted: true, keyId: 'b' });
+
+      expect((await getUserAs(supertest(serviceB.app), service, 'alice', 200)).body.acsUserIdentity).toBe(alices);
+      expect((await getUserAs(service.http, service, 'alice', 409)).body.code).toBe('mapping_untrusted');
+    } finally {
+      await Promise.all([onA.close(), onBA.close(), serviceBA.close(), serviceB.close()]);
+    }
+  });
+});
+
+describe('the mappings command', () => {
+  describe('arguments', () => {
+    it.each([
+      [['audit'], { verb: 'audit', json: false }],
+      [['audit', '--json'], { verb: 'audit', json: true }],
+      [['seal'], { verb: 'seal', json: false, apply: false }],
+      [['seal', '--apply', '--json'], { verb: 'seal', json: true, apply: true }],
+      [['--help'], { verb: 'help', asked: true }],
+      [['seal', '-h'], { verb: 'help', asked: true }],
+      [[], { verb: 'help', asked: false }],
+    ])('parses %j', (argv, expected) => {
+      expect(parseMappingsArguments(argv)).toEqual(expected);
+    });
+
+    it.each([[['audit', '--apply']], [['purge']], [['seal', 'now']], [['--json']], [['seal', '--force']]])('refuses %j with the usage', (argv) => {
+      expect(() => parseMappingsArguments(argv)).toThrow(UsageError);
+      expect(() => parseMappingsArguments(argv)).toThrow(/usage: npm run -s mappings/);
+    });
+  });
+
+  describe('end to end in local mode (npm start in a folder, the command in that folder)', () => {
+    let folder: string;
+    let running: RunningService;
+    let sessionFile: string;
+
+    function capture(cwd: string, env: CommandIo['env'] = {}): CommandIo & { out: () => string; err: () => string } {
+      let out = '';
+      let err = '';
+      return { env, cwd, stdout: { write: (text: string) => (out += text) }, stderr: { write: (text: string) => (err += text) }, out: () => out, err: () => err };
+    }
+
+    function local(): NonNullable<RunningService['local']> {
+      if (running.local === undefined) throw new Error('expected local mode');
+      return running.local;
+    }
+
+    beforeAll(async () => {
+      folder = await mkdtemp(join(tmpdir(), 'acs-auth-mappings-'));
+      sessionFile = join(folder, '.local-azure', 'session.json');
+      running = await startService(
+        { PORT: '0', NODE_ENV: 'test', LOG_LEVEL: 'silent', RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '0', RATE_LIMIT_PER_USER_PER_MINUTE: '0' },
+        { sessionFile },
+      );
+    });
+    afterAll(async () => {
+      await running.stop();
+      await rm(folder, { recursive: true, force: true });
+    });
+
+    it("writes admin.json (mode 0600) next to the session file with this run's settings, which the session file does not hold", async () => {
+      const file = adminFilePath(sessionFile);
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      const admin = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+      expect(admin).toEqual({ settings: { ...local().settings }, caCertPem: local().caCertPem, pid: process.pid });
+      expect(Object.keys(admin['settings'] as object).sort()).toEqual(
+        ['ACS_CONNECTION_STRING', 'ENTRA_AUTHORITY_HOST', 'ENTRA_CLIENT_ID', 'ENTRA_CLIENT_SECRET', 'ENTRA_TENANT_ID', 'GRAPH_BASE_URL', 'MAPPING_SEAL_KEYS'].sort(),
+      );
+      const session = JSON.stringify(await readLocalSession(sessionFile));
+      for (const secret of secretsOf(local())) expect(session).not.toContain(secret);
+    });
+
+    it('audits, dry-runs and seals through the command, printing ids but no secret or seal', async () => {
+      const alices = local().acs.seedIdentity();
+      local().graph.putExtension(ALICE, ORIGINAL_SAMPLE_APP_ID, { extensionName: MAPPING_EXTENSION_NAME, acsUserIdentity: alices });
+
+      const audit = capture(folder);
+      expect(await runMappingsCommand(['audit'], audit)).toBe(EXIT.ok);
+      expect(audit.out()).toMatch(/^ {2}unsealed \(no_seal\) +1 {3}refused by the service until sealed$/m);
+      expect(audit.out()).toMatch(/^ {2}sealed under the current key 'local' +0$/m);
+
+      const json = capture(folder);
+      expect(await runMappingsCommand(['audit', '--json'], json)).toBe(EXIT.ok);
+      expect(JSON.parse(json.out())).toMatchObject({ usersScanned: 3, usersWithMapping: 1, unsealed: 1 });
+
+      const dryRun = capture(folder);
+      expect(await runMappingsCommand(['seal'], dryRun)).toBe(EXIT.ok);
+      expect(dryRun.out()).toContain(`would seal    ${ALICE}  ${alices}  was unsealed`);
+      expect(dryRun.out()).toContain('Dry run: nothing was written.');
+      expect(local().graph.counters.get('extensions.update')).toBe(0);
+
+      const applied = capture(folder);
+      expect(await runMappingsCommand(['seal', '--apply'], applied)).toBe(EXIT.ok);
+      expect(applied.out()).toContain(`sealed        ${ALICE}  ${alices}  was unsealed`);
+      expect(applied.out()).toMatch(/^ {2}sealed \(were unsealed\) +1$/m);
+
+      const printed = [audit, json, dryRun, applied].map((io) => io.out() + io.err());
+      const seals = sealsIn(local(), DEMO_OIDS);
+      expect(seals).toHaveLength(1);
+      expect(findLeaks({ logLines: printed, responses: [], secrets: [...secretsOf(local()), ...seals] })).toEqual([]);
+    });
+
+    it('counts a failed write, exits 3, and a second run finishes the job', async () => {
+      const users = [BOB, CAROL].map((oid) => {
+        const acsUserId = local().acs.seedIdentity();
+        local().graph.putExtension(oid, ORIGINAL_SAMPLE_APP_ID, { extensionName: MAPPING_EXTENSION_NAME, acsUserIdentity: acsUserId });
+        return oid;
+      });
+      local().graph.faults.inject({ route: 'extensions.update', status: 500 });
+
+      const first = capture(folder);
+      expect(await runMappingsCommand(['seal', '--apply'], first)).toBe(EXIT.incomplete);
+      expect(first.out()).toMatch(/^FAILED {8}\S+ {2}8:acs:\S+ {2}Microsoft Graph: answered 500$/m);
+      expect(first.out()).toMatch(/^ {2}failed +1$/m);
+      expect(first.out()).toContain('run the same command again');
+      expect(sealsIn(local(), users)).toHaveLength(1);
+
+      const second = capture(folder);
+      expect(await runMappingsCommand(['seal', '--apply'], second)).toBe(EXIT.ok);
+      expect(second.out()).toMatch(/^ {2}sealed \(were unsealed\) +1$/m);
+      expect(sealsIn(local(), users)).toHaveLength(2);
+    });
+
+    it('runs as a child process (the entry point) and prints the audit as JSON', async () => {
+      const entry = resolve(__dirname, '../../src/cli/mappings.ts');
+      const { stdout, stderr, code } = await new Promise<{ stdout: string; stderr: string; code: number | null }>((done) => {
+        const child = execFile(
+          process.execPath,
+          ['-r', require.resolve('ts-node/register/transpile-only'), entry, 'audit', '--json'],
+          // No Azure setting in its environment: local mode, found through the admin file in its working folder.
+          { cwd: folder, env: { PATH: process.env['PATH'] ?? '', TS_NODE_PROJECT: resolve(__dirname, '../../tsconfig.json') }, timeout: 60_000 },
+          (_error, out, err) => done({ stdout: out, stderr: err, code: child.exitCode }),
+        );
+      });
+      expect({ code, stderr }).toEqual({ code: EXIT.ok, stderr: '' });
+      expect(JSON.parse(stdout)).toMatchObject({ tenantId: LOCAL_TENANT_ID, usersScanned: 3, sealed: { currentKey: { keyId: 'local', count: 3 } } });
+    }, 60_000);
+
+    it('says to start the service when its pid is gone, or its admin file is', async () => {
+      const file = adminFilePath(sessionFile);
+      const text = await readFile(file, 'utf8');
+      const exited = spawnSync(process.execPath, ['-e', '']).pid;
+      await rm(file);
+      await writeFile(file, text.replace(`"pid": ${process.pid}`, `"pid": ${exited}`), { mode: 0o600 });
+      const stale = capture(folder);
+      expect(await runMappingsCommand(['audit'], stale)).toBe(EXIT.error);
+      expect(stale.err()).toContain(`(pid ${exited}) is not running any more: start the service with 'npm start' in this folder first`);
+      await writeFile(file, text);
+
+      await running.stop();
+      expect(existsSync(file)).toBe(false);
+      expect(existsSync(sessionFile)).toBe(false);
+      const missing = capture(folder);
+      expect(await runMappingsCommand(['audit'], missing)).toBe(EXIT.error);
+      expect(missing.err()).toBe(`mappings: no local mode is running here (${file} not found): start the service with 'npm start' in this folder first\n`);
+    });
+
+    it('prints the usage for --help, and exits 2 with it for no command or a wrong one', async () => {
+      const help = capture(folder);
+      expect(await runMappingsCommand(['--help'], help)).toBe(EXIT.ok);
+      expect(help.out()).toMatch(/^usage: npm run -s mappings -- <audit \| seal \[--apply\]> \[--json\]/);
+      const none = capture(folder);
+      expect(await runMappingsCommand([], none)).toBe(EXIT.usage);
+      expect(none.err()).toMatch(/^usage:/);
+      const wrong = capture(folder);
+      expect(await runMappingsCommand(['purge'], wrong)).toBe(EXIT.usage);
+      expect(wrong.err()).toMatch(/^unknown command 'purge'/);
+    });
+
+    it('prints the configuration problem as the server does, in Azure mode with a bad setting', async () => {
+      const io = capture(folder, { ENTRA_TENANT_ID: 'not-a-guid', NODE_ENV: 'test' });
+      expect(await runMappingsCommand(['audit'], io)).toBe(EXIT.error);
+      expect(io.err()).toMatch(/^Invalid configuration:\n {2}- /);
+      expect(io.err()).toContain('ENTRA_TENANT_ID must be a GUID');
+      expect(io.err()).toContain('See .env.sample and docs/configuration.md.');
+    });
+  });
+});
