@@ -133,12 +133,14 @@ export class IdentityNotOwnedError extends AppError {
  * key), so it is used for nothing. The reason goes to the log only.
  */
 export class MappingUntrustedError extends AppError {
-  constructor() {
+  /** @param message for an admin, who may be told more than the user (admin erasure). */
+  constructor(message?: string) {
     super(
       'mapping_untrusted',
       409,
-      'The identity mapping stored on this user was not written by this service or has been changed, so it is not used. ' +
-        'POST /api/user replaces it with a new Communication Services identity.',
+      message ??
+        'The identity mapping stored on this user was not written by this service or has been changed, so it is not used. ' +
+          'POST /api/user replaces it with a new Communication Services identity.',
     );
   }
 }

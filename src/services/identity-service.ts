@@ -4,7 +4,7 @@ import type { Logger } from '../observability/logger';
 import { summarizeError } from '../observability/redact';
 import { mappingKey, type MappingCache } from './mapping-cache';
 import type { MappingSealer, UntrustedReason } from './mapping-seal';
-import type { AcsIdentities, GraphTokenSource, IssuedToken, MappingStore, MappingTarget, TokenRequest } from './ports';
+import type { AcsIdentities, GraphTokenSource, IssuedToken, MappingStore, MappingTarget, StoredMapping, TokenRequest } from './ports';
 
 /**
  * The business flow of this service, in one place: map each Entra ID user to exactly one ACS
@@ -17,8 +17,10 @@ import type { AcsIdentities, GraphTokenSource, IssuedToken, MappingStore, Mappin
  *
  * Trust: the stored mapping is user-writable, so it is used only when its seal verifies for this
  * user, tenant and ACS resource (mapping-seal.ts). An untrusted mapping never reaches ACS: it is
- * refused (409 `mapping_untrusted`), replaced by `POST /api/user`, and removed (never the identity it
- * names) by the delete routes. Only verified ids enter the mapping cache.
+ * refused (409 `mapping_untrusted`), replaced by `POST /api/user`, removed (never the identity it
+ * names) by the user's own `DELETE /api/user`, and reported to an admin erasing the user. Only
+ * verified ids enter the mapping cache. Every removal is conditional on what is stored at that moment
+ * (ports.ts `remove`), so a request never deletes a mapping another request has just written.
  */
 export interface IdentityServiceDependencies {
   readonly graphTokens: GraphTokenSource;
@@ -70,6 +72,18 @@ type MappingState =
   | { readonly state: 'trusted'; readonly acsUserId: string }
   | { readonly state: 'untrusted'; readonly reason: UntrustedReason; readonly storedAcsUserId: string | undefined };
 
+/**
+ * What an admin erasing a user with an untrusted mapping is told: the admin may see which identity
+ * it names and why it is not trusted (the user may not: that could help them probe).
+ */
+function erasureRefusal(found: { readonly reason: UntrustedReason; readonly storedAcsUserId: string | undefined }): string {
+  const names = found.storedAcsUserId === undefined ? 'names no valid identity' : `names ${found.storedAcsUserId}`;
+  return (
+    `The user's identity mapping is not trusted (${found.reason}): nothing was deleted and the mapping was left in place. ` +
+    `It ${names}, which may be another user's identity. Check with 'npm run mappings -- audit', then delete the identity and the mapping by hand (docs/troubleshooting.md).`
+  );
+}
+
 /** What an untrusted mapping is met by: refused, replaced by a new identity, or removed (alone). */
 type UntrustedAction = 'refused' | 'replaced' | 'removed';
 
@@ -98,6 +112,16 @@ export function createIdentityService(deps: IdentityServiceDependencies): Identi
       ? { state: 'trusted', acsUserId: verdict.acsUserId }
       : { state: 'untrusted', reason: verdict.reason, storedAcsUserId: verdict.acsUserId };
   }
+
+  /** Removal conditions, checked on the mapping as stored when the removal runs. */
+  const stillUntrusted =
+    (target: MappingTarget) =>
+    (stored: StoredMapping): boolean =>
+      !sealer.verify(target, stored.acsUserId, stored.seal).trusted;
+  const stillNames =
+    (acsUserId: string) =>
+    (stored: StoredMapping): boolean =>
+      stored.acsUserId === acsUserId;
 
   function reportUntrusted(target: MappingTarget, found: Extract<MappingState, { state: 'untrusted' }>, action: UntrustedAction): void {
     logger.warn({ oid: target.oid, reason: found.reason, storedAcsUserId: found.storedAcsUserId ?? null, action }, UNTRUSTED_LOG[action]);
@@ -140,7 +164,8 @@ export function createIdentityService(deps: IdentityServiceDependencies): Identi
     const existing = await inspect(target);
     if (existing.state === 'untrusted' && onUntrusted === 'replace') {
       reportUntrusted(target, existing, 'replaced');
-      await mappings.remove(target);
+      // Kept if it became trusted meanwhile (another instance's replacement won): the create below then loses and adopts it.
+      await mappings.remove(target, stillUntrusted(target));
     } else {
       const acsUserId = trustedIdOrRefuse(target, existing);
       if (acsUserId !== undefined) return { acsUserId, created: false };
@@ -180,20 +205,25 @@ export function createIdentityService(deps: IdentityServiceDependencies): Identi
 
   /**
    * Delete the user's identity and mapping; returns the identity deleted. An untrusted mapping is
-   * removed on its own: the identity it names may be somebody else's.
+   * removed on its own (the identity it names may be somebody else's), or, for an admin erasure,
+   * refused: an erasure that cannot say which identity is the user's must not answer "done".
    */
-  async function removeIdentityAndMapping(target: MappingTarget): Promise<string | undefined> {
+  async function removeIdentityAndMapping(target: MappingTarget, onUntrusted: 'remove' | 'refuse'): Promise<string | undefined> {
     const found = await inspect(target);
     if (found.state === 'none') return undefined;
     if (found.state === 'untrusted') {
+      if (onUntrusted === 'refuse') {
+        reportUntrusted(target, found, 'refused');
+        throw new MappingUntrustedError(erasureRefusal(found));
+      }
       reportUntrusted(target, found, 'removed');
-      await mappings.remove(target);
+      await mappings.remove(target, stillUntrusted(target));
       return undefined;
     }
     // Identity first: if the mapping removal then fails, a retry finds the mapping, re-deletes the
     // (already gone) identity and tries again. The other order could strand a live identity.
     await acs.deleteIdentity(found.acsUserId);
-    await mappings.remove(target);
+    await mappings.remove(target, stillNames(found.acsUserId));
     return found.acsUserId;
   }
 
@@ -202,7 +232,7 @@ export function createIdentityService(deps: IdentityServiceDependencies): Identi
     logger.warn({ oid: caller.oid, acsUserId }, 'stale identity mapping: the ACS identity no longer exists; removing the mapping');
     cache.delete(keyOf(caller));
     try {
-      await mappings.remove(target);
+      await mappings.remove(target, stillNames(acsUserId));
     } catch (error) {
       logger.warn({ oid: caller.oid, err: summarizeError(error) }, 'could not remove a stale identity mapping; it will be retried on the next request');
     }
@@ -278,7 +308,7 @@ export function createIdentityService(deps: IdentityServiceDependencies): Identi
 
     async deleteIdentity(caller) {
       cache.delete(keyOf(caller));
-      const removed = await removeIdentityAndMapping(await signedInUsersMapping(caller));
+      const removed = await removeIdentityAndMapping(await signedInUsersMapping(caller), 'remove');
       cache.delete(keyOf(caller));
       if (removed !== undefined) logger.info({ oid: caller.oid, acsUserId: removed }, 'deleted the ACS identity and its mapping');
     },
@@ -287,11 +317,11 @@ export function createIdentityService(deps: IdentityServiceDependencies): Identi
       const target: MappingTarget = { via: 'user', tid: admin.tid, oid: userObjectId, graphToken: await graphTokens.forApp() };
       const key = mappingKey(admin.tid, userObjectId);
       cache.delete(key);
-      const removed = await removeIdentityAndMapping(target);
+      const removed = await removeIdentityAndMapping(target, 'refuse');
       cache.delete(key);
       logger.info(
         { adminOid: admin.oid, targetOid: userObjectId, acsUserId: removed ?? null },
-        removed === undefined ? 'admin erasure: no trusted identity mapping; no identity deleted' : 'admin erasure: deleted the ACS identity and its mapping',
+        removed === undefined ? 'admin erasure: the user had no identity mapping' : 'admin erasure: deleted the ACS identity and its mapping',
       );
     },
 

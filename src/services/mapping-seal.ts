@@ -11,8 +11,12 @@ import { createHmac, timingSafeEqual, type KeyObject } from 'node:crypto';
  * somebody else's identity, copy another user's sealed mapping, or reuse a seal made for another
  * ACS resource.
  *
- * Wire form of a seal: `v1.<key id>.<base64url MAC>`, stored next to `acsUserIdentity` in the same
- * extension (about 60 bytes of Graph's 2 KB).
+ * Wire form of a seal: `v1.<origin>.<key id>.<base64url MAC>`, stored next to `acsUserIdentity` in
+ * the same extension (about 60 bytes of Graph's 2 KB). The origin, bound by the MAC like the rest, says
+ * who vouched for the mapping: `s`, the service, which made the identity itself; `a`, the admin
+ * command, which adopted a mapping the original sample wrote. The admin command adopts unsealed
+ * mappings only while no service seal exists, i.e. before the service went live: after that, an
+ * unsealed mapping is something a user wrote, not legacy data (see admin/mapping-maintenance.ts).
  */
 
 /**
@@ -43,13 +47,16 @@ export type UntrustedReason =
   /** `acsUserIdentity` is missing, empty, not a string, or not an ACS user id. */
   | 'malformed_identity';
 
+/** Who vouched for a mapping: the service (it made the identity) or the admin command (it adopted legacy data). */
+export type SealOrigin = 'service' | 'adopted';
+
 export type MappingVerdict =
-  | { readonly trusted: true; readonly acsUserId: string; readonly keyId: string; readonly currentKey: boolean }
+  | { readonly trusted: true; readonly acsUserId: string; readonly keyId: string; readonly currentKey: boolean; readonly origin: SealOrigin }
   | { readonly trusted: false; readonly reason: UntrustedReason; readonly acsUserId: string | undefined };
 
 export interface MappingSealer {
-  /** The seal for a mapping, under the first (current) key of the ring. */
-  seal(subject: MappingSubject, acsUserId: string): string;
+  /** The seal for a mapping, under the first (current) key of the ring; `service` unless the admin command adopts it. */
+  seal(subject: MappingSubject, acsUserId: string, origin?: SealOrigin): string;
   /** Check a stored mapping as found (both values unverified, of any type). */
   verify(subject: MappingSubject, acsUserId: unknown, seal: unknown): MappingVerdict;
   /** Id of the key new seals are made with. */
@@ -61,18 +68,19 @@ export const SEAL_VERSION = 'v1';
 export const SEAL_KEY_ID = /^[A-Za-z0-9_-]{1,32}$/;
 export const MIN_SEAL_KEY_BYTES = 32;
 export const MAX_SEAL_KEY_BYTES = 64;
-/** Longest well-formed seal: `v1.` + 32-character id + `.` + 43 characters of MAC. Anything longer is refused unparsed. */
-const MAX_SEAL_LENGTH = 3 + 32 + 1 + 43;
+/** Longest well-formed seal: `v1.s.` + 32-character id + `.` + 43 characters of MAC. Anything longer is refused unparsed. */
+const MAX_SEAL_LENGTH = 5 + 32 + 1 + 43;
 const MAC_BYTES = 32;
 /** Bounded and anchored, checked only after the length bound, so it runs in linear time on any input. */
-const SEAL_SHAPE = /^v1\.([A-Za-z0-9_-]{1,32})\.([A-Za-z0-9_-]{43})$/;
+const SEAL_SHAPE = /^v1\.([sa])\.([A-Za-z0-9_-]{1,32})\.([A-Za-z0-9_-]{43})$/;
+const ORIGIN_CODES: Readonly<Record<SealOrigin, string>> = { service: 's', adopted: 'a' };
 /** ACS user ids (`8:acs:<resource id>_<user id>`) are well under this; it bounds what reaches the MAC and the logs. */
 const MAX_ACS_ID_LENGTH = 256;
 const ACS_USER_ID = /^8:acs:[A-Za-z0-9_-]{1,200}$/;
 
 /** Domain-separated, unambiguous input: a JSON array of the bound values (no separator can be smuggled). */
-function sealedMessage(subject: MappingSubject, acsUserId: string, acsResource: string): string {
-  return JSON.stringify(['acs-auth-server mapping seal', SEAL_VERSION, subject.tid.toLowerCase(), subject.oid.toLowerCase(), acsUserId, acsResource]);
+function sealedMessage(subject: MappingSubject, acsUserId: string, acsResource: string, origin: SealOrigin): string {
+  return JSON.stringify(['acs-auth-server mapping seal', SEAL_VERSION, origin, subject.tid.toLowerCase(), subject.oid.toLowerCase(), acsUserId, acsResource]);
 }
 
 function isAcsUserId(value: unknown): value is string {
@@ -97,15 +105,15 @@ export function createMappingSealer(keys: readonly SealKey[], acsResource: strin
   const byId = new Map(keys.map((key) => [key.id, key]));
   if (byId.size !== keys.length) throw new TypeError('seal key ids must be unique');
 
-  const mac = (key: SealKey, subject: MappingSubject, acsUserId: string): Buffer =>
-    createHmac('sha256', key.secret).update(sealedMessage(subject, acsUserId, acsResource), 'utf8').digest();
+  const mac = (key: SealKey, subject: MappingSubject, acsUserId: string, origin: SealOrigin): Buffer =>
+    createHmac('sha256', key.secret).update(sealedMessage(subject, acsUserId, acsResource, origin), 'utf8').digest();
 
   return {
     currentKeyId: current.id,
 
-    seal(subject, acsUserId) {
+    seal(subject, acsUserId, origin = 'service') {
       if (!isAcsUserId(acsUserId)) throw new TypeError('only ACS user ids are sealed');
-      return `${SEAL_VERSION}.${current.id}.${mac(current, subject, acsUserId).toString('base64url')}`;
+      return `${SEAL_VERSION}.${ORIGIN_CODES[origin]}.${current.id}.${mac(current, subject, acsUserId, origin).toString('base64url')}`;
     },
 
     verify(subject, acsUserId, seal) {
@@ -116,13 +124,14 @@ export function createMappingSealer(keys: readonly SealKey[], acsResource: strin
       if (typeof seal !== 'string' || seal.length > MAX_SEAL_LENGTH) return untrusted('malformed_seal');
       const parts = SEAL_SHAPE.exec(seal);
       if (parts === null) return untrusted('malformed_seal');
-      const key = byId.get(parts[1] as string);
+      const origin: SealOrigin = parts[1] === 'a' ? 'adopted' : 'service';
+      const key = byId.get(parts[2] as string);
       if (key === undefined) return untrusted('unknown_key');
-      const presented = Buffer.from(parts[2] as string, 'base64url');
+      const presented = Buffer.from(parts[3] as string, 'base64url');
       // Canonical encoding only: a MAC with other trailing bits would decode to the same bytes.
-      if (presented.length !== MAC_BYTES || presented.toString('base64url') !== parts[2]) return untrusted('malformed_seal');
-      if (!timingSafeEqual(presented, mac(key, subject, id))) return untrusted('seal_mismatch');
-      return { trusted: true, acsUserId: id, keyId: key.id, currentKey: key.id === current.id };
+      if (presented.length !== MAC_BYTES || presented.toString('base64url') !== parts[3]) return untrusted('malformed_seal');
+      if (!timingSafeEqual(presented, mac(key, subject, id, origin))) return untrusted('seal_mismatch');
+      return { trusted: true, acsUserId: id, keyId: key.id, currentKey: key.id === current.id, origin };
     },
   };
 }

@@ -44,8 +44,12 @@ export interface MappingStore {
   read(target: MappingTarget): Promise<StoredMapping | undefined>;
   /** Write the mapping; 'exists' when the user already has one (another create won the race). */
   create(target: MappingTarget, mapping: SealedMapping): Promise<'created' | 'exists'>;
-  /** Remove the mapping; resolves when it is already gone. */
-  remove(target: MappingTarget): Promise<void>;
+  /**
+   * Remove the mapping, if `when` (checked on the mapping as stored at that moment) allows: a
+   * compare-and-delete, so a mapping another request wrote since the caller's read is kept.
+   * 'absent' when there is none.
+   */
+  remove(target: MappingTarget, when?: (stored: StoredMapping) => boolean): Promise<'removed' | 'kept' | 'absent'>;
 }
 
 export interface TokenRequest {

@@ -265,7 +265,7 @@ describe('mapping maintenance (composeMappingAdmin on the emulators)', () => {
       service.local.graph.putExtension(unknownKey, ORIGINAL_SAMPLE_APP_ID, {
         extensionName: MAPPING_EXTENSION_NAME,
         acsUserIdentity: service.local.acs.seedIdentity(),
-        [SEAL_PROPERTY]: carolsSeal.replace(/^v1\.local\./, 'v1.retired.'),
+        [SEAL_PROPERTY]: carolsSeal.replace(/^v1\.([sa])\.local\./, 'v1.$1.retired.'),
       });
       const malformedSeal = randomUUID();
       service.local.graph.putExtension(malformedSeal, ORIGINAL_SAMPLE_APP_ID, {

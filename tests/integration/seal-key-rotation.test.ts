@@ -39,7 +39,7 @@ describe('rotating the mapping seal keys', () => {
   const auth = async (user: keyof typeof DEMO_USERS): Promise<{ Authorization: string }> => ({
     Authorization: `Bearer ${await service.tokenFor(user)}`,
   });
-  const sealKeyIdOf = (oid: string): string | undefined => String(mappingPropertiesOf(service.local, oid)?.[SEAL_PROPERTY] ?? '').split('.')[1];
+  const sealKeyIdOf = (oid: string): string | undefined => String(mappingPropertiesOf(service.local, oid)?.[SEAL_PROPERTY] ?? '').split('.')[2];
 
   beforeEach(async () => {
     await resetTestService(service);

@@ -101,7 +101,7 @@ describe('/api/user', () => {
             id: MAPPING_EXTENSION_NAME,
             extensionName: MAPPING_EXTENSION_NAME,
             appId: service.config.entra.clientId,
-            properties: { acsUserIdentity: response.body.acsUserIdentity, acsUserIdentitySeal: expect.stringMatching(/^v1\.local\.[\w-]{43}$/) },
+            properties: { acsUserIdentity: response.body.acsUserIdentity, acsUserIdentitySeal: expect.stringMatching(/^v1\.s\.local\.[\w-]{43}$/) },
           },
         ]);
         expect(service.local.acs.aliveIdentityIds()).toEqual([response.body.acsUserIdentity]);

@@ -18,8 +18,8 @@ describe('mapping seals', () => {
   const seal = sealer.seal(ALICE, ID);
 
   it('seal as v1.<key id>.<43 base64url characters> and verify under the same subject, id and resource', () => {
-    expect(seal).toMatch(/^v1\.a\.[A-Za-z0-9_-]{43}$/);
-    expect(sealer.verify(ALICE, ID, seal)).toEqual({ trusted: true, acsUserId: ID, keyId: 'a', currentKey: true });
+    expect(seal).toMatch(/^v1\.s\.a\.[A-Za-z0-9_-]{43}$/);
+    expect(sealer.verify(ALICE, ID, seal)).toEqual({ trusted: true, acsUserId: ID, keyId: 'a', currentKey: true, origin: 'service' });
   });
 
   it('bind the tenant and user case-insensitively (GUIDs), the ACS id exactly', () => {
@@ -47,20 +47,20 @@ describe('mapping seals', () => {
     ['truncated', seal.slice(0, -1), 'malformed_seal'],
     ['longer', `${seal}A`, 'malformed_seal'],
     ['of another version', seal.replace(/^v1/, 'v2'), 'malformed_seal'],
-    ['very long', 'v1.a.'.padEnd(100_000, 'A'), 'malformed_seal'],
-    ['under an unknown key id', seal.replace(/^v1\.a\./, 'v1.z.'), 'unknown_key'],
+    ['very long', 'v1.s.a.'.padEnd(100_000, 'A'), 'malformed_seal'],
+    ['under an unknown key id', seal.replace(/^v1\.s\.a\./, 'v1.s.z.'), 'unknown_key'],
   ])('refuse a seal that is %s', (_label, value, reason) => {
     expect(sealer.verify(ALICE, ID, value)).toMatchObject({ trusted: false, reason });
   });
 
   it('refuse a MAC that differs in its unused trailing bits (one canonical encoding only)', () => {
-    const mac = seal.split('.')[2] as string;
+    const mac = seal.split('.')[3] as string;
     // The 43rd character carries 4 data bits and 2 padding bits: change only the padding bits.
     const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
     const last = alphabet.indexOf(mac.at(-1) as string);
     const twin = `${mac.slice(0, -1)}${alphabet[last ^ 1] as string}`;
     expect(Buffer.from(twin, 'base64url').equals(Buffer.from(mac, 'base64url'))).toBe(true);
-    expect(sealer.verify(ALICE, ID, `v1.a.${twin}`)).toMatchObject({ trusted: false, reason: 'malformed_seal' });
+    expect(sealer.verify(ALICE, ID, `v1.s.a.${twin}`)).toMatchObject({ trusted: false, reason: 'malformed_seal' });
   });
 
   it.each([
@@ -74,6 +74,15 @@ describe('mapping seals', () => {
     expect(sealer.verify(ALICE, acsUserId, seal)).toEqual({ trusted: false, reason: 'malformed_identity', acsUserId: undefined });
   });
 
+  it('bind the origin: an adopted seal verifies as adopted, and cannot pass for a service seal', () => {
+    const adopted = sealer.seal(ALICE, ID, 'adopted');
+    expect(adopted).toMatch(/^v1\.a\.a\./);
+    expect(sealer.verify(ALICE, ID, adopted)).toMatchObject({ trusted: true, origin: 'adopted' });
+    expect(sealer.verify(ALICE, ID, adopted.replace(/^v1\.a\./, 'v1.s.'))).toMatchObject({ trusted: false, reason: 'seal_mismatch' });
+    expect(sealer.verify(ALICE, ID, seal.replace(/^v1\.s\./, 'v1.a.'))).toMatchObject({ trusted: false, reason: 'seal_mismatch' });
+    expect(sealer.verify(ALICE, ID, seal.replace(/^v1\.s\./, 'v1.x.'))).toMatchObject({ trusted: false, reason: 'malformed_seal' });
+  });
+
   it('refuse to seal what is not an ACS user id', () => {
     expect(() => sealer.seal(ALICE, 'not-an-id')).toThrow(TypeError);
   });
@@ -81,9 +90,9 @@ describe('mapping seals', () => {
   describe('across a key rotation', () => {
     it('verify seals of every key of the ring, sealing with the first', () => {
       const rotated = createMappingSealer([B, A], RESOURCE);
-      expect(rotated.verify(ALICE, ID, seal)).toEqual({ trusted: true, acsUserId: ID, keyId: 'a', currentKey: false });
+      expect(rotated.verify(ALICE, ID, seal)).toEqual({ trusted: true, acsUserId: ID, keyId: 'a', currentKey: false, origin: 'service' });
       const resealed = rotated.seal(ALICE, ID);
-      expect(resealed).toMatch(/^v1\.b\./);
+      expect(resealed).toMatch(/^v1\.s\.b\./);
       expect(createMappingSealer([B], RESOURCE).verify(ALICE, ID, resealed)).toMatchObject({ trusted: true, currentKey: true });
       expect(createMappingSealer([B], RESOURCE).verify(ALICE, ID, seal)).toMatchObject({ trusted: false, reason: 'unknown_key' });
     });
@@ -104,7 +113,7 @@ describe('mapping seals', () => {
 
   it('trust no value a caller could make up without the key', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string(), fc.stringMatching(/^v1\.a\.[A-Za-z0-9_-]{43}$/), fc.anything()), (forged) => {
+      fc.property(fc.oneof(fc.string(), fc.stringMatching(/^v1\.[sa]\.a\.[A-Za-z0-9_-]{43}$/), fc.anything()), (forged) => {
         expect(sealer.verify(ALICE, ID, forged).trusted).toBe(forged === seal);
       }),
       { numRuns: 2000 },

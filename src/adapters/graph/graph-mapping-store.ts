@@ -28,16 +28,32 @@ export function userPath(target: MappingTarget): string {
   return target.via === 'me' ? '/me' : `/users/${encodeURIComponent(target.oid)}`;
 }
 
-/** Our extension among a user's, matched by name or id (case-insensitively, as Graph treats directory keys). */
+function namesOf(extension: unknown): string[] {
+  if (typeof extension !== 'object' || extension === null) return [];
+  const { extensionName, id } = extension as OpenExtension;
+  return [extensionName, id].filter((name): name is string => typeof name === 'string');
+}
+
+/**
+ * Our extension among a user's. An exact match of the configured name wins; otherwise the first
+ * that matches ignoring case (whether Graph treats extension names case-insensitively is
+ * unconfirmed). Where names are case-sensitive a user could add a decoy in other letter case: the
+ * exact match keeps reads, writes and deletes on the one extension this service writes, and a
+ * variant is only used when it is the only candidate (then it is deleted by its own id).
+ */
 export function findMappingExtension(extensions: unknown, extensionName: string): OpenExtension | undefined {
   if (!Array.isArray(extensions)) return undefined;
+  const candidates = (extensions as unknown[]).filter((extension): extension is OpenExtension => namesOf(extension).length > 0);
   const wanted = extensionName.toLowerCase();
-  return (extensions as unknown[]).find(
-    (extension): extension is OpenExtension =>
-      typeof extension === 'object' &&
-      extension !== null &&
-      [(extension as OpenExtension).extensionName, (extension as OpenExtension).id].some((name) => typeof name === 'string' && name.toLowerCase() === wanted),
+  return (
+    candidates.find((extension) => namesOf(extension).includes(extensionName)) ??
+    candidates.find((extension) => namesOf(extension).some((name) => name.toLowerCase() === wanted))
   );
+}
+
+/** The id to address an extension by in a URL: its `id`, else its name (on users they are equal). */
+function idOf(extension: OpenExtension, fallback: string): string {
+  return typeof extension.id === 'string' && extension.id !== '' ? extension.id : typeof extension.extensionName === 'string' ? extension.extensionName : fallback;
 }
 
 /** The mapping held by an extension, unverified; both values as Graph returned them. */
@@ -67,17 +83,22 @@ export function translate(error: unknown): Error {
 export function createGraphMappingStore(graph: GraphClient, options: GraphMappingStoreOptions): MappingStore {
   const { extensionName } = options;
 
+  /** The user's mapping extension as Graph has it now, or undefined (none, or the user is gone). */
+  async function currentExtension(target: MappingTarget): Promise<OpenExtension | undefined> {
+    let user: { extensions?: unknown };
+    try {
+      user = (await graph.api(userPath(target), target.graphToken).select('id').expand('extensions').get()) as typeof user;
+    } catch (error) {
+      // Admin erasure of a user that does not exist (any more): there is nothing mapped.
+      if (target.via === 'user' && error instanceof GraphError && error.statusCode === 404) return undefined;
+      throw translate(error);
+    }
+    return findMappingExtension(user.extensions, extensionName);
+  }
+
   return {
     async read(target) {
-      let user: { extensions?: unknown };
-      try {
-        user = (await graph.api(userPath(target), target.graphToken).select('id').expand('extensions').get()) as typeof user;
-      } catch (error) {
-        // Admin erasure of a user that does not exist (any more): there is nothing mapped.
-        if (target.via === 'user' && error instanceof GraphError && error.statusCode === 404) return undefined;
-        throw translate(error);
-      }
-      const extension = findMappingExtension(user.extensions, extensionName);
+      const extension = await currentExtension(target);
       return extension === undefined ? undefined : storedMappingOf(extension);
     },
 
@@ -100,13 +121,18 @@ export function createGraphMappingStore(graph: GraphClient, options: GraphMappin
       }
     },
 
-    async remove(target) {
+    async remove(target, when) {
+      // Read first: to delete the extension by the id Graph has for it, and to check `when` on what is
+      // there now rather than on what the caller read earlier (another request may have replaced it).
+      const extension = await currentExtension(target);
+      if (extension === undefined) return 'absent';
+      if (when !== undefined && !when(storedMappingOf(extension))) return 'kept';
       try {
-        await graph.api(`${userPath(target)}/extensions/${encodeURIComponent(extensionName)}`, target.graphToken).delete();
+        await graph.api(`${userPath(target)}/extensions/${encodeURIComponent(idOf(extension, extensionName))}`, target.graphToken).delete();
       } catch (error) {
-        if (error instanceof GraphError && error.statusCode === 404) return;
-        throw translate(error);
+        if (!(error instanceof GraphError && error.statusCode === 404)) throw translate(error);
       }
+      return 'removed';
     },
   };
 }
