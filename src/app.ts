@@ -2,13 +2,15 @@ import cors from 'cors';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 
-import { createAuthenticate, requireScope } from './auth/authenticate';
+import { createAuthenticate, requireClientApp, requireScope } from './auth/authenticate';
 import type { EntraTokenValidator } from './auth/entra-token-validator';
 import type { Config } from './config/config';
 import { createErrorHandler, notFound } from './errors/error-handler';
+import { parseJsonBodies } from './http/json-body';
 import { assignRequestId } from './http/request-id';
 import { limitByCaller, limitByClientAddress } from './http/rate-limits';
 import { logRequests } from './http/request-logger';
+import { refuseLongUrls } from './http/url-limit';
 import { createOpenApiDocument } from './openapi/openapi-document';
 import { createOpenApiRouter } from './openapi/openapi-router';
 import type { Logger } from './observability/logger';
@@ -37,8 +39,10 @@ export function createApp(deps: AppDependencies): Express {
   app.set('query parser', 'simple');
 
   app.use(assignRequestId);
-  app.use(logRequests(logger));
   app.use(helmet());
+  // Before the log line and every other step that reads the URL, so none of them sees an unbounded one.
+  app.use(refuseLongUrls);
+  app.use(logRequests(logger));
   if (config.server.corsAllowedOrigins.length > 0) {
     app.use(
       cors({
@@ -57,7 +61,7 @@ export function createApp(deps: AppDependencies): Express {
 
   const { perAddressPerMinute, perUserPerMinute } = config.rateLimits;
   if (perAddressPerMinute > 0) app.use('/api', limitByClientAddress(perAddressPerMinute));
-  app.use(express.json({ limit: config.server.jsonBodyLimitBytes, strict: true }));
+  app.use(parseJsonBodies(config.server.jsonBodyLimitBytes));
   // Public, so clients and tools can read the API description before they have a token.
   app.use(
     '/api',
@@ -66,7 +70,7 @@ export function createApp(deps: AppDependencies): Express {
     ),
   );
   const authenticate = createAuthenticate(deps.validateToken);
-  app.use('/api', authenticate, requireScope(config.entra.requiredScope));
+  app.use('/api', authenticate, requireClientApp(config.entra.allowedClientAppIds), requireScope(config.entra.requiredScope));
   if (perUserPerMinute > 0) app.use('/api', limitByCaller(perUserPerMinute));
   app.use('/api/user', createUserRouter(deps.identities, { adminRole: config.entra.adminRole }));
   app.use('/api/token', createTokenRouter(deps.identities, { scopes: config.acs.tokenScopes, expiresInMinutes: config.acs.tokenExpiresInMinutes }));

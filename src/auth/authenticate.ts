@@ -1,7 +1,7 @@
 import type { RequestHandler } from 'express';
 import { Passport } from 'passport';
 
-import { AppError, ForbiddenError, InsufficientScopeError, InvalidTokenError } from '../errors/app-errors';
+import { AppError, ClientAppNotAllowedError, ForbiddenError, InsufficientScopeError, InvalidTokenError } from '../errors/app-errors';
 import { ENTRA_BEARER, EntraBearerStrategy } from './bearer-strategy';
 import type { Caller } from './caller';
 import type { EntraTokenValidator } from './entra-token-validator';
@@ -32,6 +32,19 @@ export function createAuthenticate(validate: EntraTokenValidator): RequestHandle
 export function callerOf(req: { user?: Caller }): Caller {
   if (!req.user) throw new Error('callerOf() used on a route without the authenticate step');
   return req.user;
+}
+
+/**
+ * Request step: the client application that obtained the token (`appid`/`azp`) must be one of these
+ * (ENTRA_ALLOWED_CLIENT_APP_IDS). An empty list lets any client app of the tenant through, because
+ * Entra itself lets any of them ask for this API's scope once a user or an admin consents.
+ */
+export function requireClientApp(allowedClientAppIds: readonly string[]): RequestHandler {
+  const allowed = new Set(allowedClientAppIds.map((id) => id.toLowerCase()));
+  return function requireClientAppStep(req, _res, next) {
+    const { clientAppId } = callerOf(req);
+    next(allowed.size === 0 || allowed.has(clientAppId) ? undefined : new ClientAppNotAllowedError(clientAppId));
+  };
 }
 
 /** Request step: the token must carry this delegated scope (`scp`). */

@@ -10,8 +10,8 @@ export interface Caller {
   /** App roles assigned to the user (`roles`). */
   readonly roles: readonly string[];
   readonly tokenVersion: '1.0' | '2.0';
-  /** The client app that obtained the token (`appid` in v1, `azp` in v2). */
-  readonly clientAppId: string | undefined;
+  /** The client app that obtained the token (`appid` in v1, `azp` in v2), a lower-case GUID. */
+  readonly clientAppId: string;
   /** The token's `exp`, in seconds since the epoch. */
   readonly expiresAt: number;
   /**

@@ -45,7 +45,7 @@ export interface Config {
     /** Accepted `aud` values: the client id and the App ID URI(s). */
     readonly audiences: readonly string[];
     readonly authorityHost: string;
-    /** Accepted `iss` values: the tenant's v1 and v2 issuers. */
+    /** Accepted `iss` values: the tenant's v1 and v2 issuers, as the authority host's cloud spells them. */
     readonly issuers: { readonly v1: string; readonly v2: string };
     readonly jwksUris: { readonly v1: string; readonly v2: string };
     readonly jwksRefreshCooldownMs: number;
@@ -53,6 +53,8 @@ export interface Config {
     readonly adminRole: string;
     /** Client id the Teams users' Entra tokens must be issued to (`appid`), for the Teams exchange. */
     readonly teamsClientId: string;
+    /** Client apps (`appid`/`azp`, lower case) whose tokens are accepted; empty: any app of the tenant. */
+    readonly allowedClientAppIds: readonly string[];
   };
   readonly graph: {
     readonly baseUrl: string;
@@ -113,10 +115,17 @@ type Env = Readonly<Record<string, string | undefined>>;
  * existing deployment can switch over; each use is reported as deprecated.
  */
 export const LEGACY_ALIASES: Readonly<Record<string, readonly string[]>> = {
-  ENTRA_TENANT_ID: ['microsoftEntraID_tenantId', 'azureActiveDirectory_tenantId', 'AzureActiveDirectory_TenantId'],
-  ENTRA_CLIENT_ID: ['microsoftEntraID_clientId', 'azureActiveDirectory_clientId', 'AzureActiveDirectory_ClientId'],
-  ENTRA_CLIENT_SECRET: ['microsoftEntraID_clientSecret', 'azureActiveDirectory_clientSecret', 'AzureActiveDirectory_ClientSecret'],
-  ACS_CONNECTION_STRING: ['communicationServices_connectionString', 'ResourceConnectionString'],
+  // The `__` spellings are the C# sample's (ASP.NET Core reads `Section__Key` from the environment),
+  // which the Node sample's deployment guide also uses for its app settings.
+  ENTRA_TENANT_ID: ['microsoftEntraID_tenantId', 'azureActiveDirectory_tenantId', 'AzureActiveDirectory_TenantId', 'AzureActiveDirectory__TenantId'],
+  ENTRA_CLIENT_ID: ['microsoftEntraID_clientId', 'azureActiveDirectory_clientId', 'AzureActiveDirectory_ClientId', 'AzureActiveDirectory__ClientId'],
+  ENTRA_CLIENT_SECRET: [
+    'microsoftEntraID_clientSecret',
+    'azureActiveDirectory_clientSecret',
+    'AzureActiveDirectory_ClientSecret',
+    'AzureActiveDirectory__ClientSecret',
+  ],
+  ACS_CONNECTION_STRING: ['communicationServices_connectionString', 'ResourceConnectionString', 'CommunicationServices__ConnectionString'],
   GRAPH_EXTENSION_NAME: ['graph_extensionName', 'GraphExtensionName'],
 };
 
@@ -135,6 +144,8 @@ export const SETTING_NAMES = [
   'ENTRA_CLIENT_CERTIFICATE_PATH',
   'ENTRA_APP_ID_URI',
   'ENTRA_AUTHORITY_HOST',
+  'ENTRA_V1_ISSUER_HOST',
+  'ENTRA_ALLOWED_CLIENT_APP_IDS',
   'ENTRA_REQUIRED_SCOPE',
   'ENTRA_ADMIN_ROLE',
   'ENTRA_JWKS_REFRESH_COOLDOWN_SECONDS',
@@ -163,6 +174,7 @@ export const AZURE_SETTING_NAMES: readonly string[] = [
   'ENTRA_CLIENT_CERTIFICATE_PATH',
   'ENTRA_APP_ID_URI',
   'ENTRA_AUTHORITY_HOST',
+  'ENTRA_V1_ISSUER_HOST',
   'TEAMS_CLIENT_ID',
   'GRAPH_BASE_URL',
   'ACS_CONNECTION_STRING',
@@ -186,6 +198,37 @@ function isLoopback(url: URL): boolean {
   return LOOPBACK_HOSTS.has(url.hostname) || /^127\.\d+\.\d+\.\d+$/.test(url.hostname);
 }
 
+interface EntraCloud {
+  /** Authority hosts of the cloud: its preferred host and the aliases MSAL knows for it. */
+  readonly hosts: readonly string[];
+  /** Origin of `iss` in v1 tokens (`{origin}/{tid}/`) and in v2 tokens (`{origin}/{tid}/v2.0`). */
+  readonly v1: string;
+  readonly v2: string;
+}
+
+/**
+ * Where each Microsoft Entra cloud's tokens say they come from, whichever of its hosts the deployment
+ * names. v2: msal-common's built-in authority metadata (`src/authority/AuthorityMetadata.ts`) gives each
+ * cloud's issuer on its preferred host and lists the aliases (login.chinacloudapi.cn is an alias of
+ * login.partner.microsoftonline.cn, login.usgovcloudapi.net of login.microsoftonline.us). v1: sts.windows.net
+ * for the global and US Government clouds, sts.chinacloudapi.cn for the one operated by 21Vianet
+ * (Microsoft Q&A 1190472, "What are the token issuers for the sovereign cloud?"; Azure/Azurite accepts the
+ * same v1 prefixes in its OAuth check). Azure Germany closed in 2021 and is left out.
+ */
+const ENTRA_CLOUDS: readonly EntraCloud[] = [
+  {
+    hosts: ['login.microsoftonline.com', 'login.windows.net', 'login.microsoft.com'],
+    v1: 'https://sts.windows.net',
+    v2: 'https://login.microsoftonline.com',
+  },
+  { hosts: ['login.microsoftonline.us', 'login.usgovcloudapi.net'], v1: 'https://sts.windows.net', v2: 'https://login.microsoftonline.us' },
+  {
+    hosts: ['login.partner.microsoftonline.cn', 'login.chinacloudapi.cn'],
+    v1: 'https://sts.chinacloudapi.cn',
+    v2: 'https://login.partner.microsoftonline.cn',
+  },
+];
+
 class Reader {
   readonly problems: string[] = [];
   readonly deprecated: string[] = [];
@@ -199,7 +242,9 @@ class Reader {
     for (const alias of LEGACY_ALIASES[name] ?? []) {
       const value = this.env[alias]?.trim();
       if (value) {
-        this.deprecated.push(`${alias} (use ${name})`);
+        // A setting may be read more than once (the credential is); report each old name once.
+        const notice = `${alias} (use ${name})`;
+        if (!this.deprecated.includes(notice)) this.deprecated.push(notice);
         return value;
       }
     }
@@ -331,6 +376,38 @@ function parseAcsAuth(reader: Reader): AcsAuth {
   return { kind: 'managedIdentity', endpoint: '' };
 }
 
+/**
+ * The v1 and v2 issuer origins for the authority host. Outside the known clouds the v2 issuer is on the
+ * authority host itself (as MSAL assumes for any host), and the v1 issuer has to be named with
+ * ENTRA_V1_ISSUER_HOST, which also overrides the derived value anywhere. A loopback host is the local
+ * Entra emulator: it issues v1 tokens as the global cloud does and v2 tokens on its own host.
+ */
+function parseIssuerOrigins(reader: Reader, authorityHost: string): { v1: string; v2: string } {
+  const url = new URL(authorityHost);
+  const cloud = ENTRA_CLOUDS.find((candidate) => candidate.hosts.includes(url.host));
+  const v2 = cloud?.v2 ?? authorityHost;
+  const globalV1 = (ENTRA_CLOUDS[0] as EntraCloud).v1;
+  if (reader.raw('ENTRA_V1_ISSUER_HOST') !== undefined) return { v1: reader.httpsUrl('ENTRA_V1_ISSUER_HOST', globalV1), v2 };
+  if (cloud !== undefined) return { v1: cloud.v1, v2 };
+  if (!isLoopback(url)) {
+    const known = ENTRA_CLOUDS.flatMap((candidate) => candidate.hosts).join(', ');
+    reader.problems.push(
+      `ENTRA_AUTHORITY_HOST '${authorityHost}' is not a Microsoft Entra cloud this service knows (${known}), so the issuer of its v1 tokens is unknown: ` +
+        'set ENTRA_V1_ISSUER_HOST to it (for example https://sts.windows.net)',
+    );
+  }
+  return { v1: globalV1, v2 };
+}
+
+/** ENTRA_ALLOWED_CLIENT_APP_IDS: application (client) IDs, comma-separated; none means any app of the tenant. */
+function parseAllowedClientApps(reader: Reader): string[] {
+  const ids = reader.list('ENTRA_ALLOWED_CLIENT_APP_IDS') ?? [];
+  for (const id of ids.filter((candidate) => !GUID.test(candidate))) {
+    reader.problems.push(`ENTRA_ALLOWED_CLIENT_APP_IDS must list application (client) IDs, GUIDs separated by commas; got '${id}'`);
+  }
+  return [...new Set(ids.filter((id) => GUID.test(id)).map((id) => id.toLowerCase()))];
+}
+
 function parseEntraCredential(reader: Reader): EntraCredential {
   const secret = reader.raw('ENTRA_CLIENT_SECRET');
   const path = reader.raw('ENTRA_CLIENT_CERTIFICATE_PATH');
@@ -440,6 +517,7 @@ export function loadConfig(env: Env): Config {
   const credential = parseEntraCredential(reader);
   const appIdUris = reader.list('ENTRA_APP_ID_URI') ?? (clientId ? [`api://${clientId}`] : []);
   const authorityHost = reader.httpsUrl('ENTRA_AUTHORITY_HOST', 'https://login.microsoftonline.com');
+  const issuerOrigins = parseIssuerOrigins(reader, authorityHost);
   const requiredScope = reader.raw('ENTRA_REQUIRED_SCOPE') ?? 'access_as_user';
   if (/\s/.test(requiredScope)) reader.problems.push(`ENTRA_REQUIRED_SCOPE must be a single scope name; got '${requiredScope}'`);
   const teamsClientId = reader.raw('TEAMS_CLIENT_ID') === undefined ? clientId : reader.guid('TEAMS_CLIENT_ID', 'the client id Teams user tokens are issued to');
@@ -469,12 +547,13 @@ export function loadConfig(env: Env): Config {
       credential,
       audiences: [clientId, ...appIdUris].filter((audience) => audience !== ''),
       authorityHost,
-      issuers: { v1: `https://sts.windows.net/${tenantId}/`, v2: `${authorityHost}/${tenantId}/v2.0` },
+      issuers: { v1: `${issuerOrigins.v1}/${tenantId}/`, v2: `${issuerOrigins.v2}/${tenantId}/v2.0` },
       jwksUris: { v1: `${authorityHost}/${tenantId}/discovery/keys`, v2: `${authorityHost}/${tenantId}/discovery/v2.0/keys` },
       jwksRefreshCooldownMs: reader.integer('ENTRA_JWKS_REFRESH_COOLDOWN_SECONDS', 60, 0, 3600) * 1000,
       requiredScope,
       adminRole: reader.raw('ENTRA_ADMIN_ROLE') ?? 'AcsAuth.Admin',
       teamsClientId,
+      allowedClientAppIds: parseAllowedClientApps(reader),
     },
     graph: {
       baseUrl: graphBaseUrl,

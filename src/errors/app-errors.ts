@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'bad_request'
   | 'invalid_token'
   | 'insufficient_scope'
+  | 'client_app_not_allowed'
   | 'forbidden'
   | 'interaction_required'
   | 'not_found'
@@ -16,6 +17,8 @@ export type ErrorCode =
   | 'mapping_untrusted'
   | 'mapping_limit_reached'
   | 'invalid_teams_token'
+  | 'method_not_allowed'
+  | 'uri_too_long'
   | 'payload_too_large'
   | 'unsupported_media_type'
   | 'too_many_requests'
@@ -73,6 +76,16 @@ export class InsufficientScopeError extends AppError {
     super('insufficient_scope', 403, message, {
       headers: { 'WWW-Authenticate': `Bearer error="insufficient_scope", scope="${quoted(scope)}", error_description="${quoted(message)}"` },
     });
+  }
+}
+
+/**
+ * 403: the token is valid, but the client application that obtained it (`appid`/`azp`) is not on
+ * ENTRA_ALLOWED_CLIENT_APP_IDS. No bearer challenge: a new token from the same app would not help.
+ */
+export class ClientAppNotAllowedError extends AppError {
+  constructor(clientAppId: string) {
+    super('client_app_not_allowed', 403, `The client application '${clientAppId}' is not allowed to call this API.`);
   }
 }
 

@@ -2,7 +2,7 @@ import type { ErrorRequestHandler, RequestHandler } from 'express';
 
 import { requestIdOf } from '../http/request-id';
 import type { Logger } from '../observability/logger';
-import { redactTokens, summarizeError } from '../observability/redact';
+import { PATH_TEXT_LENGTH, redactTokens, summarizeError } from '../observability/redact';
 import { AppError, BadRequestError, NotFoundError, publicMessage } from './app-errors';
 
 /** Errors body-parser raises carry an HTTP status and a `type`; map the ones a client can cause. */
@@ -35,7 +35,7 @@ export function createErrorHandler(options: { readonly logger: Logger; readonly 
     const requestId = requestIdOf(res);
     res.locals['errorCode'] = appError.code;
     if (appError.status >= 500) {
-      options.logger.error({ requestId, code: appError.code, err: summarizeError(error), method: req.method, path: redactTokens(req.path) }, appError.message);
+      options.logger.error({ requestId, code: appError.code, err: summarizeError(error), method: req.method, path: redactTokens(req.path, PATH_TEXT_LENGTH) }, appError.message);
     }
     for (const [name, value] of Object.entries(appError.headers)) res.setHeader(name, value);
     const body: Record<string, unknown> = { code: appError.code, message: publicMessage(appError), requestId };
@@ -47,5 +47,5 @@ export function createErrorHandler(options: { readonly logger: Logger; readonly 
 
 /** The last route: anything unmatched is a JSON 404. */
 export const notFound: RequestHandler = function notFound(req, _res, next) {
-  next(new NotFoundError(`No route for ${req.method} ${redactTokens(req.path.slice(0, 256))}.`));
+  next(new NotFoundError(`No route for ${req.method} ${redactTokens(req.path, PATH_TEXT_LENGTH)}.`));
 };

@@ -1,7 +1,8 @@
 import type { Request, RequestHandler } from 'express';
-import { ipKeyGenerator, rateLimit, type Options } from 'express-rate-limit';
+import { rateLimit, type Options } from 'express-rate-limit';
 
 import { ThrottledError } from '../errors/app-errors';
+import { clientAddressKey } from './client-address';
 
 /**
  * Two fixed-window limits in front of the upstreams (in-memory, so per instance):
@@ -26,13 +27,16 @@ const common = {
   legacyHeaders: false,
 } as const;
 
-/** Per client address (from `trust proxy`, so App Service's front end is not everyone's address). */
+/**
+ * Per client address (from `trust proxy`, so App Service's front end is not everyone's address),
+ * without the source port App Service puts in `X-Forwarded-For` (see client-address.ts).
+ */
 export function limitByClientAddress(perMinute: number): RequestHandler {
   return rateLimit({
     ...common,
     limit: perMinute,
     identifier: 'per-address',
-    keyGenerator: (req) => ipKeyGenerator(req.ip ?? 'unknown'),
+    keyGenerator: clientAddressKey,
     handler: rejectWith('Too many requests from this address; retry later.'),
   });
 }

@@ -1,17 +1,18 @@
 import type { RequestHandler } from 'express';
 
 import type { Logger } from '../observability/logger';
-import { redactTokens } from '../observability/redact';
+import { PATH_TEXT_LENGTH, redactTokens } from '../observability/redact';
 import { requestIdOf } from './request-id';
 
 /**
  * Request step: one structured line per finished request. It logs the route shape, never headers,
  * bodies or the query string (which could carry tokens a client put in the wrong place).
  */
-/** The path the client asked for, without the query string, and cut short if absurdly long. */
+
+/** The path the client asked for, without the query string, cut short and with tokens masked. */
 function pathOf(originalUrl: string): string {
-  const path = redactTokens(originalUrl.split('?', 1)[0] ?? '');
-  return path.length > 256 ? `${path.slice(0, 256)}…` : path;
+  const query = originalUrl.indexOf('?');
+  return redactTokens(query < 0 ? originalUrl : originalUrl.slice(0, query), PATH_TEXT_LENGTH);
 }
 
 export function logRequests(logger: Logger): RequestHandler {

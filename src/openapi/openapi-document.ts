@@ -1,4 +1,5 @@
 import type { ErrorCode } from '../errors/app-errors';
+import { MAX_URL_LENGTH } from '../http/url-limit';
 
 /**
  * The OpenAPI 3.1 description of this service's HTTP API, built from the same settings the app
@@ -123,6 +124,7 @@ export const ERROR_CODES = [
   'bad_request',
   'invalid_token',
   'insufficient_scope',
+  'client_app_not_allowed',
   'forbidden',
   'interaction_required',
   'not_found',
@@ -131,6 +133,8 @@ export const ERROR_CODES = [
   'mapping_untrusted',
   'mapping_limit_reached',
   'invalid_teams_token',
+  'method_not_allowed',
+  'uri_too_long',
   'payload_too_large',
   'unsupported_media_type',
   'too_many_requests',
@@ -182,14 +186,31 @@ function failure(
   };
 }
 
+/** This service's own rate limits (http/rate-limits.ts): every `/api` route, the public ones included. */
+function tooManyRequests(description: string): OpenApiResponse {
+  return failure(description, ['too_many_requests'], {
+    'Retry-After': headerRef('RetryAfterRequired'),
+    RateLimit: headerRef('RateLimit'),
+    'RateLimit-Policy': headerRef('RateLimitPolicy'),
+  });
+}
+
+/**
+ * What any route answers, before authentication, to a JSON body it cannot take; listed on the
+ * operations that take a body or may be sent one (POST). The 400 for a body that does not parse is
+ * in each operation's own 400.
+ */
+function bodyRefusals(): Record<string, OpenApiResponse> {
+  return {
+    '413': failure('The JSON body is larger than JSON_BODY_LIMIT_BYTES.', ['payload_too_large']),
+    '415': failure('The JSON body is not UTF-8 (`charset` other than `utf-8`) or has an unsupported `Content-Encoding`.', ['unsupported_media_type']),
+  };
+}
+
 /** What the service answers when an upstream (Entra ID, Graph, ACS) fails; `/api` routes only. */
 function upstreamFailures(): Record<string, OpenApiResponse> {
   return {
-    '429': failure(
-      'Too many requests from this client address or this user (RATE_LIMIT_* settings); retry after `Retry-After` seconds.',
-      ['too_many_requests'],
-      { 'Retry-After': headerRef('RetryAfterRequired'), RateLimit: headerRef('RateLimit'), 'RateLimit-Policy': headerRef('RateLimitPolicy') },
-    ),
+    '429': tooManyRequests('Too many requests from this client address or this user (RATE_LIMIT_* settings); retry after `Retry-After` seconds.'),
     '500': failure('Unexpected failure in the service (details are logged, never returned).', ['internal_error']),
     '502': failure('An upstream service refused or failed the request (often a deployment problem: credentials, permissions).', ['upstream_error']),
     '503': failure(
@@ -212,10 +233,14 @@ function unauthorized(onBehalfOf: boolean): OpenApiResponse {
 }
 
 function forbidden(requiredScope: string, adminRole?: string): OpenApiResponse {
+  const clientAppText =
+    'the client application that obtained the token is not listed in ENTRA_ALLOWED_CLIENT_APP_IDS (`client_app_not_allowed`, only when that setting is used)';
   const scopeText = `The token lacks the scope '${requiredScope}' (\`insufficient_scope\`, with \`WWW-Authenticate\`)`;
   return failure(
-    adminRole === undefined ? `${scopeText}.` : `${scopeText}, or the user lacks the app role '${adminRole}' (\`forbidden\`).`,
-    adminRole === undefined ? ['insufficient_scope'] : ['insufficient_scope', 'forbidden'],
+    adminRole === undefined
+      ? `${scopeText}, or ${clientAppText}.`
+      : `${scopeText}, ${clientAppText}, or the user lacks the app role '${adminRole}' (\`forbidden\`).`,
+    adminRole === undefined ? ['insufficient_scope', 'client_app_not_allowed'] : ['insufficient_scope', 'client_app_not_allowed', 'forbidden'],
     { 'WWW-Authenticate': headerRef('WwwAuthenticateInsufficientScope') },
   );
 }
@@ -289,8 +314,13 @@ export function createOpenApiDocument(options: OpenApiDocumentOptions): OpenApiD
         'this document (`/api/openapi.json`) and the interactive docs (`/api/docs`) are public.',
         '',
         'Errors are JSON `{ code, message, requestId }`; match on `code`. A JSON request body that is malformed (400),',
-        'larger than JSON_BODY_LIMIT_BYTES (413) or in an unsupported charset or encoding (415) is refused on any route',
+        'larger than JSON_BODY_LIMIT_BYTES (413) or not UTF-8 or in an unsupported encoding (415) is refused on any route',
         'before authentication. An unknown path answers 404 `not_found` (after authentication under `/api`).',
+        `A URL (path and query) longer than ${MAX_URL_LENGTH} characters is refused on any path with 414 \`bad_request\`, before anything else.`,
+        '',
+        'HEAD is answered like GET, without a body, only where it has no effect: `/health` (for liveness probes),',
+        '`/api/openapi.json` and `/api/docs`. The other routes answer HEAD with 405 and an `Allow` header, after',
+        'authentication, and do nothing (a GET there calls Graph or issues a token).',
       ].join('\n'),
       license: { name: 'MIT', identifier: 'MIT' },
     },
@@ -326,6 +356,8 @@ export function createOpenApiDocument(options: OpenApiDocumentOptions): OpenApiD
           responses: {
             '200': success('The caller already had an identity; it is returned unchanged.', 'UserIdentity'),
             '201': success('A new identity was created and mapped to the caller.', 'UserIdentity'),
+            '400': failure('A body was sent and is not valid JSON (the operation reads no body: send none, or `{}`).', ['bad_request']),
+            ...bodyRefusals(),
             '401': unauthorized(true),
             '403': forbidden(requiredScope),
             '409': failure(
@@ -401,7 +433,8 @@ export function createOpenApiDocument(options: OpenApiDocumentOptions): OpenApiD
           parameters: tokenQueryParameters(tokenScopes),
           responses: {
             '201': success('A token was issued (for a new or existing identity).', 'AccessToken'),
-            '400': badQuery,
+            '400': failure('A query parameter is unknown, repeated or out of range, or a body was sent and is not valid JSON (the operation reads no body).', ['bad_request']),
+            ...bodyRefusals(),
             '401': unauthorized(true),
             '403': forbidden(requiredScope),
             '404': failure('The mapped identity no longer exists and the stale mapping could not be removed; try again.', ['identity_not_found']),
@@ -455,10 +488,11 @@ export function createOpenApiDocument(options: OpenApiDocumentOptions): OpenApiD
           operationId: 'getOpenApiDocument',
           tags: ['service'],
           summary: 'This OpenAPI document',
-          description: 'Public. The interactive documentation is at `/api/docs`.',
+          description: 'Public. The interactive documentation is at `/api/docs`. HEAD is answered too.',
           security: [],
           responses: {
             '200': { description: 'The OpenAPI 3.1 document.', headers: REQUEST_ID_HEADERS, content: { [JSON_MEDIA_TYPE]: { schema: { type: 'object' } } } },
+            '429': tooManyRequests('Too many requests from this client address (RATE_LIMIT_PER_ADDRESS_PER_MINUTE, which counts every `/api` request); retry after `Retry-After` seconds.'),
           },
         },
       },
@@ -467,7 +501,7 @@ export function createOpenApiDocument(options: OpenApiDocumentOptions): OpenApiD
           operationId: 'getHealth',
           tags: ['service'],
           summary: 'Liveness',
-          description: 'Public. Calls no upstream, so a slow dependency never fails it.',
+          description: 'Public. Calls no upstream, so a slow dependency never fails it. HEAD is answered too (liveness probes use it). Not rate limited.',
           security: [],
           responses: { '200': success('The process is up.', 'Health') },
         },
@@ -582,12 +616,7 @@ function teamsResponses(requiredScope: string, upstream: Record<string, OpenApiR
     ),
     '401': unauthorized(false),
     '403': forbidden(requiredScope),
-    ...(hasBody
-      ? {
-          '413': failure('The JSON body is larger than JSON_BODY_LIMIT_BYTES.', ['payload_too_large']),
-          '415': failure('The JSON body uses an unsupported charset or content encoding.', ['unsupported_media_type']),
-        }
-      : {}),
+    ...(hasBody ? bodyRefusals() : {}),
     ...upstream,
   };
 }

@@ -3,6 +3,7 @@ import { Router, type Request, type RequestHandler } from 'express';
 import { callerOf } from '../auth/authenticate';
 import type { AcsTokenScope } from '../config/config';
 import { BadRequestError } from '../errors/app-errors';
+import { routeWithoutHead } from '../http/routes-without-head';
 import type { IdentityService } from '../services/identity-service';
 import { parseTokenOptions } from './token-options';
 
@@ -52,10 +53,7 @@ export function createTokenRouter(
   };
 
   const router = Router();
-  router.get('/', issueToken);
-  router.post('/', issueTokenCreatingIdentity);
-  router.delete('/', revokeTokens);
-  router.get('/teams', exchangeTeamsToken);
-  router.post('/teams', exchangeTeamsToken);
+  routeWithoutHead(router, '/', { get: issueToken, post: issueTokenCreatingIdentity, delete: revokeTokens });
+  routeWithoutHead(router, '/teams', { get: exchangeTeamsToken, post: exchangeTeamsToken });
   return router;
 }

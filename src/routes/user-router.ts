@@ -2,6 +2,8 @@ import { Router, type RequestHandler } from 'express';
 
 import { callerOf, requireRole } from '../auth/authenticate';
 import { BadRequestError } from '../errors/app-errors';
+import { routeWithoutHead } from '../http/routes-without-head';
+import { redactTokens } from '../observability/redact';
 import type { IdentityService } from '../services/identity-service';
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -25,15 +27,13 @@ export function createUserRouter(identities: IdentityService, options: { readonl
   const eraseUser: RequestHandler = async (req, res) => {
     const param: unknown = req.params['userObjectId'];
     const userObjectId = typeof param === 'string' ? param : '';
-    if (!GUID.test(userObjectId)) throw new BadRequestError(`'${userObjectId.slice(0, 64)}' is not a user object id (a GUID).`);
+    if (!GUID.test(userObjectId)) throw new BadRequestError(`'${redactTokens(userObjectId, 64)}' is not a user object id (a GUID).`);
     await identities.deleteIdentityOfUser(callerOf(req), userObjectId.toLowerCase());
     res.status(204).end();
   };
 
   const router = Router();
-  router.get('/', getUser);
-  router.post('/', createUser);
-  router.delete('/', deleteUser);
+  routeWithoutHead(router, '/', { get: getUser, post: createUser, delete: deleteUser });
   router.delete('/:userObjectId', requireRole(options.adminRole), eraseUser);
   return router;
 }

@@ -63,16 +63,63 @@ export function randomKid(): string {
   return randomBytes(32).toString('base64url').slice(0, 43);
 }
 
+/** `base` with `changes` applied; a change to `undefined` removes the member. */
+function merged(base: Record<string, unknown>, changes: Readonly<Record<string, unknown>> = {}): Record<string, unknown> {
+  const result: Record<string, unknown> = { ...base, ...changes };
+  for (const [name, value] of Object.entries(changes)) if (value === undefined) delete result[name];
+  return result;
+}
+
+function rs256(header: Record<string, unknown>, payload: Record<string, unknown>, key: KeyObject): string {
+  const signingInput = `${encodeSegment(header)}.${encodeSegment(payload)}`;
+  return `${signingInput}.${sign('sha256', Buffer.from(signingInput), key).toString('base64url')}`;
+}
+
+export interface ForgeOptions {
+  readonly kid?: string;
+  /** Header members to add or change (`undefined` removes one), applied after `alg` and `kid`. */
+  readonly header?: Readonly<Record<string, unknown>>;
+  readonly payload?: Record<string, unknown>;
+}
+
 /**
  * The same claims, RS256-signed by a key outside the tenant's JWKS. `kid` defaults to a random one
  * (an unknown key); pass a published kid to model a forgery that claims a real key.
  */
-export function signedByForeignKey(token: string, options: { readonly kid?: string; readonly payload?: Record<string, unknown> } = {}): string {
+export function signedByForeignKey(token: string, options: ForgeOptions = {}): string {
   const { header, payload } = decodeToken(token);
   const newHeader: Record<string, unknown> = { ...header, alg: 'RS256', kid: options.kid ?? randomKid() };
   if ('x5t' in header) newHeader['x5t'] = newHeader['kid'];
-  const signingInput = `${encodeSegment(newHeader)}.${encodeSegment({ ...payload, ...options.payload })}`;
-  return `${signingInput}.${sign('sha256', Buffer.from(signingInput), foreignPrivateKey()).toString('base64url')}`;
+  return rs256(merged(newHeader, options.header), { ...payload, ...options.payload }, foreignPrivateKey());
+}
+
+/**
+ * A signing key the test holds and makes the tenant publish (the Entra emulator's keys endpoints are
+ * told to serve `jwk`): tokens it signs verify, so a refusal can come only from what the test changed.
+ * It stands for Entra's own key, i.e. for what only Entra could sign.
+ */
+export interface PublishedKey {
+  readonly kid: string;
+  /** The public key as a keys document lists it. */
+  readonly jwk: JWK;
+  /** The same claims and header as `token`, re-signed by this key under its kid, with the changes applied. */
+  resign(token: string, options?: Omit<ForgeOptions, 'kid'>): string;
+}
+
+export function createPublishedKey(options: { readonly modulusLength?: number } = {}): PublishedKey {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: options.modulusLength ?? 2048 });
+  const kid = randomKid();
+  const jwk: JWK = { ...(publicKey.export({ format: 'jwk' }) as JWK), kid, use: 'sig' };
+  return {
+    kid,
+    jwk,
+    resign(token, changes = {}) {
+      const { header, payload } = decodeToken(token);
+      const newHeader: Record<string, unknown> = { ...header, alg: 'RS256', kid };
+      if ('x5t' in header) newHeader['x5t'] = kid;
+      return rs256(merged(newHeader, changes.header), { ...payload, ...changes.payload }, privateKey);
+    },
+  };
 }
 
 /** The same header and signature over changed claims: the signature no longer matches. */

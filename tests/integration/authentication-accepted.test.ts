@@ -4,15 +4,16 @@ import { randomUUID } from 'node:crypto';
 
 import supertest from 'supertest';
 
-import { DEMO_USERS, LOCAL_API_CLIENT_ID } from '../../src/local/local-directory';
+import { DEMO_USERS, LOCAL_API_CLIENT_ID, LOCAL_TENANT_ID } from '../../src/local/local-directory';
 import { expectErrorBody, INVALID_TOKEN_CHALLENGE, upstreamWork } from '../helpers/auth-assertions';
 import { decodeToken } from '../helpers/forged-tokens';
 import { mappedIdentityOf } from '../helpers/invariants';
 import { ACS_ID, type TestService, useTestService } from '../helpers/test-service';
 
 /**
- * The tokens the service accepts (v1 and v2, both audiences, clock skew, any client app), the admin
- * role on DELETE /api/user/{userObjectId}, and oversize Authorization headers.
+ * The tokens the service accepts (v1 and v2, both audiences, clock skew, any client app while
+ * ENTRA_ALLOWED_CLIENT_APP_IDS is unset), the admin role on DELETE /api/user/{userObjectId}, oversize
+ * Authorization headers, and the v1 issuer of a cloud named by ENTRA_V1_ISSUER_HOST.
  */
 
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);
@@ -154,5 +155,23 @@ describe('authentication', () => {
       expect(response.headers['www-authenticate']).toMatch(INVALID_TOKEN_CHALLENGE);
       expect(upstreamWork(service)).toEqual(before);
     });
+  });
+});
+
+describe('a v1 issuer named by ENTRA_V1_ISSUER_HOST (a sovereign cloud: 21Vianet issues v1 tokens from sts.chinacloudapi.cn)', () => {
+  const service = useTestService({ env: { ENTRA_V1_ISSUER_HOST: 'https://sts.chinacloudapi.cn' } });
+  const probe = (token: string): ReturnType<TestService['http']['get']> => service.http.get('/api/no-such-route').set('Authorization', `Bearer ${token}`);
+
+  it("accepts a v1 token from that cloud's issuer", async () => {
+    const token = await service.tokenFor('alice', { version: 1, issuer: `https://sts.chinacloudapi.cn/${LOCAL_TENANT_ID}/` });
+
+    await probe(token).expect(404);
+  });
+
+  it("refuses a v1 token from the global cloud's issuer", async () => {
+    const response = await probe(await service.tokenFor('alice', { version: 1 }));
+
+    expect(response.status).toBe(401);
+    expectErrorBody(response, 'invalid_token', /issuer/);
   });
 });

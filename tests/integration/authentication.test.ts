@@ -1,12 +1,6 @@
 import { LOCAL_API_CLIENT_ID, LOCAL_SPA_CLIENT_ID, LOCAL_TENANT_ID, DEMO_USERS } from '../../src/local/local-directory';
-import {
-  BARE_CHALLENGE,
-  call,
-  expectErrorBody,
-  INVALID_TOKEN_CHALLENGE,
-  upstreamWork,
-  type ApiRoute,
-} from '../helpers/auth-assertions';
+import { AUTHENTICATED_ROUTES } from '../helpers/api-routes';
+import { BARE_CHALLENGE, call, expectErrorBody, INVALID_TOKEN_CHALLENGE, upstreamWork } from '../helpers/auth-assertions';
 import { hmacSignedWith, publicKeyPem, signedByForeignKey, withAlgNone, withTamperedPayload } from '../helpers/forged-tokens';
 import { startTestService, type TestService } from '../helpers/test-service';
 
@@ -19,19 +13,6 @@ import { startTestService, type TestService } from '../helpers/test-service';
 
 const ADMIN_ROLE = 'AcsAuth.Admin';
 const OTHER_TENANT_ID = '0c1c0e0f-5e7a-4c55-9a39-58f3d6c0d3a1';
-
-const ROUTES: readonly ApiRoute[] = [
-  { name: 'GET /api/user', method: 'get', path: '/api/user' },
-  { name: 'POST /api/user', method: 'post', path: '/api/user' },
-  { name: 'DELETE /api/user', method: 'delete', path: '/api/user' },
-  { name: 'DELETE /api/user/{userObjectId} (admin)', method: 'delete', path: `/api/user/${DEMO_USERS.bob.oid}` },
-  { name: 'GET /api/token', method: 'get', path: '/api/token' },
-  { name: 'POST /api/token', method: 'post', path: '/api/token' },
-  { name: 'DELETE /api/token', method: 'delete', path: '/api/token' },
-  { name: 'GET /api/token/teams', method: 'get', path: '/api/token/teams', teams: true },
-  { name: 'POST /api/token/teams', method: 'post', path: '/api/token/teams', teams: true },
-  { name: 'GET an unknown /api route', method: 'get', path: '/api/no-such-route' },
-];
 
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 
@@ -205,6 +186,63 @@ const REFUSALS: readonly Refusal[] = [
     challenge: INVALID_TOKEN_CHALLENGE,
     reason: /exp/,
   },
+  {
+    // jose's "not supported" error used to fall through to "the keys could not be fetched": 503.
+    name: 'a crit header naming an extension the service does not implement',
+    authorization: async (service) =>
+      bearer(signedByForeignKey(await mint(service), { header: { crit: ['urn:example:policy'], 'urn:example:policy': 'strict' } })),
+    challenge: INVALID_TOKEN_CHALLENGE,
+    reason: /critical extension \(crit\)/,
+  },
+  {
+    name: 'a header without kid',
+    authorization: async (service) => bearer(signedByForeignKey(await mint(service), { header: { kid: undefined, x5t: undefined } })),
+    challenge: INVALID_TOKEN_CHALLENGE,
+    reason: /does not name its signing key \(kid\)/,
+  },
+  // Each of these is signed by the tenant's own key: only the shape tells it is not a token Entra issued.
+  {
+    name: 'a v1-shaped token (ver 1.0, appid) under the v2 issuer',
+    authorization: async (service) => bearer(await mint(service, { version: 1, issuer: service.local.entra.issuerV2 })),
+    challenge: INVALID_TOKEN_CHALLENGE,
+    reason: /version \(ver\) does not match its issuer, which issues version 2\.0/,
+  },
+  {
+    name: 'a v2-shaped token (ver 2.0, azp) under the v1 issuer',
+    authorization: async (service) => bearer(await mint(service, { version: 2, issuer: service.local.entra.issuerV1 })),
+    challenge: INVALID_TOKEN_CHALLENGE,
+    reason: /version \(ver\) does not match its issuer, which issues version 1\.0/,
+  },
+  {
+    name: 'a v1 token whose ver says 2.0',
+    authorization: async (service) => bearer(await mint(service, { version: 1, claims: { ver: '2.0' } })),
+    challenge: INVALID_TOKEN_CHALLENGE,
+    reason: /version \(ver\) does not match/,
+  },
+  {
+    name: 'a v2 token without ver',
+    authorization: async (service) => bearer(await mint(service, { version: 2, claims: { ver: undefined } })),
+    challenge: INVALID_TOKEN_CHALLENGE,
+    reason: /version \(ver\) does not match/,
+  },
+  {
+    name: 'a v1 token naming its client app in azp instead of appid',
+    authorization: async (service) => bearer(await mint(service, { version: 1, claims: { appid: undefined, azp: LOCAL_SPA_CLIENT_ID } })),
+    challenge: INVALID_TOKEN_CHALLENGE,
+    reason: /version 1\.0 access token names its client application in 'appid'/,
+  },
+  {
+    name: 'a v2 token carrying appid besides azp',
+    authorization: async (service) => bearer(await mint(service, { version: 2, claims: { appid: LOCAL_SPA_CLIENT_ID } })),
+    challenge: INVALID_TOKEN_CHALLENGE,
+    reason: /version 2\.0 access token names its client application in 'azp' \(a GUID\) and has no 'appid'/,
+  },
+  {
+    name: 'a v1 token whose appid is not a GUID',
+    authorization: async (service) => bearer(await mint(service, { version: 1, claims: { appid: 'contoso-spa' } })),
+    challenge: INVALID_TOKEN_CHALLENGE,
+    reason: /'appid' \(a GUID\)/,
+  },
 ];
 
 describe('authentication on every /api route', () => {
@@ -218,7 +256,7 @@ describe('authentication on every /api route', () => {
     await service.close();
   });
 
-  describe.each(ROUTES)('$name', (route) => {
+  describe.each(AUTHENTICATED_ROUTES)('$name', (route) => {
     describe('when the bearer token is missing or invalid', () => {
       it.each(REFUSALS)('answers 401 invalid_token to $name, without any upstream call', async ({ authorization, challenge, reason }) => {
         const header = await authorization(service);

@@ -155,7 +155,8 @@ describe('the OpenAPI document', () => {
     });
 
     it('documents every route the app serves, and only those', () => {
-      const served = routesOf(service.app).filter((route) => !DOCS_UI_ROUTE.test(route.split(' ')[1] ?? ''));
+      // HEAD routes are refusals (405), described in the document's text, not operations of their own.
+      const served = routesOf(service.app).filter((route) => !DOCS_UI_ROUTE.test(route.split(' ')[1] ?? '') && !route.startsWith('HEAD '));
       const documented = operationsOf(document)
         .map(({ key }) => key)
         .sort();
@@ -174,6 +175,19 @@ describe('the OpenAPI document', () => {
           'GET /health',
         ]),
       );
+    });
+
+    it('refuses HEAD on every GET operation that needs a token, and answers it like GET on the public ones', async () => {
+      const refusingHead = routesOf(service.app)
+        .filter((route) => route.startsWith('HEAD '))
+        .map((route) => route.slice('HEAD '.length));
+      const gets = operationsOf(document).filter(({ method }) => method === 'get');
+      const isPublic = (operation: OpenApiOperation): boolean => (operation.security ?? document.security).length === 0;
+      expect(refusingHead).toEqual(gets.filter(({ operation }) => !isPublic(operation)).map(({ path }) => path).sort());
+      for (const path of [...gets.filter(({ operation }) => isPublic(operation)).map(({ path }) => path), '/api/docs']) {
+        const res = await service.http.head(path).expect(200);
+        expect({ path, body: res.text ?? '' }).toEqual({ path, body: '' });
+      }
     });
 
     it("describes this deployment's scope, ACS token scopes and admin role", () => {
@@ -436,6 +450,20 @@ describe('the OpenAPI contract against real answers', () => {
     });
   });
 
+  describe('when a POST body cannot be taken', () => {
+    it.each(['/api/user', '/api/token'])('POST %s answers 400, 413 and 415 as documented, without reaching an upstream', async (path) => {
+      const token = await service.tokenFor('carol');
+      const before = service.upstreamCalls();
+      const json = { 'Content-Type': 'application/json' };
+      expect((await call('post', path, { token, headers: json, rawBody: '{"oops": ' })).body.code).toBe('bad_request');
+      const huge = JSON.stringify({ padding: 'x'.repeat(service.config.server.jsonBodyLimitBytes) });
+      expect((await call('post', path, { token, headers: json, rawBody: huge })).body.code).toBe('payload_too_large');
+      const utf16 = await call('post', path, { token, headers: { 'Content-Type': 'application/json; charset=utf-16' }, rawBody: '{}' });
+      expect(utf16.body.code).toBe('unsupported_media_type');
+      expect(service.upstreamCalls()).toEqual(before);
+    });
+  });
+
   describe('when an upstream fails', () => {
     it('answers 503 upstream_throttled with Retry-After when ACS throttles', async () => {
       const alice = await service.tokenFor('alice');
@@ -485,20 +513,27 @@ describe('the OpenAPI contract against real answers', () => {
     });
   });
 
-  describe('when the caller is over its rate limit', () => {
+  describe('when a rate limit is reached', () => {
     let limited: TestService;
     beforeAll(async () => {
-      limited = await startTestService({ env: { RATE_LIMIT_PER_USER_PER_MINUTE: '1' } });
+      limited = await startTestService({ env: { RATE_LIMIT_PER_USER_PER_MINUTE: '1', RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '4' } });
     });
     afterAll(async () => {
       await limited.close();
     });
 
-    it('answers 429 too_many_requests with Retry-After and RateLimit headers', async () => {
+    it('per user: answers 429 too_many_requests with Retry-After and RateLimit headers', async () => {
       const token = await limited.tokenFor('alice');
       await limited.http.get('/api/user').set('Authorization', `Bearer ${token}`).expect(404);
       const res = await limited.http.get('/api/user').set('Authorization', `Bearer ${token}`);
       checkContract('get', '/api/user', res);
+      expect(res.body.code).toBe('too_many_requests');
+    });
+
+    it('per client address: answers 429 on the public OpenAPI document too, as documented', async () => {
+      let res = await limited.http.get('/api/openapi.json');
+      for (let request = 0; request < 4 && res.status === 200; request += 1) res = await limited.http.get('/api/openapi.json');
+      checkContract('get', '/api/openapi.json', res);
       expect(res.body.code).toBe('too_many_requests');
     });
   });

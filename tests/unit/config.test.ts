@@ -1,4 +1,4 @@
-import { ConfigError, hasNoAzureSettings, loadConfig } from '../../src/config/config';
+import { AZURE_SETTING_NAMES, ConfigError, hasNoAzureSettings, loadConfig } from '../../src/config/config';
 
 const TENANT = '11111111-2222-4333-8444-555555555555';
 const CLIENT = '66666666-7777-4888-9999-aaaaaaaaaaaa';
@@ -106,6 +106,90 @@ describe('loadConfig', () => {
     expect(config.deprecatedNamesUsed).toEqual(
       expect.arrayContaining(['microsoftEntraID_tenantId (use ENTRA_TENANT_ID)', 'communicationServices_connectionString (use ACS_CONNECTION_STRING)']),
     );
+  });
+
+  it("accepts the double-underscore names of the C# sample and of the Node sample's deployment guide", () => {
+    const config = loadConfig({
+      AzureActiveDirectory__TenantId: TENANT,
+      AzureActiveDirectory__ClientId: CLIENT,
+      AzureActiveDirectory__ClientSecret: 'legacy-secret',
+      CommunicationServices__ConnectionString: valid.ACS_CONNECTION_STRING,
+      MAPPING_SEAL_KEYS: valid.MAPPING_SEAL_KEYS,
+    });
+    expect(config.entra.tenantId).toBe(TENANT);
+    expect(config.entra.clientId).toBe(CLIENT);
+    expect(config.entra.credential).toEqual({ kind: 'secret', secret: 'legacy-secret' });
+    expect(config.acs.auth).toMatchObject({ kind: 'connectionString', connectionString: valid.ACS_CONNECTION_STRING });
+    expect(config.deprecatedNamesUsed).toEqual([
+      'AzureActiveDirectory__TenantId (use ENTRA_TENANT_ID)',
+      'AzureActiveDirectory__ClientId (use ENTRA_CLIENT_ID)',
+      'AzureActiveDirectory__ClientSecret (use ENTRA_CLIENT_SECRET)',
+      'CommunicationServices__ConnectionString (use ACS_CONNECTION_STRING)',
+    ]);
+  });
+
+  it.each(['AzureActiveDirectory__TenantId', 'AzureActiveDirectory__ClientId', 'AzureActiveDirectory__ClientSecret', 'CommunicationServices__ConnectionString'])(
+    'counts %s as an Azure setting (it turns local mode off)',
+    (name) => {
+      expect(AZURE_SETTING_NAMES).toContain(name);
+      expect(hasNoAzureSettings({ [name]: 'x' })).toBe(false);
+    },
+  );
+
+  describe('the issuers, by authority host (ENTRA_AUTHORITY_HOST)', () => {
+    it.each([
+      ['https://login.microsoftonline.com', 'https://sts.windows.net', 'https://login.microsoftonline.com'],
+      // Aliases of the global cloud: its tokens still name login.microsoftonline.com.
+      ['https://login.windows.net', 'https://sts.windows.net', 'https://login.microsoftonline.com'],
+      ['https://login.microsoftonline.us', 'https://sts.windows.net', 'https://login.microsoftonline.us'],
+      ['https://login.usgovcloudapi.net', 'https://sts.windows.net', 'https://login.microsoftonline.us'],
+      ['https://login.chinacloudapi.cn', 'https://sts.chinacloudapi.cn', 'https://login.partner.microsoftonline.cn'],
+      ['https://login.partner.microsoftonline.cn/', 'https://sts.chinacloudapi.cn', 'https://login.partner.microsoftonline.cn'],
+      // The local Entra emulator: v1 as the global cloud, v2 on its own host.
+      ['https://127.0.0.1:44321', 'https://sts.windows.net', 'https://127.0.0.1:44321'],
+    ])('%s: v1 from %s, v2 from %s, keys from the authority host', (host, v1, v2) => {
+      const config = loadConfig({ ...valid, ENTRA_AUTHORITY_HOST: host });
+      expect(config.entra.issuers).toEqual({ v1: `${v1}/${TENANT}/`, v2: `${v2}/${TENANT}/v2.0` });
+      expect(config.entra.jwksUris.v1).toBe(`${new URL(host).origin}/${TENANT}/discovery/keys`);
+    });
+
+    it('refuses a host outside the known clouds unless ENTRA_V1_ISSUER_HOST names its v1 issuer', () => {
+      const problems = problemsOf({ ...valid, ENTRA_AUTHORITY_HOST: 'https://login.sovcloud-identity.fr' });
+      expect(problems).toEqual([expect.stringMatching(/^ENTRA_AUTHORITY_HOST 'https:\/\/login\.sovcloud-identity\.fr' is not a Microsoft Entra cloud .* set ENTRA_V1_ISSUER_HOST/)]);
+    });
+
+    it('takes the v1 issuer from ENTRA_V1_ISSUER_HOST, and the v2 issuer from an unknown authority host', () => {
+      const config = loadConfig({ ...valid, ENTRA_AUTHORITY_HOST: 'https://login.sovcloud-identity.fr', ENTRA_V1_ISSUER_HOST: 'https://sts.sovcloud-identity.fr/' });
+      expect(config.entra.issuers).toEqual({
+        v1: `https://sts.sovcloud-identity.fr/${TENANT}/`,
+        v2: `https://login.sovcloud-identity.fr/${TENANT}/v2.0`,
+      });
+    });
+
+    it('lets ENTRA_V1_ISSUER_HOST override a known cloud, and refuses one that is not https', () => {
+      expect(loadConfig({ ...valid, ENTRA_V1_ISSUER_HOST: 'https://sts.example.net' }).entra.issuers.v1).toBe(`https://sts.example.net/${TENANT}/`);
+      expect(problemsOf({ ...valid, ENTRA_V1_ISSUER_HOST: 'http://sts.windows.net' })).toEqual([expect.stringMatching(/^ENTRA_V1_ISSUER_HOST must be an https URL/)]);
+    });
+  });
+
+  describe('ENTRA_ALLOWED_CLIENT_APP_IDS', () => {
+    const SPA = '0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d';
+
+    it('is empty (any client app) when unset or blank', () => {
+      expect(loadConfig(valid).entra.allowedClientAppIds).toEqual([]);
+      expect(loadConfig({ ...valid, ENTRA_ALLOWED_CLIENT_APP_IDS: ' ' }).entra.allowedClientAppIds).toEqual([]);
+    });
+
+    it('reads GUIDs, comma-separated, in lower case and without repeats', () => {
+      const config = loadConfig({ ...valid, ENTRA_ALLOWED_CLIENT_APP_IDS: ` ${SPA.toUpperCase()}, ${CLIENT} ,${SPA}` });
+      expect(config.entra.allowedClientAppIds).toEqual([SPA, CLIENT]);
+    });
+
+    it('refuses an entry that is not a GUID, naming the setting and the entry', () => {
+      expect(problemsOf({ ...valid, ENTRA_ALLOWED_CLIENT_APP_IDS: `${SPA},contoso-spa` })).toEqual([
+        "ENTRA_ALLOWED_CLIENT_APP_IDS must list application (client) IDs, GUIDs separated by commas; got 'contoso-spa'",
+      ]);
+    });
   });
 
   describe("the API's credential for Entra ID", () => {
