@@ -157,7 +157,7 @@ describe('mapping maintenance (composeMappingAdmin on the emulators)', () => {
       expect(applied.counts).toMatchObject({ sealed: 251, failed: 0, not_attempted: 0 });
       expect(service.local.graph.counters.get('extensions.update')).toBe(251);
       for (const [oid, acsUserId] of [...seeded, [ALICE, aliceIdentity] as const]) {
-        expect(verdictOf(service, oid)).toEqual({ trusted: true, acsUserId, keyId: 'local', currentKey: true });
+        expect(verdictOf(service, oid)).toMatchObject({ trusted: true, acsUserId, keyId: 'local', currentKey: true });
       }
       // One app-only token (msal's cache) for three scans and 251 writes.
       expect(service.local.entra.counters.get('token') - tokenRequests).toBe(1);
