@@ -387,7 +387,7 @@ export function createOpenApiDocument(options: OpenApiDocumentOptions): OpenApiD
           operationId: 'eraseUserIdentity',
           tags: ['admin'],
           summary: "Erase another user's ACS identity and mapping (admin)",
-          description: `Needs the app role '${adminRole}' in the token's \`roles\`. Uses the app's own Graph permission (User.ReadWrite.All). Idempotent: 204 also when the user has no identity or does not exist. A mapping that is not trusted (no valid seal) is removed without deleting the identity it names.`,
+          description: `Needs the app role '${adminRole}' in the token's \`roles\`. Uses the app's own Graph permission (User.ReadWrite.All). Idempotent: 204 also when the user has no identity or does not exist. A mapping that is not trusted (no valid seal) is refused with 409 \`mapping_untrusted\`: nothing is deleted, and the message names the identity the mapping points to, which may be another user's.`,
           'x-required-app-role': adminRole,
           parameters: [
             {
@@ -403,7 +403,10 @@ export function createOpenApiDocument(options: OpenApiDocumentOptions): OpenApiD
             '400': failure('`userObjectId` is not a GUID.', ['bad_request']),
             '401': unauthorized(false),
             '403': forbidden(requiredScope, adminRole),
-            '409': notOwned,
+            '409': failure(
+              '`identity_not_owned`: the mapped identity belongs to another Communication Services resource. `mapping_untrusted`: the mapping has no valid seal, so the service cannot tell whether the identity it names is this user\'s; nothing was deleted.',
+              ['identity_not_owned', 'mapping_untrusted'],
+            ),
             ...upstream,
           },
         },
