@@ -4,14 +4,29 @@
  * refused until sealed) and after each rotation of MAPPING_SEAL_KEYS.
  *
  * Every mapping is read as the user could have left it: `audit` verifies each against the ring and
- * looks for ACS identities claimed by more than one user (a forged copy, or a bug); `seal` vouches
- * for the unsealed mappings nobody else claims and re-seals those under a retired key, and never
- * touches a duplicate or a broken one. It writes nothing until the whole directory has been read
- * (a duplicate's other holder may be on the last page), so an interrupted or failed run leaves
- * each mapping either as it was or sealed: running it again finishes the job.
+ * looks for ACS identities claimed by more than one user (a forged copy, or a bug); `seal` re-seals
+ * the mappings under a retired key (keeping who vouched for them) and never touches a broken one.
+ *
+ * Adopting an unsealed mapping (sealing it with origin `adopted`) vouches for whatever it says, so
+ * it is done only while no mapping carries a service seal: before the service went live, an
+ * unsealed mapping is the original sample's data. Once the service has sealed one, unsealed mappings
+ * are users' own writes: among them claims on identities the service itself left alive and
+ * unmapped (`POST /api/user` replacing an untrusted mapping, `DELETE /api/user` removing one),
+ * which adoption would hand to the claimant. Adopted seals do not close adoption, so an interrupted
+ * first run can be finished.
+ *
+ * A duplicate (two users naming one identity) is settled by the seals: the one holder whose seal
+ * verifies owns it and is maintained as usual, the others are forgeries and are never sealed (else
+ * any user could keep a victim under an old key, and the key from being retired, by copying her
+ * id). With no verifying holder, or several (a bug or a leaked key), none is sealed.
+ *
+ * It writes nothing until the whole directory has been read (a duplicate's other holder may be on
+ * the last page), and reads each user's mapping again right before writing it (the scan may be
+ * minutes old), so an interrupted or failed run leaves each mapping either as it was or sealed:
+ * running it again finishes the job.
  */
 import { ThrottledError } from '../errors/app-errors';
-import type { MappingSealer, UntrustedReason } from '../services/mapping-seal';
+import type { MappingSealer, SealOrigin, UntrustedReason } from '../services/mapping-seal';
 import type { StoredMapping } from '../services/ports';
 import type { MappingDirectory, RequestRunner } from './ports';
 
@@ -27,14 +42,24 @@ export interface DuplicateHolder {
   /** The id exactly as this user's mapping holds it (holders may differ in letter case). */
   readonly acsUserId: string;
   readonly status: MappingStatus;
+  /** The seal verifies (under the current or an older key). */
   readonly sealed: boolean;
+  /** Who vouched for it, when the seal verifies. */
+  readonly origin?: SealOrigin;
 }
 
-/** Two or more users whose mappings name one ACS identity. */
-export interface DuplicateGroup {
+/**
+ * How a duplicate is settled: exactly one holder's seal verifies (`sealed_owner`, the others are
+ * forgeries), none does (`no_sealed_holder`), or several do (`several_sealed_holders`: a bug or a
+ * leaked key). Only `sealed_owner` lets the command maintain anyone in the group: the owner.
+ */
+export type DuplicateResolution = 'sealed_owner' | 'no_sealed_holder' | 'several_sealed_holders';
+
+/** Two or more users whose mappings name one ACS identity (compared ignoring letter case). */
+export type DuplicateGroup = {
   readonly acsUserId: string;
   readonly holders: readonly DuplicateHolder[];
-}
+} & ({ readonly resolution: 'sealed_owner'; readonly owner: string } | { readonly resolution: Exclude<DuplicateResolution, 'sealed_owner'> });
 
 export interface AuditReport {
   readonly extensionName: string;
@@ -45,9 +70,13 @@ export interface AuditReport {
     readonly currentKey: { readonly keyId: string; readonly count: number };
     /** Every other key of the ring, with how many mappings it still seals (0: it may be retired). */
     readonly olderKeys: Readonly<Record<string, number>>;
+    /** The same seals (every key) by who vouched for them: the service, or this command adopting an unsealed mapping. */
+    readonly byOrigin: Readonly<Record<SealOrigin, number>>;
   };
   /** `no_seal`: written before seals existed (the original sample, older versions) or by someone else. */
   readonly unsealed: number;
+  /** Whether `seal` still adopts unsealed mappings: only while no mapping carries a service seal (the service is not live yet). */
+  readonly adoptionOpen: boolean;
   readonly broken: Readonly<Record<BrokenReason, number>>;
   readonly duplicates: readonly DuplicateGroup[];
 }
@@ -60,10 +89,17 @@ export type SealResult =
   | 'resealed'
   /** The mapping was deleted between the scan and the write. */
   | 'gone'
+  /** The mapping changed between the scan and the write (another id, or sealed meanwhile): left as it is now. */
+  | 'changed'
   | 'failed'
   /** The run stopped after too many failures in a row before reaching this user. */
   | 'not_attempted'
+  /** A duplicate nobody is proven to own (no holder's seal verifies, or several do). */
   | 'skipped_duplicate'
+  /** A duplicate whose identity another holder owns under a verifying seal. */
+  | 'skipped_forgery'
+  /** Unsealed while adoption is closed (the service is live): the user may have written it. */
+  | 'skipped_unsealed'
   | 'skipped_broken';
 
 export interface SealLine {
@@ -72,10 +108,20 @@ export interface SealLine {
   readonly result: SealResult;
   /** Why: the mapping's status for a skip, the error's message for a failure. */
   readonly detail?: string;
+  /** Of the seal written (or that would be): `adopted` for an unsealed mapping, kept as it was on a re-seal. */
+  readonly origin?: SealOrigin;
+  /** `skipped_forgery`: the holder whose seal verifies. */
+  readonly owner?: string;
+  /** `skipped_duplicate`: why nobody in the group is maintained. */
+  readonly resolution?: Exclude<DuplicateResolution, 'sealed_owner'>;
+  /** `changed`: the mapping as the read right before the write found it. */
+  readonly now?: { readonly acsUserId: string | undefined; readonly status: MappingStatus };
 }
 
 export interface SealReport {
   readonly apply: boolean;
+  /** The operator asked to adopt unsealed mappings although adoption is closed (--adopt-unsealed-after-cutover). */
+  readonly adoptUnsealedAfterCutover: boolean;
   readonly audit: AuditReport;
   readonly alreadyCurrent: number;
   readonly counts: Readonly<Record<SealResult, number>>;
@@ -89,6 +135,16 @@ export interface MaintenanceProgress {
   scanned?(users: number): void;
   throttled?(waitMs: number): void;
   user?(line: SealLine): void;
+}
+
+export interface SealOptions {
+  readonly apply: boolean;
+  /**
+   * Adopt unsealed mappings even once a service seal exists. Any user can then get an identity
+   * nobody maps (one the service left alive) sealed to themselves by writing an unsealed mapping.
+   */
+  readonly adoptUnsealedAfterCutover?: boolean;
+  readonly progress?: MaintenanceProgress;
 }
 
 export interface MappingMaintenanceOptions {
@@ -110,7 +166,7 @@ export interface MappingMaintenanceOptions {
 
 export interface MappingMaintenance {
   audit(progress?: MaintenanceProgress): Promise<AuditReport>;
-  seal(options: { readonly apply: boolean; readonly progress?: MaintenanceProgress }): Promise<SealReport>;
+  seal(options: SealOptions): Promise<SealReport>;
 }
 
 /** One user's mapping after verification. */
@@ -119,6 +175,13 @@ interface Classified {
   readonly acsUserId: string | undefined;
   readonly status: MappingStatus;
   readonly keyId: string | undefined;
+  readonly origin: SealOrigin | undefined;
+}
+
+/** A mapping to write, and the origin its new seal carries. */
+interface PlannedSeal {
+  readonly mapping: Classified;
+  readonly origin: SealOrigin;
 }
 
 const SEAL_RESULTS: readonly SealResult[] = [
@@ -127,9 +190,12 @@ const SEAL_RESULTS: readonly SealResult[] = [
   'sealed',
   'resealed',
   'gone',
+  'changed',
   'failed',
   'not_attempted',
   'skipped_duplicate',
+  'skipped_forgery',
+  'skipped_unsealed',
   'skipped_broken',
 ];
 
@@ -139,8 +205,31 @@ function isBroken(status: MappingStatus): status is BrokenReason {
   return (BROKEN_REASONS as readonly string[]).includes(status);
 }
 
+function isSealed(status: MappingStatus): boolean {
+  return status === 'current_key' || status === 'older_key';
+}
+
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+function classify(sealer: MappingSealer, tenantId: string, oid: string, mapping: StoredMapping): Classified {
+  const verdict = sealer.verify({ tid: tenantId, oid }, mapping.acsUserId, mapping.seal);
+  if (!verdict.trusted) return { oid, acsUserId: verdict.acsUserId, status: verdict.reason, keyId: undefined, origin: undefined };
+  const status = verdict.currentKey ? 'current_key' : 'older_key';
+  return { oid, acsUserId: verdict.acsUserId, status, keyId: verdict.keyId, origin: verdict.origin };
+}
+
+/** The same verdict: same id (exactly), status, key and origin. Anything else means someone wrote the mapping since. */
+function sameMapping(a: Classified, b: Classified): boolean {
+  return a.acsUserId === b.acsUserId && a.status === b.status && a.keyId === b.keyId && a.origin === b.origin;
+}
+
+function groupOf(holders: DuplicateHolder[]): DuplicateGroup {
+  const acsUserId = (holders[0] as DuplicateHolder).acsUserId;
+  const sealed = holders.filter((holder) => holder.sealed);
+  if (sealed.length === 1) return { acsUserId, holders, resolution: 'sealed_owner', owner: (sealed[0] as DuplicateHolder).oid };
+  return { acsUserId, holders, resolution: sealed.length === 0 ? 'no_sealed_holder' : 'several_sealed_holders' };
 }
 
 /**
@@ -149,25 +238,25 @@ function messageOf(error: unknown): string {
  */
 function findDuplicates(mappings: readonly Classified[]): DuplicateGroup[] {
   const byIdentity = new Map<string, DuplicateHolder[]>();
-  for (const { oid, acsUserId, status } of mappings) {
+  for (const { oid, acsUserId, status, origin } of mappings) {
     if (acsUserId === undefined) continue;
     const key = acsUserId.toLowerCase();
     const holders = byIdentity.get(key) ?? [];
-    holders.push({ oid, acsUserId, status, sealed: status === 'current_key' || status === 'older_key' });
+    holders.push({ oid, acsUserId, status, sealed: isSealed(status), ...(origin === undefined ? {} : { origin }) });
     byIdentity.set(key, holders);
   }
-  return [...byIdentity.values()]
-    .filter((holders) => holders.length > 1)
-    .map((holders) => ({ acsUserId: (holders[0] as DuplicateHolder).acsUserId, holders }));
+  return [...byIdentity.values()].filter((holders) => holders.length > 1).map(groupOf);
 }
 
 function summarize(options: MappingMaintenanceOptions, usersScanned: number, mappings: readonly Classified[]): AuditReport {
   const [currentKeyId = options.sealer.currentKeyId, ...older] = options.keyIds;
   const olderKeys: Record<string, number> = Object.fromEntries(older.map((id) => [id, 0]));
   const broken = Object.fromEntries(BROKEN_REASONS.map((reason) => [reason, 0])) as Record<BrokenReason, number>;
+  const byOrigin: Record<SealOrigin, number> = { service: 0, adopted: 0 };
   let current = 0;
   let unsealed = 0;
-  for (const { status, keyId } of mappings) {
+  for (const { status, keyId, origin } of mappings) {
+    if (origin !== undefined) byOrigin[origin] += 1;
     if (status === 'current_key') current += 1;
     else if (status === 'older_key') olderKeys[keyId as string] = (olderKeys[keyId as string] ?? 0) + 1;
     else if (status === 'no_seal') unsealed += 1;
@@ -178,8 +267,9 @@ function summarize(options: MappingMaintenanceOptions, usersScanned: number, map
     tenantId: options.tenantId,
     usersScanned,
     usersWithMapping: mappings.length,
-    sealed: { currentKey: { keyId: currentKeyId, count: current }, olderKeys },
+    sealed: { currentKey: { keyId: currentKeyId, count: current }, olderKeys, byOrigin },
     unsealed,
+    adoptionOpen: byOrigin.service === 0,
     broken,
     duplicates: findDuplicates(mappings),
   };
@@ -204,49 +294,85 @@ function patiently(options: MappingMaintenanceOptions, progress: MaintenanceProg
   };
 }
 
+/** Why a duplicate holder is not maintained, or undefined for a proven owner (maintained like any other user). */
+function duplicateSkip(mapping: Classified, group: DuplicateGroup): SealLine | undefined {
+  const { oid, acsUserId, status } = mapping;
+  if (group.resolution !== 'sealed_owner') return { oid, acsUserId, result: 'skipped_duplicate', detail: status, resolution: group.resolution };
+  if (group.owner === oid) return undefined;
+  return { oid, acsUserId, result: 'skipped_forgery', detail: status, owner: group.owner };
+}
+
 /**
- * Sort the mappings: duplicates (every holder, sealed or not) and broken ones are reported as
- * skipped at once, those under the current key are only counted, the rest are to be written.
+ * Sort the mappings: forgeries, unsettled duplicates, broken ones and (adoption closed) unsealed ones
+ * are reported as skipped at once, those under the current key are only counted, the rest are to be
+ * written: older keys with their origin, unsealed ones as adopted.
  */
-function planSeals(mappings: readonly Classified[], duplicates: readonly DuplicateGroup[], report: (line: SealLine) => void): { toWrite: Classified[]; alreadyCurrent: number } {
-  const duplicated = new Set(duplicates.flatMap((group) => group.holders.map((holder) => holder.oid)));
-  const toWrite: Classified[] = [];
+function planSeals(
+  audit: AuditReport,
+  mappings: readonly Classified[],
+  adopt: boolean,
+  report: (line: SealLine) => void,
+): { toWrite: PlannedSeal[]; alreadyCurrent: number } {
+  const groups = new Map(audit.duplicates.flatMap((group) => group.holders.map((holder) => [holder.oid, group] as const)));
+  const toWrite: PlannedSeal[] = [];
   let alreadyCurrent = 0;
   for (const mapping of mappings) {
-    const { oid, acsUserId, status } = mapping;
-    if (duplicated.has(oid)) report({ oid, acsUserId, result: 'skipped_duplicate', detail: status });
+    const { oid, acsUserId, status, origin } = mapping;
+    const group = groups.get(oid);
+    const skip = group === undefined ? undefined : duplicateSkip(mapping, group);
+    if (skip !== undefined) report(skip);
     else if (isBroken(status)) report({ oid, acsUserId, result: 'skipped_broken', detail: status });
     else if (status === 'current_key') alreadyCurrent += 1;
-    else toWrite.push(mapping);
+    // A verifying seal always has an origin; a re-seal keeps it (an adopted mapping stays adopted).
+    else if (status === 'older_key') toWrite.push({ mapping, origin: origin as SealOrigin });
+    else if (adopt) toWrite.push({ mapping, origin: 'adopted' });
+    else report({ oid, acsUserId, result: 'skipped_unsealed', detail: status });
   }
   return { toWrite, alreadyCurrent };
+}
+
+/**
+ * Read the user's mapping again and write the seal only when it still says what the scan found: a
+ * `POST /api/user` (or another run) since the scan must not be overwritten with the old id. One
+ * more request per write; it narrows the window to the read and the write, it cannot close it (the
+ * PATCH is not conditional).
+ */
+async function sealOne(options: MappingMaintenanceOptions, run: RequestRunner, { mapping, origin }: PlannedSeal): Promise<SealLine> {
+  const { directory, sealer, tenantId } = options;
+  const { oid, status } = mapping;
+  // Only well-formed ids get here: an unsealed or older-key verdict comes after the identity check.
+  const acsUserId = mapping.acsUserId as string;
+  const stored = await run(() => directory.read(oid));
+  if (stored === undefined) return { oid, acsUserId, result: 'gone' };
+  const now = classify(sealer, tenantId, oid, stored);
+  if (!sameMapping(now, mapping)) return { oid, acsUserId, result: 'changed', now: { acsUserId: now.acsUserId, status: now.status } };
+  const outcome = await run(() => directory.reseal(oid, { acsUserId, seal: sealer.seal({ tid: tenantId, oid }, acsUserId, origin) }));
+  if (outcome === 'gone') return { oid, acsUserId, result: 'gone' };
+  return { oid, acsUserId, result: status === 'no_seal' ? 'sealed' : 'resealed', origin };
 }
 
 /** Write each seal in turn, one at a time (Graph's per-app budget is shared with the service); returns why it stopped early, if it did. */
 async function writeSeals(
   options: MappingMaintenanceOptions,
   run: RequestRunner,
-  toWrite: readonly Classified[],
+  toWrite: readonly PlannedSeal[],
   report: (line: SealLine) => void,
 ): Promise<string | undefined> {
-  const { directory, sealer, tenantId } = options;
   const maxConsecutiveFailures = options.maxConsecutiveFailures ?? 10;
   let failuresInRow = 0;
   let stoppedBecause: string | undefined;
-  for (const { oid, acsUserId, status } of toWrite) {
-    // Only well-formed ids get here: an unsealed or older-key verdict comes after the identity check.
-    const id = acsUserId as string;
+  for (const planned of toWrite) {
+    const { oid, acsUserId } = planned.mapping;
     if (stoppedBecause !== undefined) {
-      report({ oid, acsUserId: id, result: 'not_attempted' });
+      report({ oid, acsUserId, result: 'not_attempted' });
       continue;
     }
     try {
-      const outcome = await run(() => directory.reseal(oid, { acsUserId: id, seal: sealer.seal({ tid: tenantId, oid }, id) }));
+      report(await sealOne(options, run, planned));
       failuresInRow = 0;
-      report({ oid, acsUserId: id, result: outcome === 'gone' ? 'gone' : status === 'no_seal' ? 'sealed' : 'resealed' });
     } catch (error) {
       failuresInRow += 1;
-      report({ oid, acsUserId: id, result: 'failed', detail: messageOf(error) });
+      report({ oid, acsUserId, result: 'failed', detail: messageOf(error) });
       if (failuresInRow >= maxConsecutiveFailures) stoppedBecause = `${failuresInRow} writes in a row failed (last: ${messageOf(error)})`;
     }
   }
@@ -256,19 +382,13 @@ async function writeSeals(
 export function createMappingMaintenance(options: MappingMaintenanceOptions): MappingMaintenance {
   const { directory, sealer, tenantId } = options;
 
-  function classify(oid: string, mapping: StoredMapping): Classified {
-    const verdict = sealer.verify({ tid: tenantId, oid }, mapping.acsUserId, mapping.seal);
-    if (!verdict.trusted) return { oid, acsUserId: verdict.acsUserId, status: verdict.reason, keyId: undefined };
-    return { oid, acsUserId: verdict.acsUserId, status: verdict.currentKey ? 'current_key' : 'older_key', keyId: verdict.keyId };
-  }
-
   /** Read the whole directory; only the verdicts are kept (never the seals). */
   async function scanAll(progress: MaintenanceProgress | undefined): Promise<{ usersScanned: number; mappings: Classified[] }> {
     const mappings: Classified[] = [];
     let usersScanned = 0;
     for await (const page of directory.scan(patiently(options, progress))) {
       for (const entry of page) {
-        if (entry.mapping !== undefined) mappings.push(classify(entry.oid, entry.mapping));
+        if (entry.mapping !== undefined) mappings.push(classify(sealer, tenantId, entry.oid, entry.mapping));
       }
       usersScanned += page.length;
       progress?.scanned?.(usersScanned);
@@ -282,7 +402,7 @@ export function createMappingMaintenance(options: MappingMaintenanceOptions): Ma
       return summarize(options, usersScanned, mappings);
     },
 
-    async seal({ apply, progress }) {
+    async seal({ apply, adoptUnsealedAfterCutover = false, progress }) {
       const { usersScanned, mappings } = await scanAll(progress);
       const audit = summarize(options, usersScanned, mappings);
       const counts = Object.fromEntries(SEAL_RESULTS.map((result) => [result, 0])) as Record<SealResult, number>;
@@ -292,11 +412,15 @@ export function createMappingMaintenance(options: MappingMaintenanceOptions): Ma
         users.push(line);
         progress?.user?.(line);
       };
-      const { toWrite, alreadyCurrent } = planSeals(mappings, audit.duplicates, report);
+      const { toWrite, alreadyCurrent } = planSeals(audit, mappings, audit.adoptionOpen || adoptUnsealedAfterCutover, report);
       let stoppedBecause: string | undefined;
       if (apply) stoppedBecause = await writeSeals(options, patiently(options, progress), toWrite, report);
-      else for (const { oid, acsUserId, status } of toWrite) report({ oid, acsUserId, result: status === 'no_seal' ? 'would_seal' : 'would_reseal' });
-      return { apply, audit, alreadyCurrent, counts, users, stoppedBecause };
+      else {
+        for (const { mapping, origin } of toWrite) {
+          report({ oid: mapping.oid, acsUserId: mapping.acsUserId, result: mapping.status === 'no_seal' ? 'would_seal' : 'would_reseal', origin });
+        }
+      }
+      return { apply, adoptUnsealedAfterCutover, audit, alreadyCurrent, counts, users, stoppedBecause };
     },
   };
 }

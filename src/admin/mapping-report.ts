@@ -2,10 +2,14 @@
  * The text the `mappings` command prints. Oids, ACS user ids and key ids only: never a seal (it
  * would let anyone replay the mapping it belongs to elsewhere in the directory), a token or a key.
  */
+import type { SealOrigin } from '../services/mapping-seal';
 import type { AuditReport, DuplicateGroup, DuplicateHolder, MappingStatus, SealLine, SealReport, SealResult } from './mapping-maintenance';
 import { BROKEN_REASONS } from './mapping-maintenance';
 
 const LABEL_WIDTH = 44;
+
+/** The flag that adopts unsealed mappings after the cut-over; named here so every message spells it alike. */
+export const ADOPT_AFTER_CUTOVER_FLAG = '--adopt-unsealed-after-cutover';
 
 function row(label: string, count: number, note = ''): string {
   return `  ${label.padEnd(LABEL_WIDTH)}${String(count).padStart(8)}${note === '' ? '' : `   ${note}`}`;
@@ -15,31 +19,60 @@ function plural(count: number, one: string, many: string): string {
   return `${count} ${count === 1 ? one : many}`;
 }
 
-export function describeStatus(status: MappingStatus): string {
-  if (status === 'current_key') return 'sealed (current key)';
-  if (status === 'older_key') return 'sealed (older key)';
+export function describeStatus(status: MappingStatus, origin?: SealOrigin): string {
+  const by = origin === undefined ? '' : `, ${origin}`;
+  if (status === 'current_key') return `sealed (current key${by})`;
+  if (status === 'older_key') return `sealed (older key${by})`;
   if (status === 'no_seal') return 'unsealed (no_seal)';
   return `broken (${status})`;
 }
 
 /** A holder's line; one that spells the identity in other letter case shows its own spelling. */
 function holderLine(group: DuplicateGroup, holder: DuplicateHolder): string {
-  return `    ${holder.oid}  ${describeStatus(holder.status)}${holder.acsUserId === group.acsUserId ? '' : `  as ${holder.acsUserId}`}`;
+  return `    ${holder.oid}  ${describeStatus(holder.status, holder.origin)}${holder.acsUserId === group.acsUserId ? '' : `  as ${holder.acsUserId}`}`;
+}
+
+function groupVerdict(group: DuplicateGroup): string {
+  if (group.resolution === 'sealed_owner') return `owner ${group.owner} (its seal verifies): maintained as usual; the others are forgeries, never sealed`;
+  if (group.resolution === 'several_sealed_holders') return "several holders' seals verify (a bug, or a leaked key: rotate it): none is sealed";
+  return "no holder's seal verifies: none is sealed";
 }
 
 function duplicateLines(report: AuditReport): string[] {
   if (report.duplicates.length === 0) return [];
-  const lines = ['', 'Duplicates: one ACS identity named by several users (a forged copy or a bug). None of them is ever sealed;'];
-  lines.push('find out whose identity it is, then have the others run POST /api/user (or DELETE their mapping).');
+  const lines = ['', 'Duplicates: one ACS identity named by several users (a forged copy or a bug). The one holder whose seal verifies'];
+  lines.push('owns it; where none or several do, find out whose identity it is, then have the others run POST /api/user (or');
+  lines.push('DELETE their mapping).');
   for (const group of report.duplicates) {
-    lines.push(`  ${group.acsUserId}`, ...group.holders.map((holder) => holderLine(group, holder)));
+    lines.push(`  ${group.acsUserId}  ${groupVerdict(group)}`, ...group.holders.map((holder) => holderLine(group, holder)));
   }
   return lines;
+}
+
+/** Whether `seal` adopts unsealed mappings, and why. */
+function adoptionLines(audit: AuditReport, overridden: boolean): string[] {
+  if (audit.adoptionOpen) {
+    return [
+      'Adoption of unsealed mappings: open. No mapping carries a service seal yet (the service has not gone live):',
+      'seal --apply adopts the unsealed mappings no other user names.',
+    ];
+  }
+  const live = `${plural(audit.sealed.byOrigin.service, 'mapping carries', 'mappings carry')} a service seal (the service is live)`;
+  if (overridden) {
+    return [`Adoption of unsealed mappings: closed, ${live},`, `but overridden by ${ADOPT_AFTER_CUTOVER_FLAG}: unsealed mappings are adopted anyway.`];
+  }
+  return [
+    `Adoption of unsealed mappings: closed. ${live}:`,
+    "an unsealed mapping is now a user's own write and may claim an identity the service left unmapped, so seal",
+    'does not adopt it; that user gets a new identity with POST /api/user.',
+  ];
 }
 
 export function formatAudit(report: AuditReport): string {
   const { sealed } = report;
   const claimed = report.duplicates.reduce((sum, group) => sum + group.holders.length, 0);
+  const adoption = report.adoptionOpen ? 'refused by the service until sealed' : 'refused by the service; not adopted (the service is live)';
+  const unsealedNote = report.unsealed === 0 ? '' : adoption;
   const lines = [
     `Identity mappings in the open extension ${report.extensionName} (tenant ${report.tenantId})`,
     row('users scanned', report.usersScanned),
@@ -48,9 +81,13 @@ export function formatAudit(report: AuditReport): string {
     ...Object.entries(sealed.olderKeys).map(([keyId, count]) =>
       row(`sealed under the older key '${keyId}'`, count, count === 0 ? 'none left: the key may be removed from MAPPING_SEAL_KEYS' : 'seal --apply re-seals them'),
     ),
-    row('unsealed (no_seal)', report.unsealed, report.unsealed > 0 ? 'refused by the service until sealed' : ''),
+    row('sealed by the service (origin service)', sealed.byOrigin.service),
+    row('adopted by this command (origin adopted)', sealed.byOrigin.adopted),
+    row('unsealed (no_seal)', report.unsealed, unsealedNote),
     ...BROKEN_REASONS.map((reason) => row(`broken: ${reason}`, report.broken[reason])),
     row('duplicates (ACS ids named by 2+ users)', report.duplicates.length, report.duplicates.length > 0 ? `held by ${plural(claimed, 'user', 'users')}` : ''),
+    '',
+    ...adoptionLines(report, false),
     ...duplicateLines(report),
   ];
   return `${lines.join('\n')}\n`;
@@ -62,26 +99,52 @@ const RESULT_LABELS: Readonly<Record<SealResult, string>> = {
   sealed: 'sealed',
   resealed: 're-sealed',
   gone: 'gone',
+  changed: 'changed',
   failed: 'FAILED',
   not_attempted: 'not attempted',
   skipped_duplicate: 'skipped',
+  skipped_forgery: 'skipped',
+  skipped_unsealed: 'not adopted',
   skipped_broken: 'skipped',
 };
+
+function changedDetail(line: SealLine): string {
+  if (line.now === undefined) return 'the mapping changed since the scan; not written';
+  const other = line.now.acsUserId === line.acsUserId ? '' : ` naming ${line.now.acsUserId ?? 'no valid ACS id'}`;
+  return `the mapping changed since the scan; not written (now ${describeStatus(line.now.status)}${other})`;
+}
+
+function skipDetail(line: SealLine): string {
+  const status = describeStatus(line.detail as MappingStatus);
+  switch (line.result) {
+    case 'skipped_duplicate':
+      return `duplicate: another user names this identity too, and ${line.resolution === 'several_sealed_holders' ? "several holders' seals verify" : "no holder's seal verifies"}; ${status}`;
+    case 'skipped_forgery':
+      return `forgery: ${line.owner ?? 'another user'} holds this identity under a verifying seal; ${status}`;
+    case 'skipped_unsealed':
+      return 'unsealed: not adopted, the service is live (a user may have written it); they get a new identity with POST /api/user';
+    default:
+      return `broken: ${line.detail ?? ''}`;
+  }
+}
 
 function lineDetail(line: SealLine): string {
   switch (line.result) {
     case 'would_seal':
     case 'sealed':
-      return 'was unsealed';
+      return 'was unsealed; adopted';
     case 'would_reseal':
     case 'resealed':
-      return 'was sealed under an older key';
+      return `was sealed under an older key; origin kept (${line.origin ?? '?'})`;
     case 'gone':
       return 'the mapping was deleted since the scan';
+    case 'changed':
+      return changedDetail(line);
     case 'skipped_duplicate':
-      return `duplicate: another user names this identity too; ${describeStatus(line.detail as MappingStatus)}`;
+    case 'skipped_forgery':
+    case 'skipped_unsealed':
     case 'skipped_broken':
-      return `broken: ${line.detail ?? ''}`;
+      return skipDetail(line);
     default:
       return line.detail ?? '';
   }
@@ -97,10 +160,18 @@ export function formatSealSummary(report: SealReport): string {
   const lines = [
     '',
     apply ? 'Sealing done:' : 'Dry run: nothing was written. Run again with --apply to write these seals.',
+    ...adoptionLines(report.audit, report.adoptUnsealedAfterCutover),
     row(`already sealed under the current key '${report.audit.sealed.currentKey.keyId}'`, report.alreadyCurrent),
     ...(apply
-      ? [row('sealed (were unsealed)', counts.sealed), row('re-sealed (were under an older key)', counts.resealed), row('gone since the scan', counts.gone)]
-      : [row('would seal (unsealed)', counts.would_seal), row('would re-seal (older key)', counts.would_reseal)]),
+      ? [
+          row('sealed (were unsealed: adopted)', counts.sealed),
+          row('re-sealed (were under an older key)', counts.resealed),
+          row('gone since the scan', counts.gone),
+          row('changed since the scan (not written)', counts.changed),
+        ]
+      : [row('would seal (unsealed: adopt)', counts.would_seal), row('would re-seal (older key)', counts.would_reseal)]),
+    row('not adopted: unsealed, the service is live', counts.skipped_unsealed),
+    row('skipped: forgery of a sealed holder', counts.skipped_forgery),
     row('skipped: duplicate', counts.skipped_duplicate),
     row('skipped: broken', counts.skipped_broken),
     ...(apply ? [row('failed', counts.failed), row('not attempted', counts.not_attempted)] : []),

@@ -1,8 +1,9 @@
 /**
- * `npm run mappings -- <audit|seal> [--apply] [--json]`: argument parsing, where the settings come
- * from (Azure settings, or the running local mode's admin file), printing and exit status. The
- * entry point (cli/mappings.ts) only hands it the process's arguments, environment and streams, so
- * tests run the whole command in-process against the emulators.
+ * `npm run mappings -- <audit|seal> [--apply] [--adopt-unsealed-after-cutover] [--json]`: argument
+ * parsing, where the settings come from (Azure settings, or the running local mode's admin file),
+ * printing and exit status. The entry point (cli/mappings.ts) only hands it the process's
+ * arguments, environment and streams, so tests run the whole command in-process against the
+ * emulators.
  */
 import { composeMappingAdmin } from '../composition-root';
 import { ConfigError, loadConfig, type Config } from '../config/config';
@@ -10,24 +11,39 @@ import { adminFilePath, readLocalAdmin, sessionFilePath } from '../local/local-s
 import { createLogger } from '../observability/logger';
 import { describeStartupError, wantsLocalMode } from '../server';
 import type { MaintenanceProgress } from './mapping-maintenance';
-import { formatAudit, formatSealLine, formatSealSummary } from './mapping-report';
+import { ADOPT_AFTER_CUTOVER_FLAG, formatAudit, formatSealLine, formatSealSummary } from './mapping-report';
 
-export const USAGE = `usage: npm run -s mappings -- <audit | seal [--apply]> [--json]
+export const USAGE = `usage: npm run -s mappings -- <audit | seal [--apply] [${ADOPT_AFTER_CUTOVER_FLAG}]> [--json]
 
 Checks and seals the identity mappings (the Graph open extension GRAPH_EXTENSION_NAME) of every user.
 
-  audit          Report how many mappings are sealed under the current key, under each older key
-                 of MAPPING_SEAL_KEYS, unsealed (no_seal) or broken, and list every ACS identity
-                 that several users' mappings name (duplicates). Writes nothing.
+  audit          Report how many mappings are sealed under the current key and under each older
+                 key of MAPPING_SEAL_KEYS, how many seals the service made and how many this
+                 command adopted, how many mappings are unsealed (no_seal) or broken, whether
+                 unsealed mappings may still be adopted, and every ACS identity that several users'
+                 mappings name (duplicates). Writes nothing.
   seal           Dry run: list what sealing would write. Writes nothing.
-  seal --apply   Seal every unsealed mapping and re-seal those under an older key, except
-                 duplicates and broken ones (listed, never sealed). Safe to repeat: an interrupted
-                 or partly failed run is finished by running it again (it rescans, skips what is done).
+  seal --apply   Re-seal the mappings under an older key (each keeps its origin), and adopt (seal)
+                 the unsealed ones, but only while no mapping carries a service seal, i.e. before
+                 the service went live: after that an unsealed mapping is a user's own write, and
+                 is listed as not adopted (that user gets a new identity with POST /api/user).
+                 Never seals a broken mapping, nor a duplicate: when exactly one holder's seal
+                 verifies, that holder is maintained and the others are listed as forgeries.
+                 Reads each mapping again right before writing it and leaves it alone if it
+                 changed since the scan. Safe to repeat: an interrupted or partly failed run is
+                 finished by running it again (it rescans, skips what is done).
+  ${ADOPT_AFTER_CUTOVER_FLAG}
+                 With seal: adopt unsealed mappings even though the service is live. RISK: any
+                 user can write an unsealed mapping naming an ACS identity nobody maps (one the
+                 service left alive when it replaced or removed an untrusted mapping); this seals
+                 it for them, and they get its tokens, chats and calls. Use it only for mappings
+                 you know the original sample wrote (after a rollback to it, say), having checked
+                 each one the dry run lists.
   --json         Print the report as JSON.
   --help         Print this text.
 
-Sealing vouches for what an unsealed mapping says, and users can write their own mapping: run
-audit first, and seal right after moving from the original sample.
+Adopting vouches for what an unsealed mapping says, and users can write their own mapping: run
+audit first, and seal right after moving from the original sample, before the service goes live.
 
 Settings: with Azure settings (the environment, or .env outside production) it works on Azure with
 the API's own credential and an app-only Graph token (application permission User.Read.All for
@@ -44,7 +60,7 @@ export type MappingsArguments =
   /** `asked`: --help; otherwise no command was given (a usage error). */
   | { readonly verb: 'help'; readonly asked: boolean }
   | { readonly verb: 'audit'; readonly json: boolean }
-  | { readonly verb: 'seal'; readonly json: boolean; readonly apply: boolean };
+  | { readonly verb: 'seal'; readonly json: boolean; readonly apply: boolean; readonly adoptUnsealedAfterCutover: boolean };
 
 export class UsageError extends Error {
   constructor(problem: string) {
@@ -62,11 +78,11 @@ export function parseMappingsArguments(argv: readonly string[]): MappingsArgumen
   if (verb === undefined) throw new UsageError('no command given: audit or seal');
   if (verb !== 'audit' && verb !== 'seal') throw new UsageError(`unknown command '${verb}'`);
   if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0] as string}'`);
-  const allowed = verb === 'seal' ? ['--json', '--apply'] : ['--json'];
+  const allowed = verb === 'seal' ? ['--json', '--apply', ADOPT_AFTER_CUTOVER_FLAG] : ['--json'];
   const unknown = [...flags].find((flag) => !allowed.includes(flag));
   if (unknown !== undefined) throw new UsageError(`unknown option '${unknown}' for ${verb}`);
   const json = flags.has('--json');
-  return verb === 'audit' ? { verb, json } : { verb, json, apply: flags.has('--apply') };
+  return verb === 'audit' ? { verb, json } : { verb, json, apply: flags.has('--apply'), adoptUnsealedAfterCutover: flags.has(ADOPT_AFTER_CUTOVER_FLAG) };
 }
 
 /** What the command runs with: the process's arguments, environment, working folder and streams. */
@@ -123,7 +139,7 @@ async function execute(args: Exclude<MappingsArguments, { verb: 'help' }>, io: C
       io.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : formatAudit(report));
       return EXIT.ok;
     }
-    const report = await admin.maintenance.seal({ apply: args.apply, progress });
+    const report = await admin.maintenance.seal({ apply: args.apply, adoptUnsealedAfterCutover: args.adoptUnsealedAfterCutover, progress });
     io.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : formatSealSummary(report));
     return report.counts.failed + report.counts.not_attempted > 0 ? EXIT.incomplete : EXIT.ok;
   } finally {

@@ -1,8 +1,8 @@
 /**
  * What the mapping maintenance (`npm run mappings`) needs from the directory: every user's stored
- * mapping, page by page, and a way to rewrite one. The Graph adapter
- * (adapters/graph/graph-mapping-directory.ts) implements it with an app-only token and translates
- * Graph's errors into the project's AppErrors, as the service's own adapters do.
+ * mapping, page by page, one user's mapping as it is now, and a way to rewrite one. The Graph
+ * adapter (adapters/graph/graph-mapping-directory.ts) implements it with an app-only token and
+ * translates Graph's errors into the project's AppErrors, as the service's own adapters do.
  */
 
 import type { SealedMapping, StoredMapping } from '../services/ports';
@@ -28,6 +28,12 @@ export interface MappingDirectory {
    * beginning: the paging links are not kept, so an interrupted scan is simply run again.
    */
   scan(run?: RequestRunner): AsyncIterable<readonly DirectoryEntry[]>;
+  /**
+   * One user's mapping as stored now (unverified), read the way the scan reads it; undefined when
+   * the user has none or no longer exists. The maintenance reads it again right before a write, as
+   * the scan may be minutes old by then.
+   */
+  read(oid: string): Promise<StoredMapping | undefined>;
   /**
    * Replace the user's mapping with `mapping` (its whole property set: any other property of the
    * extension is dropped). 'gone' when the user or the extension no longer exists.

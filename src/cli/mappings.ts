@@ -1,6 +1,7 @@
 /**
- * `npm run -s mappings -- <audit | seal [--apply]> [--json]`: audit the identity mappings of every
- * user and seal the ones the original sample (or an older key) left behind. `--help` says more; the
+ * `npm run -s mappings -- <audit | seal [--apply] [--adopt-unsealed-after-cutover]> [--json]`: audit
+ * the identity mappings of every user, adopt the unsealed ones the original sample left behind
+ * (before the service goes live) and re-seal those under an older key. `--help` says more; the
  * command itself lives in admin/mappings-command.ts.
  */
 

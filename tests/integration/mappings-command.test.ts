@@ -10,10 +10,17 @@ import supertest from 'supertest';
 import { createGraphClient } from '../../src/adapters/graph/graph-client';
 import { createGraphMappingDirectory } from '../../src/adapters/graph/graph-mapping-directory';
 import { SEAL_PROPERTY } from '../../src/adapters/graph/graph-mapping-store';
-import { createMappingMaintenance, type MaintenanceProgress } from '../../src/admin/mapping-maintenance';
-import { formatAudit } from '../../src/admin/mapping-report';
+import {
+  createMappingMaintenance,
+  type MaintenanceProgress,
+  type MappingMaintenance,
+  type MappingMaintenanceOptions,
+  type SealLine,
+} from '../../src/admin/mapping-maintenance';
+import { formatAudit, formatSealLine, formatSealSummary } from '../../src/admin/mapping-report';
 import { EXIT, parseMappingsArguments, runMappingsCommand, UsageError, type CommandIo } from '../../src/admin/mappings-command';
-import { composeMappingAdmin, composeService, type MappingAdminRuntime } from '../../src/composition-root';
+import type { MappingDirectory } from '../../src/admin/ports';
+import { composeMappingAdmin, composeService, type MappingAdminRuntime, type ServiceRuntime } from '../../src/composition-root';
 import { loadConfig, type Config } from '../../src/config/config';
 import { ThrottledError } from '../../src/errors/app-errors';
 import type { LocalAzure } from '../../src/local/local-azure';
@@ -23,8 +30,8 @@ import { createLogger, type Logger } from '../../src/observability/logger';
 import type { MappingVerdict } from '../../src/services/mapping-seal';
 import { startService, type RunningService } from '../../src/server';
 import { mintGraphToken } from '../helpers/graph-tokens';
-import { MAPPING_EXTENSION_NAME, resetTestService } from '../helpers/invariants';
-import { graphExplorer, mappingPropertiesOf, ORIGINAL_SAMPLE_APP_ID, putSealedMapping, sealerOf } from '../helpers/mappings';
+import { MAPPING_EXTENSION_NAME, mappedIdentityOf, orphanedIdentities, resetTestService } from '../helpers/invariants';
+import { GRAPH_EXPLORER_APP_ID, graphExplorer, mappingPropertiesOf, ORIGINAL_SAMPLE_APP_ID, putSealedMapping, sealerOf, type GraphExplorer } from '../helpers/mappings';
 import { findLeaks } from '../helpers/secrecy';
 import { type TestService, useTestService } from '../helpers/test-service';
 
@@ -108,6 +115,50 @@ async function getUserAs(http: ReturnType<typeof supertest>, service: TestServic
     .expect(status);
 }
 
+/** A demo user's request with a fresh token: `GET /api/token`, `POST /api/user`, … */
+async function asUser(service: TestService, user: keyof typeof DEMO_USERS, request: (http: TestService['http']) => supertest.Test): Promise<supertest.Response> {
+  return request(service.http).set({ Authorization: `Bearer ${await service.tokenFor(user)}` });
+}
+
+/** Work as users acting through Graph Explorer (their own `/me` only). */
+async function asExplorer(service: TestService, work: (explorer: GraphExplorer) => Promise<void>): Promise<void> {
+  const explorer = graphExplorer(service.local);
+  try {
+    await work(explorer);
+  } finally {
+    await explorer.close();
+  }
+}
+
+/** A mapping sealed under the test service's current key by this command (origin adopted), straight into the emulator. */
+function putAdoptedMapping(service: TestService, oid: string, acsUserId: string): void {
+  const seal = sealerOf(service.config).seal({ tid: LOCAL_TENANT_ID, oid }, acsUserId, 'adopted');
+  service.local.graph.putExtension(oid, service.config.entra.clientId, { extensionName: MAPPING_EXTENSION_NAME, acsUserIdentity: acsUserId, [SEAL_PROPERTY]: seal });
+}
+
+/**
+ * A maintenance on the real Graph directory of the emulator, with a minted app-only token, the test
+ * service's sealer and `wrap` around the directory (to time a change against the command's requests).
+ */
+function maintenanceOn(
+  service: TestService,
+  overrides: Partial<Pick<MappingMaintenanceOptions, 'throttleRetries' | 'sleep'>> = {},
+  wrap: (directory: MappingDirectory) => MappingDirectory = (directory) => directory,
+): { maintenance: MappingMaintenance; close: () => Promise<void> } {
+  const graph = createGraphClient({ baseUrl: service.local.graph.url, ca: service.local.caCertPem, maxRetries: 0 });
+  const token = mintGraphToken(service.local.entra.keys, { oid: randomUUID(), roles: ['User.ReadWrite.All'] });
+  const directory = createGraphMappingDirectory(graph, { extensionName: MAPPING_EXTENSION_NAME, baseUrl: service.local.graph.url, appToken: () => token });
+  const maintenance = createMappingMaintenance({
+    directory: wrap(directory),
+    sealer: sealerOf(service.config),
+    tenantId: LOCAL_TENANT_ID,
+    extensionName: MAPPING_EXTENSION_NAME,
+    keyIds: service.config.mappingSeal.keys.map((key) => key.id),
+    ...overrides,
+  });
+  return { maintenance, close: () => graph.close() };
+}
+
 function sealsIn(local: Pick<LocalAzure, 'graph'>, oids: Iterable<string>): string[] {
   return [...oids].map((oid) => mappingPropertiesOf(local, oid)?.[SEAL_PROPERTY]).filter((seal): seal is string => typeof seal === 'string');
 }
@@ -139,8 +190,9 @@ describe('mapping maintenance (composeMappingAdmin on the emulators)', () => {
       expect(audit).toMatchObject({
         usersScanned: 253,
         usersWithMapping: 251,
-        sealed: { currentKey: { keyId: 'local', count: 0 }, olderKeys: {} },
+        sealed: { currentKey: { keyId: 'local', count: 0 }, olderKeys: {}, byOrigin: { service: 0, adopted: 0 } },
         unsealed: 251,
+        adoptionOpen: true,
         broken: { malformed_seal: 0, unknown_key: 0, seal_mismatch: 0, malformed_identity: 0 },
         duplicates: [],
       });
@@ -149,15 +201,21 @@ describe('mapping maintenance (composeMappingAdmin on the emulators)', () => {
       const before = snapshot(service, everyone);
       const dryRun = await admin.maintenance.seal({ apply: false });
       expect(dryRun.counts).toMatchObject({ would_seal: 251, sealed: 0, skipped_duplicate: 0, skipped_broken: 0 });
-      expect(dryRun.users.find((line) => line.oid === ALICE)).toEqual({ oid: ALICE, acsUserId: aliceIdentity, result: 'would_seal' });
+      expect(dryRun.users.find((line) => line.oid === ALICE)).toEqual({ oid: ALICE, acsUserId: aliceIdentity, result: 'would_seal', origin: 'adopted' });
       expect(snapshot(service, everyone)).toEqual(before);
       expect(service.local.graph.counters.get('extensions.update')).toBe(0);
 
-      const applied = await admin.maintenance.seal({ apply: true });
+      const reads = service.local.graph.counters.get('user.get');
+      const throttled: number[] = [];
+      const applied = await admin.maintenance.seal({ apply: true, progress: { throttled: (waitMs) => throttled.push(waitMs) } });
       expect(applied.counts).toMatchObject({ sealed: 251, failed: 0, not_attempted: 0 });
-      expect(service.local.graph.counters.get('extensions.update')).toBe(251);
+      // Each write was preceded by a read of that one user's mapping (it may have changed since the scan):
+      // 502 requests, more than Graph's 455 per 10 s, so a few were throttled and asked again.
+      const requests = service.local.graph.counters.get('user.get') - reads + service.local.graph.counters.get('extensions.update');
+      expect(requests).toBe(2 * 251 + throttled.length);
+      const written = service.local.graph.counters.get('extensions.update');
       for (const [oid, acsUserId] of [...seeded, [ALICE, aliceIdentity] as const]) {
-        expect(verdictOf(service, oid)).toMatchObject({ trusted: true, acsUserId, keyId: 'local', currentKey: true });
+        expect(verdictOf(service, oid)).toEqual({ trusted: true, acsUserId, keyId: 'local', currentKey: true, origin: 'adopted' });
       }
       // One app-only token (msal's cache) for three scans and 251 writes.
       expect(service.local.entra.counters.get('token') - tokenRequests).toBe(1);
@@ -168,8 +226,8 @@ describe('mapping maintenance (composeMappingAdmin on the emulators)', () => {
       const again = await admin.maintenance.seal({ apply: true });
       expect(again.alreadyCurrent).toBe(251);
       expect(again.users).toEqual([]);
-      expect(service.local.graph.counters.get('extensions.update')).toBe(251);
-      expect((await admin.maintenance.audit()).sealed.currentKey.count).toBe(251);
+      expect(service.local.graph.counters.get('extensions.update')).toBe(written);
+      expect((await admin.maintenance.audit()).sealed).toMatchObject({ currentKey: { count: 251 }, byOrigin: { service: 0, adopted: 251 } });
     });
   });
 
@@ -188,6 +246,7 @@ describe('mapping maintenance (composeMappingAdmin on the emulators)', () => {
       expect(audit.duplicates).toEqual([
         {
           acsUserId: shared,
+          resolution: 'no_sealed_holder',
           holders: expect.arrayContaining([
             { oid: ALICE, acsUserId: shared, status: 'no_seal', sealed: false },
             { oid: BOB, acsUserId: shared, status: 'no_seal', sealed: false },
@@ -200,9 +259,9 @@ describe('mapping maintenance (composeMappingAdmin on the emulators)', () => {
       const applied = await admin.maintenance.seal({ apply: true });
       expect(applied.users).toEqual(
         expect.arrayContaining([
-          { oid: ALICE, acsUserId: shared, result: 'skipped_duplicate', detail: 'no_seal' },
-          { oid: BOB, acsUserId: shared, result: 'skipped_duplicate', detail: 'no_seal' },
-          { oid: CAROL, acsUserId: carols, result: 'sealed' },
+          { oid: ALICE, acsUserId: shared, result: 'skipped_duplicate', detail: 'no_seal', resolution: 'no_sealed_holder' },
+          { oid: BOB, acsUserId: shared, result: 'skipped_duplicate', detail: 'no_seal', resolution: 'no_sealed_holder' },
+          { oid: CAROL, acsUserId: carols, result: 'sealed', origin: 'adopted' },
         ]),
       );
       expect(applied.counts).toMatchObject({ sealed: 1, skipped_duplicate: 2 });
@@ -214,7 +273,7 @@ describe('mapping maintenance (composeMappingAdmin on the emulators)', () => {
       await getUserAs(service.http, service, 'alice', 409);
     });
 
-    it('leaves the sealed holder as it is and does not seal the forged copy, in any letter case', async () => {
+    it('takes the holder whose seal verifies as the owner, leaves it as it is and reports the copy, in any letter case, as a forgery', async () => {
       const alices = service.local.acs.seedIdentity();
       putSealedMapping(service, ALICE, alices);
       const forged = `8:acs:${alices.slice('8:acs:'.length).toUpperCase()}`;
@@ -228,19 +287,26 @@ describe('mapping maintenance (composeMappingAdmin on the emulators)', () => {
       const before = snapshot(service, [ALICE, BOB]);
 
       const audit = await admin.maintenance.audit();
-      expect(audit.duplicates).toHaveLength(1);
-      expect(audit.duplicates[0]?.holders).toEqual(
-        expect.arrayContaining([
-          { oid: ALICE, acsUserId: alices, status: 'current_key', sealed: true },
-          { oid: BOB, acsUserId: forged, status: 'no_seal', sealed: false },
-        ]),
-      );
+      expect(audit.duplicates).toEqual([
+        {
+          acsUserId: expect.any(String),
+          resolution: 'sealed_owner',
+          owner: ALICE,
+          holders: expect.arrayContaining([
+            { oid: ALICE, acsUserId: alices, status: 'current_key', sealed: true, origin: 'service' },
+            { oid: BOB, acsUserId: forged, status: 'no_seal', sealed: false },
+          ]),
+        },
+      ]);
       const printed = formatAudit(audit);
       expect(printed).toMatch(/^ {2}duplicates \(ACS ids named by 2\+ users\) +1 {3}held by 2 users$/m);
-      expect(printed).toContain(`\n    ${ALICE}  sealed (current key)\n`);
-      expect(printed).toContain(`\n    ${BOB}  unsealed (no_seal)  as ${forged}\n`);
+      expect(printed).toContain(`owner ${ALICE} (its seal verifies): maintained as usual; the others are forgeries, never sealed\n`);
+      expect(printed).toContain(`\n    ${ALICE}  sealed (current key, service)`);
+      expect(printed).toContain(`\n    ${BOB}  unsealed (no_seal)`);
+      expect(printed).toContain(`  as ${forged}`);
       const applied = await admin.maintenance.seal({ apply: true });
-      expect(applied.counts).toMatchObject({ sealed: 0, resealed: 0, skipped_duplicate: 2 });
+      expect(applied.users).toEqual([{ oid: BOB, acsUserId: forged, result: 'skipped_forgery', detail: 'no_seal', owner: ALICE }]);
+      expect(applied).toMatchObject({ alreadyCurrent: 1, counts: { sealed: 0, resealed: 0, skipped_duplicate: 0, skipped_forgery: 1 } });
       expect(service.local.graph.counters.get('extensions.update')).toBe(0);
       expect(snapshot(service, [ALICE, BOB])).toEqual(before);
 
@@ -335,25 +401,15 @@ describe('mapping maintenance (composeMappingAdmin on the emulators)', () => {
 
     it('gives up on throttling that does not end, with the throttling error, after its retries', async () => {
       seedLegacyUsers(service, 5);
-      const graph = createGraphClient({ baseUrl: service.local.graph.url, ca: service.local.caCertPem, maxRetries: 0 });
+      const slept: number[] = [];
+      const { maintenance, close } = maintenanceOn(service, { throttleRetries: 2, sleep: async (ms) => void slept.push(ms) });
       try {
-        const token = await mintGraphToken(service.local.entra.keys, { oid: randomUUID(), roles: ['User.ReadWrite.All'] });
-        const slept: number[] = [];
-        const maintenance = createMappingMaintenance({
-          directory: createGraphMappingDirectory(graph, { extensionName: MAPPING_EXTENSION_NAME, baseUrl: service.local.graph.url, appToken: async () => token }),
-          sealer: sealerOf(service.config),
-          tenantId: LOCAL_TENANT_ID,
-          extensionName: MAPPING_EXTENSION_NAME,
-          keyIds: ['local'],
-          throttleRetries: 2,
-          sleep: async (ms) => void slept.push(ms),
-        });
         service.local.graph.faults.inject({ route: 'users.list', status: 429, retryAfterSeconds: 2.5, times: Infinity });
         await expect(maintenance.audit()).rejects.toBeInstanceOf(ThrottledError);
         expect(slept).toEqual([3000, 3000]);
         expect(service.local.graph.counters.get('users.list')).toBe(3);
       } finally {
-        await graph.close();
+        await close();
       }
     });
 
@@ -371,6 +427,126 @@ describe('mapping maintenance (composeMappingAdmin on the emulators)', () => {
       service.local.graph.faults.inject({ route: 'extensions.update', status: 404, code: 'ResourceNotFound', message: 'Extension with given id not found.' });
       const applied = await admin.maintenance.seal({ apply: true });
       expect(applied.counts).toMatchObject({ gone: 1, sealed: 1, failed: 0 });
+    });
+  });
+
+  describe('adoption of unsealed mappings, only until the service went live', () => {
+    it('adopts legacy mappings (origin adopted) while no service seal exists, and resumes an interrupted adoption: adopted seals keep it open', async () => {
+      const seeded = seedLegacyUsers(service, 4);
+      expect(await admin.maintenance.audit()).toMatchObject({ adoptionOpen: true, unsealed: 4, sealed: { byOrigin: { service: 0, adopted: 0 } } });
+      service.local.graph.faults.inject({ route: 'extensions.update', status: 500 });
+
+      const interrupted = await admin.maintenance.seal({ apply: true });
+      expect(interrupted.counts).toMatchObject({ sealed: 3, failed: 1, skipped_unsealed: 0 });
+      const failed = interrupted.users.find((line) => line.result === 'failed') as SealLine;
+      expect(await admin.maintenance.audit()).toMatchObject({ adoptionOpen: true, unsealed: 1, sealed: { byOrigin: { service: 0, adopted: 3 } } });
+
+      const resumed = await admin.maintenance.seal({ apply: true });
+      expect(resumed.users).toEqual([{ oid: failed.oid, acsUserId: seeded.get(failed.oid), result: 'sealed', origin: 'adopted' }]);
+      for (const [oid, acsUserId] of seeded) expect(verdictOf(service, oid)).toMatchObject({ trusted: true, acsUserId, origin: 'adopted' });
+    });
+
+    it('once the service made an identity, does not seal a claim on one it left unmapped (GET /api/token stays 409); --adopt-unsealed-after-cutover does', async () => {
+      // Cut-over: alice's legacy mapping, and bob's copy of her id (every chat participant sees it).
+      const alicesOld = putLegacyMapping(service, ALICE);
+      await asExplorer(service, (explorer) => explorer.createMapping(BOB, { acsUserIdentity: alicesOld }));
+      expect((await admin.maintenance.seal({ apply: true })).counts).toMatchObject({ sealed: 0, skipped_duplicate: 2 });
+
+      // Alice is refused and asks for a new identity, as documented: the service seals the new one and
+      // leaves her old one alive and unmapped. Bob's copy is no longer a duplicate.
+      expect((await asUser(service, 'alice', (http) => http.get('/api/user'))).body.code).toBe('mapping_untrusted');
+      const fresh = await asUser(service, 'alice', (http) => http.post('/api/user'));
+      expect(fresh.status).toBe(201);
+      expect(fresh.body.acsUserIdentity).not.toBe(alicesOld);
+      expect(service.local.acs.isAlive(alicesOld)).toBe(true);
+
+      const audit = await admin.maintenance.audit();
+      expect(audit).toMatchObject({ adoptionOpen: false, unsealed: 1, duplicates: [], sealed: { byOrigin: { service: 1, adopted: 0 } } });
+      expect(formatAudit(audit)).toContain('\nAdoption of unsealed mappings: closed. 1 mapping carries a service seal (the service is live):\n');
+
+      const before = snapshot(service, [BOB]);
+      const rerun = await admin.maintenance.seal({ apply: true });
+      expect(rerun.users).toEqual([{ oid: BOB, acsUserId: alicesOld, result: 'skipped_unsealed', detail: 'no_seal' }]);
+      expect(formatSealLine(rerun.users[0] as SealLine)).toBe(
+        `not adopted   ${BOB}  ${alicesOld}  unsealed: not adopted, the service is live (a user may have written it); they get a new identity with POST /api/user\n`,
+      );
+      expect(service.local.graph.counters.get('extensions.update')).toBe(0);
+      expect(snapshot(service, [BOB])).toEqual(before);
+      const refused = await asUser(service, 'bob', (http) => http.get('/api/token'));
+      expect({ status: refused.status, code: refused.body.code }).toEqual({ status: 409, code: 'mapping_untrusted' });
+
+      // The override does what its usage text warns about: bob gets alice's old identity.
+      const forced = await admin.maintenance.seal({ apply: true, adoptUnsealedAfterCutover: true });
+      expect(forced.users).toEqual([{ oid: BOB, acsUserId: alicesOld, result: 'sealed', origin: 'adopted' }]);
+      expect(formatSealSummary(forced)).toContain('closed, 1 mapping carries a service seal (the service is live),\nbut overridden by --adopt-unsealed-after-cutover');
+      const stolen = await asUser(service, 'bob', (http) => http.get('/api/token'));
+      expect({ status: stolen.status, user: stolen.body.user?.communicationUserId }).toEqual({ status: 201, user: alicesOld });
+    });
+  });
+
+  describe('mappings that change between the scan and the write', () => {
+    it('reads each mapping again right before writing it, and leaves one that changed since the scan as it is now', async () => {
+      const bobs = putLegacyMapping(service, BOB);
+      const carols = putLegacyMapping(service, CAROL);
+      putLegacyMapping(service, ALICE);
+      const alicesNew = service.local.acs.seedIdentity();
+      const progress: MaintenanceProgress = {
+        // After the last page, before any write: alice got a new sealed identity (what POST /api/user
+        // leaves), and another run of this command sealed carol's.
+        scanned: () => {
+          putSealedMapping(service, ALICE, alicesNew);
+          putAdoptedMapping(service, CAROL, carols);
+        },
+      };
+      const applied = await admin.maintenance.seal({ apply: true, progress });
+      expect(applied.users).toEqual(
+        expect.arrayContaining([
+          { oid: ALICE, acsUserId: expect.any(String), result: 'changed', now: { acsUserId: alicesNew, status: 'current_key' } },
+          { oid: CAROL, acsUserId: carols, result: 'changed', now: { acsUserId: carols, status: 'current_key' } },
+          { oid: BOB, acsUserId: bobs, result: 'sealed', origin: 'adopted' },
+        ]),
+      );
+      expect(applied.counts).toMatchObject({ sealed: 1, changed: 2, failed: 0 });
+      expect(service.local.graph.counters.get('user.get')).toBe(3);
+      expect(service.local.graph.counters.get('extensions.update')).toBe(1);
+      expect(verdictOf(service, ALICE)).toMatchObject({ trusted: true, acsUserId: alicesNew, origin: 'service' });
+      const alicesLine = applied.users.find((line) => line.oid === ALICE) as SealLine;
+      expect(formatSealLine(alicesLine)).toBe(
+        `changed       ${ALICE}  ${alicesLine.acsUserId}  the mapping changed since the scan; not written (now sealed (current key) naming ${alicesNew})\n`,
+      );
+      expect(formatSealSummary(applied)).toMatch(/^ {2}changed since the scan \(not written\) +2$/m);
+    });
+
+    it("does not overwrite the identity a POST /api/user made after the scan while the command was busy writing another user's seal", async () => {
+      // Written before alice (the emulator lists users by id), so its write is under way when the POST lands.
+      const first = '00000000-0000-4000-8000-000000000001';
+      putLegacyMapping(service, first);
+      const alicesOld = putLegacyMapping(service, ALICE);
+      let posted: Promise<supertest.Response> | undefined;
+      const holdWritesUntilPosted = (directory: MappingDirectory): MappingDirectory => ({
+        ...directory,
+        reseal: async (oid, mapping) => {
+          await posted;
+          return directory.reseal(oid, mapping);
+        },
+      });
+      const { maintenance, close } = maintenanceOn(service, {}, holdWritesUntilPosted);
+      try {
+        const applied = await maintenance.seal({ apply: true, progress: { scanned: () => void (posted ??= asUser(service, 'alice', (http) => http.post('/api/user'))) } });
+        const fresh = (await posted) as supertest.Response;
+        expect(fresh.status).toBe(201);
+        expect(applied.users).toEqual([
+          { oid: first, acsUserId: expect.any(String), result: 'sealed', origin: 'adopted' },
+          { oid: ALICE, acsUserId: alicesOld, result: 'changed', now: { acsUserId: fresh.body.acsUserIdentity, status: 'current_key' } },
+        ]);
+      } finally {
+        await close();
+      }
+      const alicesNew = mappedIdentityOf(service.local, ALICE);
+      expect(verdictOf(service, ALICE)).toMatchObject({ trusted: true, acsUserId: alicesNew, origin: 'service' });
+      // Her old identity was untrusted, so POST /api/user left it alive on purpose; the new one is mapped, not orphaned.
+      expect(orphanedIdentities(service.local, [...DEMO_OIDS, first])).toEqual([alicesOld]);
+      expect((await getUserAs(service.http, service, 'alice', 200)).body.acsUserIdentity).toBe(alicesNew);
     });
   });
 
@@ -394,41 +570,97 @@ describe('key rotation (MAPPING_SEAL_KEYS a → b,a → b)', () => {
   const keyA = newKey();
   const keyB = newKey();
   const service = useTestService({ env: { MAPPING_SEAL_KEYS: `a:${keyA}` } });
+  let ringB: Config;
+  let onA: MappingAdminRuntime;
+  let onBA: MappingAdminRuntime;
+  let serviceBA: ServiceRuntime;
+  let serviceB: ServiceRuntime;
 
-  it('audits seals under the older key, the service still trusts them, seal re-seals under the new key, and the new key alone then trusts them', async () => {
-    await resetTestService(service);
+  beforeAll(() => {
     knownSecrets.push(...secretsOf(service.local, service.config), keyB);
     const logger = adminLogger();
     const ca = { trustedCaPem: service.local.caCertPem };
-    const onA = composeMappingAdmin(service.config, { logger, ...ca });
     const ringBA = configOf(service, { MAPPING_SEAL_KEYS: `b:${keyB},a:${keyA}` });
-    const ringB = configOf(service, { MAPPING_SEAL_KEYS: `b:${keyB}` });
-    const onBA = composeMappingAdmin(ringBA, { logger, ...ca });
-    const serviceBA = composeService(ringBA, { logger, ...ca });
-    const serviceB = composeService(ringB, { logger, ...ca });
-    try {
-      const seeded = seedLegacyUsers(service, 5);
-      const alices = putLegacyMapping(service, ALICE);
-      expect((await onA.maintenance.seal({ apply: true })).counts.sealed).toBe(6);
-      expect(verdictOf(service, ALICE)).toMatchObject({ trusted: true, keyId: 'a' });
+    ringB = configOf(service, { MAPPING_SEAL_KEYS: `b:${keyB}` });
+    onA = composeMappingAdmin(service.config, { logger, ...ca });
+    onBA = composeMappingAdmin(ringBA, { logger, ...ca });
+    serviceBA = composeService(ringBA, { logger, ...ca });
+    serviceB = composeService(ringB, { logger, ...ca });
+  });
+  afterAll(async () => {
+    await Promise.all([onA.close(), onBA.close(), serviceBA.close(), serviceB.close()]);
+  });
+  beforeEach(async () => {
+    await resetTestService(service);
+  });
 
-      expect(await onBA.maintenance.audit()).toMatchObject({ sealed: { currentKey: { keyId: 'b', count: 0 }, olderKeys: { a: 6 } }, unsealed: 0 });
-      expect((await getUserAs(supertest(serviceBA.app), service, 'alice', 200)).body.acsUserIdentity).toBe(alices);
-      await getUserAs(supertest(serviceB.app), service, 'alice', 409);
+  it('audits seals under the older key, the service still trusts them, seal re-seals under the new key, and the new key alone then trusts them', async () => {
+    const seeded = seedLegacyUsers(service, 5);
+    const alices = putLegacyMapping(service, ALICE);
+    expect((await onA.maintenance.seal({ apply: true })).counts.sealed).toBe(6);
+    expect(verdictOf(service, ALICE)).toMatchObject({ trusted: true, keyId: 'a' });
 
-      const dryRun = await onBA.maintenance.seal({ apply: false });
-      expect(dryRun.counts.would_reseal).toBe(6);
-      const resealed = await onBA.maintenance.seal({ apply: true });
-      expect(resealed.counts).toMatchObject({ resealed: 6, sealed: 0, failed: 0 });
-      expect(resealed.users).toContainEqual({ oid: ALICE, acsUserId: alices, result: 'resealed' });
-      expect(await onBA.maintenance.audit()).toMatchObject({ sealed: { currentKey: { keyId: 'b', count: 6 }, olderKeys: { a: 0 } } });
-      for (const oid of seeded.keys()) expect(verdictOf({ local: service.local, config: ringB }, oid)).toMatchObject({ trusted: true, keyId: 'b' });
+    expect(await onBA.maintenance.audit()).toMatchObject({ sealed: { currentKey: { keyId: 'b', count: 0 }, olderKeys: { a: 6 } }, unsealed: 0 });
+    expect((await getUserAs(supertest(serviceBA.app), service, 'alice', 200)).body.acsUserIdentity).toBe(alices);
+    await getUserAs(supertest(serviceB.app), service, 'alice', 409);
 
-      expect((await getUserAs(supertest(serviceB.app), service, 'alice', 200)).body.acsUserIdentity).toBe(alices);
-      expect((await getUserAs(service.http, service, 'alice', 409)).body.code).toBe('mapping_untrusted');
-    } finally {
-      await Promise.all([onA.close(), onBA.close(), serviceBA.close(), serviceB.close()]);
-    }
+    const dryRun = await onBA.maintenance.seal({ apply: false });
+    expect(dryRun.counts.would_reseal).toBe(6);
+    const resealed = await onBA.maintenance.seal({ apply: true });
+    expect(resealed.counts).toMatchObject({ resealed: 6, sealed: 0, failed: 0 });
+    expect(resealed.users).toContainEqual({ oid: ALICE, acsUserId: alices, result: 'resealed', origin: 'adopted' });
+    expect(await onBA.maintenance.audit()).toMatchObject({ sealed: { currentKey: { keyId: 'b', count: 6 }, olderKeys: { a: 0 } } });
+    // A re-seal keeps the origin: what this command adopted stays adopted.
+    for (const oid of seeded.keys()) expect(verdictOf({ local: service.local, config: ringB }, oid)).toMatchObject({ trusted: true, keyId: 'b', origin: 'adopted' });
+
+    expect((await getUserAs(supertest(serviceB.app), service, 'alice', 200)).body.acsUserIdentity).toBe(alices);
+    expect((await getUserAs(service.http, service, 'alice', 409)).body.code).toBe('mapping_untrusted');
+  });
+
+  it('re-seals a victim under the older key whose id other users copied (in any letter case) and reports the copies as forgeries, so the old key reaches 0', async () => {
+    const alices = (await asUser(service, 'alice', (http) => http.post('/api/user'))).body.acsUserIdentity as string;
+    const otherCase = `8:acs:${alices.slice('8:acs:'.length).toUpperCase()}`;
+    await asExplorer(service, async (explorer) => {
+      await explorer.createMapping(BOB, { acsUserIdentity: alices });
+      await explorer.createMapping(CAROL, { acsUserIdentity: otherCase });
+    });
+
+    const audit = await onBA.maintenance.audit();
+    expect(audit).toMatchObject({ sealed: { olderKeys: { a: 1 }, byOrigin: { service: 1, adopted: 0 } }, duplicates: [{ resolution: 'sealed_owner', owner: ALICE }] });
+    expect(audit.duplicates[0]?.holders).toHaveLength(3);
+
+    const applied = await onBA.maintenance.seal({ apply: true });
+    expect(applied.users).toHaveLength(3);
+    expect(applied.users).toEqual(
+      expect.arrayContaining([
+        { oid: ALICE, acsUserId: alices, result: 'resealed', origin: 'service' },
+        { oid: BOB, acsUserId: alices, result: 'skipped_forgery', detail: 'no_seal', owner: ALICE },
+        { oid: CAROL, acsUserId: otherCase, result: 'skipped_forgery', detail: 'no_seal', owner: ALICE },
+      ]),
+    );
+    const bobsLine = applied.users.find((line) => line.oid === BOB) as SealLine;
+    expect(formatSealLine(bobsLine)).toBe(`skipped       ${BOB}  ${alices}  forgery: ${ALICE} holds this identity under a verifying seal; unsealed (no_seal)\n`);
+    expect(await onBA.maintenance.audit()).toMatchObject({ sealed: { currentKey: { keyId: 'b', count: 1 }, olderKeys: { a: 0 } } });
+
+    expect((await getUserAs(supertest(serviceB.app), service, 'alice', 200)).body.acsUserIdentity).toBe(alices);
+    expect((await getUserAs(supertest(serviceB.app), service, 'bob', 409)).body.code).toBe('mapping_untrusted');
+  });
+
+  it("skips every holder when several holders' seals verify for one identity (a bug or a leaked key), and says so", async () => {
+    const shared = service.local.acs.seedIdentity();
+    putSealedMapping(service, ALICE, shared);
+    putSealedMapping(service, BOB, shared);
+
+    const applied = await onBA.maintenance.seal({ apply: true });
+    expect(applied.audit.duplicates).toEqual([expect.objectContaining({ resolution: 'several_sealed_holders' })]);
+    expect(applied.users).toEqual(
+      expect.arrayContaining(
+        [ALICE, BOB].map((oid) => ({ oid, acsUserId: shared, result: 'skipped_duplicate', detail: 'older_key', resolution: 'several_sealed_holders' })),
+      ),
+    );
+    expect(formatSealLine(applied.users[0] as SealLine)).toContain("duplicate: another user names this identity too, and several holders' seals verify; sealed (older key)");
+    expect(formatAudit(applied.audit)).toContain(`  ${shared}  several holders' seals verify (a bug, or a leaked key: rotate it): none is sealed\n`);
+    expect(service.local.graph.counters.get('extensions.update')).toBe(0);
   });
 });
 
@@ -437,8 +669,9 @@ describe('the mappings command', () => {
     it.each([
       [['audit'], { verb: 'audit', json: false }],
       [['audit', '--json'], { verb: 'audit', json: true }],
-      [['seal'], { verb: 'seal', json: false, apply: false }],
-      [['seal', '--apply', '--json'], { verb: 'seal', json: true, apply: true }],
+      [['seal'], { verb: 'seal', json: false, apply: false, adoptUnsealedAfterCutover: false }],
+      [['seal', '--apply', '--json'], { verb: 'seal', json: true, apply: true, adoptUnsealedAfterCutover: false }],
+      [['seal', '--apply', '--adopt-unsealed-after-cutover'], { verb: 'seal', json: false, apply: true, adoptUnsealedAfterCutover: true }],
       [['--help'], { verb: 'help', asked: true }],
       [['seal', '-h'], { verb: 'help', asked: true }],
       [[], { verb: 'help', asked: false }],
@@ -446,10 +679,13 @@ describe('the mappings command', () => {
       expect(parseMappingsArguments(argv)).toEqual(expected);
     });
 
-    it.each([[['audit', '--apply']], [['purge']], [['seal', 'now']], [['--json']], [['seal', '--force']]])('refuses %j with the usage', (argv) => {
-      expect(() => parseMappingsArguments(argv)).toThrow(UsageError);
-      expect(() => parseMappingsArguments(argv)).toThrow(/usage: npm run -s mappings/);
-    });
+    it.each([[['audit', '--apply']], [['audit', '--adopt-unsealed-after-cutover']], [['purge']], [['seal', 'now']], [['--json']], [['seal', '--force']]])(
+      'refuses %j with the usage',
+      (argv) => {
+        expect(() => parseMappingsArguments(argv)).toThrow(UsageError);
+        expect(() => parseMappingsArguments(argv)).toThrow(/usage: npm run -s mappings/);
+      },
+    );
   });
 
   describe('end to end in local mode (npm start in a folder, the command in that folder)', () => {
@@ -508,14 +744,14 @@ describe('the mappings command', () => {
 
       const dryRun = capture(folder);
       expect(await runMappingsCommand(['seal'], dryRun)).toBe(EXIT.ok);
-      expect(dryRun.out()).toContain(`would seal    ${ALICE}  ${alices}  was unsealed`);
+      expect(dryRun.out()).toContain(`would seal    ${ALICE}  ${alices}  was unsealed; adopted\n`);
       expect(dryRun.out()).toContain('Dry run: nothing was written.');
       expect(local().graph.counters.get('extensions.update')).toBe(0);
 
       const applied = capture(folder);
       expect(await runMappingsCommand(['seal', '--apply'], applied)).toBe(EXIT.ok);
-      expect(applied.out()).toContain(`sealed        ${ALICE}  ${alices}  was unsealed`);
-      expect(applied.out()).toMatch(/^ {2}sealed \(were unsealed\) +1$/m);
+      expect(applied.out()).toContain(`sealed        ${ALICE}  ${alices}  was unsealed; adopted\n`);
+      expect(applied.out()).toMatch(/^ {2}sealed \(were unsealed: adopted\) +1$/m);
 
       const printed = [audit, json, dryRun, applied].map((io) => io.out() + io.err());
       const seals = sealsIn(local(), DEMO_OIDS);
@@ -540,7 +776,7 @@ describe('the mappings command', () => {
 
       const second = capture(folder);
       expect(await runMappingsCommand(['seal', '--apply'], second)).toBe(EXIT.ok);
-      expect(second.out()).toMatch(/^ {2}sealed \(were unsealed\) +1$/m);
+      expect(second.out()).toMatch(/^ {2}sealed \(were unsealed: adopted\) +1$/m);
       expect(sealsIn(local(), users)).toHaveLength(2);
     });
 
@@ -558,6 +794,41 @@ describe('the mappings command', () => {
       expect({ code, stderr }).toEqual({ code: EXIT.ok, stderr: '' });
       expect(JSON.parse(stdout)).toMatchObject({ tenantId: LOCAL_TENANT_ID, usersScanned: 3, sealed: { currentKey: { keyId: 'local', count: 3 } } });
     }, 60_000);
+
+    it('once a service seal exists, prints adoption as closed and an unsealed mapping as not adopted; the override adopts it (JSON)', async () => {
+      const config = loadConfig({ NODE_ENV: 'test', ...local().settings });
+      putSealedMapping({ local: local(), config }, randomUUID(), local().acs.seedIdentity());
+      const claimant = randomUUID();
+      const claimed = local().acs.seedIdentity();
+      local().graph.putExtension(claimant, GRAPH_EXPLORER_APP_ID, { extensionName: MAPPING_EXTENSION_NAME, acsUserIdentity: claimed });
+      const updates = local().graph.counters.get('extensions.update');
+
+      const audit = capture(folder);
+      expect(await runMappingsCommand(['audit'], audit)).toBe(EXIT.ok);
+      expect(audit.out()).toMatch(/^ {2}sealed by the service \(origin service\) +1$/m);
+      expect(audit.out()).toMatch(/^ {2}adopted by this command \(origin adopted\) +3$/m);
+      expect(audit.out()).toMatch(/^ {2}unsealed \(no_seal\) +1 {3}refused by the service; not adopted \(the service is live\)$/m);
+      expect(audit.out()).toMatch(/^Adoption of unsealed mappings: closed\. 1 mapping carries a service seal \(the service is live\):$/m);
+      const json = capture(folder);
+      expect(await runMappingsCommand(['audit', '--json'], json)).toBe(EXIT.ok);
+      expect(JSON.parse(json.out())).toMatchObject({ adoptionOpen: false, unsealed: 1, sealed: { byOrigin: { service: 1, adopted: 3 } } });
+
+      const refused = capture(folder);
+      expect(await runMappingsCommand(['seal', '--apply'], refused)).toBe(EXIT.ok);
+      expect(refused.out()).toContain(`not adopted   ${claimant}  ${claimed}  unsealed: not adopted, the service is live`);
+      expect(refused.out()).toMatch(/^ {2}not adopted: unsealed, the service is live +1$/m);
+      expect(local().graph.counters.get('extensions.update')).toBe(updates);
+
+      const forced = capture(folder);
+      expect(await runMappingsCommand(['seal', '--apply', '--adopt-unsealed-after-cutover', '--json'], forced)).toBe(EXIT.ok);
+      expect(JSON.parse(forced.out())).toMatchObject({
+        apply: true,
+        adoptUnsealedAfterCutover: true,
+        audit: { adoptionOpen: false },
+        counts: { sealed: 1, skipped_unsealed: 0 },
+        users: [{ oid: claimant, acsUserId: claimed, result: 'sealed', origin: 'adopted' }],
+      });
+    });
 
     it('says to start the service when its pid is gone, or its admin file is', async () => {
       const file = adminFilePath(sessionFile);
@@ -581,7 +852,7 @@ describe('the mappings command', () => {
     it('prints the usage for --help, and exits 2 with it for no command or a wrong one', async () => {
       const help = capture(folder);
       expect(await runMappingsCommand(['--help'], help)).toBe(EXIT.ok);
-      expect(help.out()).toMatch(/^usage: npm run -s mappings -- <audit \| seal \[--apply\]> \[--json\]/);
+      expect(help.out()).toMatch(/^usage: npm run -s mappings -- <audit \| seal \[--apply\] \[--adopt-unsealed-after-cutover\]> \[--json\]/);
       const none = capture(folder);
       expect(await runMappingsCommand([], none)).toBe(EXIT.usage);
       expect(none.err()).toMatch(/^usage:/);

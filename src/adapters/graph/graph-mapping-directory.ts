@@ -1,14 +1,17 @@
 /**
  * The identity mappings of every user of the tenant, for the admin command (`npm run mappings`):
- * `GET /users?$select=id&$expand=extensions` page by page, following `@odata.nextLink`, and
+ * `GET /users?$select=id&$expand=extensions` page by page, following `@odata.nextLink`;
+ * `GET /users/{id}?$select=id&$expand=extensions` to read one user's mapping again; and
  * `PATCH /users/{id}/extensions/{name}` to reseal one. Runs on an app-only token (client
- * credentials): listing needs the application permission User.Read.All, resealing User.ReadWrite.All.
+ * credentials): listing and reading need the application permission User.Read.All, resealing
+ * User.ReadWrite.All.
  */
 
 import { GraphError } from '@microsoft/microsoft-graph-client';
 
 import type { DirectoryEntry, MappingDirectory } from '../../admin/ports';
 import { UpstreamError } from '../../errors/app-errors';
+import type { StoredMapping } from '../../services/ports';
 import type { GraphClient } from './graph-client';
 import { ACS_ID_PROPERTY, findMappingExtension, SEAL_PROPERTY, storedMappingOf, translate } from './graph-mapping-store';
 
@@ -45,14 +48,19 @@ function followableLink(nextLink: unknown, origin: string): string {
   throw new UpstreamError('graph', 'error', `returned an @odata.nextLink that does not continue ${prefix}…; refusing to follow it`);
 }
 
+/** The mapping among a user's extensions, found exactly as the service finds it (unverified). */
+function mappingOf(extensions: unknown, extensionName: string): StoredMapping | undefined {
+  const extension = findMappingExtension(extensions, extensionName);
+  return extension === undefined ? undefined : storedMappingOf(extension);
+}
+
 /** The entries of one page; a page without a `value` array, or a user without an id, is not Graph's answer. */
 function entriesOf(page: UsersPage, extensionName: string): DirectoryEntry[] {
   if (!Array.isArray(page.value)) throw new UpstreamError('graph', 'error', 'returned a user list page without a value array');
   return (page.value as unknown[]).map((user) => {
     const { id, extensions } = (typeof user === 'object' && user !== null ? user : {}) as { id?: unknown; extensions?: unknown };
     if (typeof id !== 'string' || id === '') throw new UpstreamError('graph', 'error', 'returned a user without an id');
-    const extension = findMappingExtension(extensions, extensionName);
-    return { oid: id, mapping: extension === undefined ? undefined : storedMappingOf(extension) };
+    return { oid: id, mapping: mappingOf(extensions, extensionName) };
   });
 }
 
@@ -83,6 +91,18 @@ export function createGraphMappingDirectory(graph: GraphClient, options: GraphMa
         link = next;
         yield entries;
       } while (link !== undefined);
+    },
+
+    async read(oid) {
+      let user: { extensions?: unknown };
+      try {
+        user = (await graph.api(`/users/${encodeURIComponent(oid)}`, await appToken()).select('id').expand('extensions').get()) as typeof user;
+      } catch (error) {
+        // The user was deleted since the scan: nothing is mapped any more.
+        if (error instanceof GraphError && error.statusCode === 404) return undefined;
+        throw translate(error);
+      }
+      return mappingOf(user.extensions, extensionName);
     },
 
     async reseal(oid, mapping) {
