@@ -153,7 +153,12 @@ export async function buildPackage(options: PackageOptions): Promise<PackageResu
   }
 }
 
-/** The package.json App Service runs: what `npm start` and Node's resolution need, and nothing that invites a build. */
+/**
+ * The package.json App Service runs: what `npm start` and Node's resolution need, and nothing that invites a build.
+ * Nothing installs inside the package (it ships its node_modules), but if someone does run npm install there (a
+ * build turned on with SCM_DO_BUILD_DURING_DEPLOYMENT, or by hand), @scarf/scarf's postinstall reads this file:
+ * `scarfSettings.enabled: false` keeps that install from reporting to scarf.sh too.
+ */
 function runtimeManifest(manifest: ProjectManifest): Record<string, unknown> {
   return {
     name: manifest.name,
@@ -164,6 +169,7 @@ function runtimeManifest(manifest: ProjectManifest): Record<string, unknown> {
     ...(manifest.engines === undefined ? {} : { engines: manifest.engines }),
     main: manifest.main ?? 'dist/main.js',
     scripts: { start: 'node dist/main.js' },
+    scarfSettings: { enabled: false },
     dependencies: manifest.dependencies ?? {},
   };
 }

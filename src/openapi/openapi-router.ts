@@ -1,7 +1,8 @@
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 
-import express, { Router, type Request } from 'express';
+import { Router, type Request, type RequestHandler } from 'express';
 
+import { notFound } from '../errors/error-handler';
 import type { OpenApiDocument } from './openapi-document';
 
 /**
@@ -9,6 +10,20 @@ import type { OpenApiDocument } from './openapi-document';
  * whose entry point loads its 1.5 MB browser bundle into the server process.
  */
 const SWAGGER_UI_ASSETS = dirname(require.resolve('swagger-ui-dist/package.json'));
+
+/**
+ * The package's files that `docsPage` loads, and nothing else. The package folder also holds its own
+ * package.json (its exact version), a demo index.html, oauth2-redirect.html (which hands the codes or
+ * tokens in its URL to the window that opened it), the ES-module bundles and source maps. The docs page
+ * needs none of them, and serving the folder would publish them all, and whatever a later release adds.
+ */
+const DOCS_ASSETS: Readonly<Record<string, string>> = {
+  'swagger-ui.css': 'text/css',
+  'index.css': 'text/css',
+  'favicon-32x32.png': 'image/png',
+  'swagger-ui-bundle.js': 'text/javascript',
+  'swagger-ui-standalone-preset.js': 'text/javascript',
+};
 
 /**
  * Starts Swagger UI on the document. Served as a file, not inline, so helmet's default CSP
@@ -80,8 +95,18 @@ export function createOpenApiRouter(document: OpenApiDocument): Router {
   router.get('/docs/swagger-initializer.js', (_req, res) => {
     res.type('application/javascript').send(SWAGGER_INITIALIZER);
   });
-  // The package's own page and initializer load the petstore demo: `index: false` keeps its page off
-  // `/docs/`, and the route above shadows its initializer.
-  router.use('/docs', express.static(SWAGGER_UI_ASSETS, { index: false, redirect: false, fallthrough: true }));
+  for (const [name, type] of Object.entries(DOCS_ASSETS)) router.get(`/docs/${name}`, sendAsset(join(SWAGGER_UI_ASSETS, name), type));
+  // Anything else under /docs is a 404 here, before it reaches authentication (which would answer 401
+  // for a file that does not exist).
+  router.use('/docs', notFound);
   return router;
+}
+
+/** One file at a fixed path: no part of the request reaches the file system. */
+function sendAsset(path: string, type: string): RequestHandler {
+  return (_req, res, next) => {
+    res.type(type).sendFile(path, (error) => {
+      if (error) next(error);
+    });
+  };
 }

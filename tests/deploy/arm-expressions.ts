@@ -222,6 +222,23 @@ export const STANDARD_FUNCTIONS: Readonly<Record<string, ArmFunction>> = {
     if (isRecord(value)) return Object.keys(value).length === 0;
     return false;
   },
+  split: ([value, separator]) => textOf(value ?? '').split(textOf(separator ?? '')),
+  first: ([value]) => {
+    if (typeof value === 'string') return value.slice(0, 1);
+    if (Array.isArray(value)) return value[0] ?? null;
+    throw new ArmExpressionError(`first() of ${JSON.stringify(value)}`);
+  },
+  last: ([value]) => {
+    if (typeof value === 'string') return value.slice(-1);
+    if (Array.isArray(value)) return value[value.length - 1] ?? null;
+    throw new ArmExpressionError(`last() of ${JSON.stringify(value)}`);
+  },
+  length: ([value]) => {
+    if (value instanceof SecretValue) return value.text.length;
+    if (typeof value === 'string' || Array.isArray(value)) return value.length;
+    if (isRecord(value)) return Object.keys(value).length;
+    throw new ArmExpressionError(`length() of ${JSON.stringify(value)}`);
+  },
   toLower: ([value]) => joinTainted([value ?? ''], textOf(value ?? '').toLowerCase()),
   toUpper: ([value]) => joinTainted([value ?? ''], textOf(value ?? '').toUpperCase()),
   string: ([value]) => (typeof value === 'string' || value instanceof SecretValue ? value : JSON.stringify(value)),

@@ -6,8 +6,10 @@ import { SecretValue } from './arm-expressions';
 import {
   FAKE,
   PLATFORM_SETTING,
+  REFUSED_CREDENTIALS,
   SKUS_WITHOUT_ALWAYS_ON,
   appSettingsOf,
+  credentialRefusalProblems,
   deploymentProblems,
   parametersFileProblems,
   scenarioParameters,
@@ -15,6 +17,7 @@ import {
   staticTemplateProblems,
   type ArmParametersFile,
   type ArmTemplate,
+  type EntraCredential,
 } from './template-checks';
 
 const deployDir = join(__dirname, '..', '..', 'deploy');
@@ -25,19 +28,32 @@ const parametersFile = JSON.parse(parametersText) as ArmParametersFile;
 
 const allowed = (name: string): readonly unknown[] => template.parameters[name]?.allowedValues ?? [];
 
-const scenarios = allowed('acsAuthMode').flatMap((acsAuthMode) =>
-  [true, false].map((enableApplicationInsights) => ({
-    label: `acsAuthMode=${String(acsAuthMode)}, enableApplicationInsights=${enableApplicationInsights}`,
-    expected: { acsAuthMode: String(acsAuthMode), enableApplicationInsights },
-    parameters: scenarioParameters({ acsAuthMode, enableApplicationInsights }),
+const CREDENTIALS: readonly EntraCredential[] = ['secret', 'certificate'];
+
+const scenarios = [
+  ...allowed('acsAuthMode').flatMap((acsAuthMode) =>
+    [true, false].flatMap((enableApplicationInsights) =>
+      CREDENTIALS.map((credential) => ({
+        label: `acsAuthMode=${String(acsAuthMode)}, enableApplicationInsights=${enableApplicationInsights}, credential=${credential}`,
+        expected: { acsAuthMode: String(acsAuthMode), enableApplicationInsights, credential },
+        parameters: scenarioParameters({ acsAuthMode, enableApplicationInsights }, credential),
+      })),
+    ),
+  ),
+  // A migration: the new app uses the Communication Services resource of the old deployment, in its own resource group.
+  ...allowed('acsAuthMode').map((acsAuthMode) => ({
+    label: `acsAuthMode=${String(acsAuthMode)}, existingAcsResourceId (another resource group)`,
+    expected: { acsAuthMode: String(acsAuthMode), enableApplicationInsights: true, credential: 'secret' as const },
+    parameters: scenarioParameters({ acsAuthMode, existingAcsResourceId: FAKE.existingAcsResourceId }),
   })),
-);
+];
 
 /** All problems of a (possibly broken) template, across every scenario, plus the parameters file. */
 function everyProblem(candidate: ArmTemplate, file: ArmParametersFile = parametersFile): string[] {
-  const problems = [...staticTemplateProblems(candidate), ...parametersFileProblems(candidate, file)];
+  const problems = [...staticTemplateProblems(candidate), ...parametersFileProblems(candidate, file), ...credentialRefusalProblems(candidate)];
   for (const scenario of scenarios) {
-    for (const sku of ['B1', 'F1']) {
+    // App Service loads no certificate on Free plans: the template refuses that pair (tested below).
+    for (const sku of scenario.expected.credential === 'certificate' ? ['B1'] : ['B1', 'F1']) {
       problems.push(
         ...deploymentProblems(candidate, { ...scenario.parameters, appServicePlanSku: sku }, scenario.expected).map(
           (problem) => `[${scenario.label}, ${sku}] ${problem}`,
@@ -58,15 +74,34 @@ describe('deploy/azuredeploy.json', () => {
     expect(staticTemplateProblems(template)).toEqual([]);
   });
 
-  it('gives no secure parameter a default value', () => {
+  it('gives no secure parameter a default value but nothing at all (the optional client secret)', () => {
     const secure = Object.entries(template.parameters).filter(([, definition]) => definition.type.toLowerCase().startsWith('secure'));
     expect(secure.map(([name]) => name)).toEqual(['entraClientSecret', 'mappingSealKeys']);
-    expect(secure.filter(([, definition]) => definition.defaultValue !== undefined)).toEqual([]);
+    expect(Object.fromEntries(secure.map(([name, definition]) => [name, definition.defaultValue]))).toEqual({ entraClientSecret: '', mappingSealKeys: undefined });
   });
 
-  it('needs only the API client id, its secret and the mapping seal keys from a first-time user', () => {
+  it('needs the API client id and the mapping seal keys, and one of two credentials, from a first-time user', () => {
     const required = Object.entries(template.parameters).filter(([, definition]) => definition.defaultValue === undefined);
-    expect(required.map(([name]) => name).sort()).toEqual(['entraClientId', 'entraClientSecret', 'mappingSealKeys']);
+    expect(required.map(([name]) => name).sort()).toEqual(['entraClientId', 'mappingSealKeys']);
+    expect(template.parameters['entraClientCertificateThumbprint']?.defaultValue).toBe('');
+  });
+
+  it('refuses, at validation, an existingAcsResourceId that does not name a Communication Services resource', () => {
+    for (const id of ['CommunicationServices-hero', '/subscriptions/x/resourceGroups/y/providers/Microsoft.Storage/storageAccounts/z']) {
+      // ARM stops at the first expression that fails; the simulation goes on and lists what else breaks.
+      expect(simulateDeployment(template, scenarioParameters({ existingAcsResourceId: id })).problems).toContainEqual(
+        expect.stringMatching(/Invalid parameters: existingAcsResourceId must/),
+      );
+    }
+  });
+
+  describe('refuses to deploy, at validation, when the Entra credential is', () => {
+    it.each(REFUSED_CREDENTIALS.map((refused) => [refused.label, refused] as const))('%s', (_label, { overrides, message }) => {
+      const { entraClientSecret: _secret, ...base } = scenarioParameters();
+      const problems = simulateDeployment(template, { ...base, ...overrides }).problems;
+      // ARM reports a variable that does not evaluate, naming the missing property: the message.
+      expect(problems).toEqual([expect.stringMatching(new RegExp(`Invalid parameters: .*${message}`))]);
+    });
   });
 
   describe.each(scenarios)('deployed with $label', ({ parameters, expected }) => {
@@ -81,6 +116,7 @@ describe('deploy/azuredeploy.json', () => {
       expect([...service, ...platform].sort()).toEqual([...names].sort());
       expect(service.filter((name) => PLATFORM_SETTING.test(name))).toEqual([]);
       const acsSetting = expected.acsAuthMode === 'managedIdentity' ? 'ACS_ENDPOINT' : 'ACS_CONNECTION_STRING';
+      const credentialSetting = expected.credential === 'certificate' ? 'ENTRA_CLIENT_CERTIFICATE_PATH' : 'ENTRA_CLIENT_SECRET';
       expect(service.sort()).toEqual(
         [
           'NODE_ENV',
@@ -88,7 +124,7 @@ describe('deploy/azuredeploy.json', () => {
           'LOG_LEVEL',
           'ENTRA_TENANT_ID',
           'ENTRA_CLIENT_ID',
-          'ENTRA_CLIENT_SECRET',
+          credentialSetting,
           'MAPPING_SEAL_KEYS',
           'ENTRA_REQUIRED_SCOPE',
           'ENTRA_ADMIN_ROLE',
@@ -184,8 +220,28 @@ function acsSetting(copy: Mutable): Mutable {
   return site(copy)['properties']['siteConfig']['appSettings'].find((entry) => String(entry['name']).includes('ACS_ENDPOINT')) as Mutable;
 }
 
+/** The nested deployment that holds the role assignment. */
+function roleDeployment(copy: Mutable): Mutable {
+  return copy['resources'].find((resource) => resource['type'] === ('Microsoft.Resources/deployments' as unknown)) as Mutable;
+}
+
 function roleAssignment(copy: Mutable): Mutable {
-  return copy['resources'].find((resource) => resource['type'] === ('Microsoft.Authorization/roleAssignments' as unknown)) as Mutable;
+  return roleDeployment(copy)['properties']['template']['resources'].find(
+    (resource) => resource['type'] === ('Microsoft.Authorization/roleAssignments' as unknown),
+  ) as Mutable;
+}
+
+/** The app setting whose name is the chosen Entra credential's (ENTRA_CLIENT_SECRET or ENTRA_CLIENT_CERTIFICATE_PATH). */
+function credentialSetting(copy: Mutable): Mutable {
+  return site(copy)['properties']['siteConfig']['appSettings'].find((entry) => String(entry['name']).includes('entraCredentialSettingName')) as Mutable;
+}
+
+function acsResource(copy: Mutable): Mutable {
+  return copy['resources'].find((resource) => resource['type'] === ('Microsoft.Communication/communicationServices' as unknown)) as Mutable;
+}
+
+function logsConfig(copy: Mutable): Mutable {
+  return copy['resources'].find((resource) => String(resource['name']).includes('/logs')) as Mutable;
 }
 
 const assign = (target: Mutable, key: string, value: unknown): void => {
@@ -201,7 +257,51 @@ describe('the checks catch a broken template', () => {
     ['a reference to an undeclared variable', (t) => setSetting(t, 'LOG_LEVEL', "[variables('nope')]"), "variables('nope')"],
     ['a default for the client secret', (t) => assign(t['parameters']['entraClientSecret'], 'defaultValue', 'changeme'), "secure parameter 'entraClientSecret'"],
     ['the client secret as a plain string parameter', (t) => assign(t['parameters']['entraClientSecret'], 'type', 'string'), 'ENTRA_CLIENT_SECRET must come only from a securestring'],
-    ['a literal client secret', (t) => setSetting(t, 'ENTRA_CLIENT_SECRET', 'literal-secret'), 'ENTRA_CLIENT_SECRET must come only from a securestring'],
+    [
+      'a literal client secret',
+      (t) => assign(credentialSetting(t), 'value', "[if(variables('useClientCertificate'), variables('clientCertificatePath'), 'literal-secret')]"),
+      'ENTRA_CLIENT_SECRET must come only from a securestring',
+    ],
+    [
+      'the secret written in certificate mode too',
+      (t) => assign(credentialSetting(t), 'name', 'ENTRA_CLIENT_SECRET'),
+      'certificate mode must not write ENTRA_CLIENT_SECRET',
+    ],
+    [
+      'the certificate loaded under another thumbprint',
+      (t) => setSetting(t, 'WEBSITE_LOAD_CERTIFICATES', "[if(variables('useClientCertificate'), parameters('entraClientCertificateThumbprint'), '')]"),
+      'certificate mode must load exactly the certificate',
+    ],
+    [
+      'the certificate path in a folder App Service does not write',
+      (t) => assign(t['variables'], 'clientCertificatePath', "[format('/var/ssl/certs/{0}.der', variables('clientCertificateThumbprint'))]"),
+      'certificate mode must point ENTRA_CLIENT_CERTIFICATE_PATH at /var/ssl/private/',
+    ],
+    [
+      'both credentials accepted',
+      (t) => assign(t['variables'], 'entraCredentialProblem', "[if(and(not(variables('useClientCertificate')), empty(parameters('entraClientSecret'))), 'none', '')]"),
+      'not both',
+    ],
+    [
+      'platform CORS open to every origin, as the original sample set it',
+      (t) => assign(site(t)['properties']['siteConfig'], 'cors', { allowedOrigins: ['*'], supportCredentials: false }),
+      'siteConfig.cors must not be set',
+    ],
+    [
+      'platform CORS in a separate web config resource',
+      (t) =>
+        t['resources'].push({
+          type: 'Microsoft.Web/sites/config',
+          apiVersion: '2024-04-01',
+          name: "[format('{0}/web', parameters('appName'))]",
+          dependsOn: ["[variables('siteId')]"],
+          properties: { cors: { allowedOrigins: ['*'] } },
+        } as unknown as Mutable),
+      'platform CORS (properties.cors) must not be set',
+    ],
+    ['container logging off', (t) => assign(logsConfig(t)['properties']['httpLogs']['fileSystem'], 'enabled', false), 'container logging must be on'],
+    ['no logging configuration', (t) => t['resources'].splice(t['resources'].indexOf(logsConfig(t)), 1), 'container logging must be on'],
+    ['a log quota the API refuses', (t) => assign(logsConfig(t)['properties']['httpLogs']['fileSystem'], 'retentionInMb', 500), 'retentionInMb must be 25..100'],
     ['a secret flowing into a plain setting', (t) => setSetting(t, 'LOG_LEVEL', "[parameters('entraClientSecret')]"), 'LOG_LEVEL is not a secret setting but its value derives from a secret'],
     [
       'AZURE_CLIENT_ID as a setting',
@@ -253,7 +353,29 @@ describe('the checks catch a broken template', () => {
       (t) => setSetting(t, 'APPLICATIONINSIGHTS_CONNECTION_STRING', "[reference(variables('appInsightsId'), '2020-02-02').ConnectionString]"),
       'which this deployment does not create',
     ],
-    ['the role assignment in both modes', (t) => delete roleAssignment(t)['condition'], 'connectionString mode must not grant the app a role'],
+    ['the role assignment in both modes', (t) => delete roleDeployment(t)['condition'], 'connectionString mode must not grant the app a role'],
+    ['a new ACS resource although an existing one is named', (t) => delete acsResource(t)['condition'], 'must not create a Communication Services resource'],
+    ['the existing ACS resource ignored', (t) => assign(t['variables'], 'acsId', "[variables('newAcsId')]"), 'must point at the Communication Services resource CommunicationServices-hero'],
+    [
+      "the role assigned in this resource group rather than the existing ACS resource's",
+      (t) => delete roleDeployment(t)['resourceGroup'],
+      'must be scoped to the ACS resource /subscriptions/11111111-2222-4333-8444-555555555555/resourceGroups/rg-hero-sample',
+    ],
+    [
+      "a role assignment name that ignores the app's principal",
+      (t) => assign(roleAssignment(t), 'name', "[guid(resourceId('Microsoft.Communication/communicationServices', parameters('acsName')), parameters('roleDefinitionId'))]"),
+      "must derive from the app's principal id",
+    ],
+    [
+      'the nested deployment evaluated in the outer scope',
+      (t) => delete roleDeployment(t)['properties']['expressionEvaluationOptions'],
+      "expressionEvaluationOptions.scope 'inner'",
+    ],
+    [
+      'an undeclared parameter in the nested template',
+      (t) => assign(roleAssignment(t)['properties'], 'principalType', "[parameters('principalKind')]"),
+      "parameters('principalKind')",
+    ],
     ['the role assigned on the resource group', (t) => delete roleAssignment(t)['scope'], 'must be scoped to the ACS resource'],
     [
       'another role',

@@ -121,7 +121,7 @@ describe('npm run package (App Service zip deploy)', () => {
       for (const name of ['package-lock.json', '.env', 'tsconfig.json', 'jest.config.ts']) expect(result.entries).not.toContain(name);
     });
 
-    it('carries a package.json that only starts the app: no dev dependencies, no build scripts', async () => {
+    it('carries a package.json that only starts the app: no dev dependencies, no build scripts, no install analytics', async () => {
       const source = JSON.parse(await readFile(join(PROJECT_ROOT, 'package.json'), 'utf8')) as Record<string, unknown>;
       const shipped = JSON.parse(await readFile(join(appDir, 'package.json'), 'utf8')) as Record<string, unknown>;
       expect(shipped).toEqual({
@@ -133,6 +133,8 @@ describe('npm run package (App Service zip deploy)', () => {
         engines: source['engines'],
         main: 'dist/main.js',
         scripts: { start: 'node dist/main.js' },
+        // An npm install run inside the unpacked app must not report to scarf.sh either.
+        scarfSettings: { enabled: false },
         dependencies: source['dependencies'],
       });
     });

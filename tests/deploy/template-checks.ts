@@ -5,7 +5,9 @@
  * `simulateDeployment` plays the deployment offline: it resolves parameters (defaults, allowed values,
  * lengths), evaluates every expression in every resource and output with fake deployment-time values,
  * and refuses what ARM would refuse at deployment time: `reference()`/`listKeys()` of a resource that this
- * deployment does not create, or with an API version outside the allow-list.
+ * deployment does not create, or with an API version outside the allow-list. A nested deployment with
+ * inner scope is played as ARM plays it: its parameters are evaluated in the outer template, its own
+ * template with only those parameters, and its resources count as the deployment's.
  */
 import { createHash } from 'node:crypto';
 
@@ -31,6 +33,8 @@ export const KNOWN_API_VERSIONS: Readonly<Record<string, readonly string[]>> = {
   // schemas/2024-04-01/Microsoft.Web.json; learn.microsoft.com/azure/templates/microsoft.web/change-log/sites (2024-04-01)
   'Microsoft.Web/serverfarms': ['2024-04-01'],
   'Microsoft.Web/sites': ['2024-04-01'],
+  // The same schema file: sites_config, whose `<site>/logs` form takes SiteLogsConfigProperties.
+  'Microsoft.Web/sites/config': ['2024-04-01'],
   // schemas/2023-04-01/Microsoft.Communication.json; azure-rest-api-specs
   // communication/resource-manager/Microsoft.Communication/stable/2023-04-01/CommunicationServices.json
   'Microsoft.Communication/communicationServices': ['2023-04-01'],
@@ -42,6 +46,8 @@ export const KNOWN_API_VERSIONS: Readonly<Record<string, readonly string[]>> = {
   'Microsoft.Insights/components': ['2020-02-02'],
   // schemas/2023-09-01/Microsoft.OperationalInsights.json; learn.microsoft.com/azure/templates/microsoft.operationalinsights/change-log/workspaces
   'Microsoft.OperationalInsights/workspaces': ['2023-09-01'],
+  // schemas/2022-09-01/Microsoft.Resources.json (deployments, with expressionEvaluationOptions.scope)
+  'Microsoft.Resources/deployments': ['2022-09-01'],
 };
 
 /**
@@ -62,8 +68,14 @@ export const FAKE = {
   resourceGroup: 'rg-acs-auth',
   location: 'westeurope',
   principalId: 'bbbbbbbb-cccc-4ddd-8eee-ffffffffffff',
+  /** The principal a recreated web app of the same name gets. */
+  otherPrincipalId: 'cccccccc-dddd-4eee-8fff-000000000000',
   clientId: '12345678-90ab-4cde-8f01-234567890abc',
   clientSecret: 'fake-client-secret-used-only-by-tests',
+  /** An ACS resource of an earlier deployment, in another resource group, as `existingAcsResourceId` names it. */
+  existingAcsResourceId: '/subscriptions/11111111-2222-4333-8444-555555555555/resourceGroups/rg-hero-sample/providers/Microsoft.Communication/communicationServices/CommunicationServices-hero',
+  /** A SHA-1 thumbprint in the lower case some tools print; App Service names the file in upper case. */
+  certificateThumbprint: '0123456789abcdef0123456789abcdef01234567',
   /** A well-formed key ring (32 bytes of 0x01): the shape MAPPING_SEAL_KEYS needs, with no value to anyone. */
   mappingSealKeys: `tests:${Buffer.alloc(32, 1).toString('base64')}`,
 } as const;
@@ -75,6 +87,14 @@ export interface ArmParameterDefinition {
   readonly minLength?: number;
   readonly maxLength?: number;
   readonly metadata?: { readonly description?: string };
+}
+
+export interface SimulationOptions {
+  /** The principal id `reference(..., 'full').identity` gives: a recreated app gets a new one. */
+  readonly principalId?: string;
+  /** Where the deployment runs (a nested deployment may name another resource group or subscription). */
+  readonly subscriptionId?: string;
+  readonly resourceGroup?: string;
 }
 
 export interface ArmResourceDefinition {
@@ -105,6 +125,8 @@ export interface SimulatedResource {
   readonly type: string;
   readonly name: string;
   readonly id: string;
+  /** The resource group the resource is deployed in (or, for one outside the template, lives in). */
+  readonly resourceGroupId: string;
   readonly deployed: boolean;
   readonly definition: ArmResourceDefinition;
   /** The resource with every expression evaluated; undefined when evaluation failed. */
@@ -113,6 +135,8 @@ export interface SimulatedResource {
 
 export interface Simulation {
   readonly problems: string[];
+  /** The principal id the web app's system-assigned identity has in this simulation. */
+  readonly principalId: string;
   readonly parameters: Readonly<Record<string, ArmValue>>;
   readonly resources: readonly SimulatedResource[];
   readonly outputs: Readonly<Record<string, ArmValue>>;
@@ -148,10 +172,25 @@ function resourceIdOf(prefix: string, type: string, names: readonly string[]): s
   return `${prefix}/providers/${namespace}/${types.map((segment, i) => `${segment}/${names[i]}`).join('/')}`;
 }
 
-const RESOURCE_GROUP_ID = `/subscriptions/${FAKE.subscriptionId}/resourceGroups/${FAKE.resourceGroup}`;
+/** A resource the template refers to by full id without deploying it (an existing resource), or undefined. */
+function externalResource(id: string): SimulatedResource | undefined {
+  const match = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/([^/]+)\/([^/]+)\/([^/]+)$/i.exec(id);
+  if (!match) return undefined;
+  const [, subscriptionId, resourceGroup, namespace, type, name] = match as unknown as [string, string, string, string, string, string];
+  const definition: ArmResourceDefinition = { type: `${namespace}/${type}`, apiVersion: '', name };
+  return {
+    type: definition.type,
+    name,
+    id,
+    resourceGroupId: `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}`,
+    deployed: true,
+    definition,
+    evaluated: undefined,
+  };
+}
 
 /** What `reference()` gives for a resource after deployment (the properties the template may read). */
-function runtimeState(resource: SimulatedResource, full: boolean): ArmValue {
+function runtimeState(resource: SimulatedResource, full: boolean, principalId: string): ArmValue {
   const { type, name, definition } = resource;
   let properties: Record<string, ArmValue> = {};
   if (type === 'Microsoft.Communication/communicationServices') {
@@ -167,7 +206,7 @@ function runtimeState(resource: SimulatedResource, full: boolean): ArmValue {
   const identityType = isRecord(definition['identity']) ? definition['identity']['type'] : undefined;
   const identity: ArmValue =
     typeof identityType === 'string' && identityType.includes('SystemAssigned')
-      ? { type: identityType, principalId: FAKE.principalId, tenantId: FAKE.tenantId }
+      ? { type: identityType, principalId, tenantId: FAKE.tenantId }
       : { type: 'None' };
   return { id: resource.id, name, type, properties, identity };
 }
@@ -202,8 +241,34 @@ function checkParameterValue(name: string, definition: ArmParameterDefinition, v
   return problems;
 }
 
+/** A nested deployment whose template is evaluated in its own scope (the only kind this template may use). */
+function isInnerScopeDeployment(definition: ArmResourceDefinition): boolean {
+  if (definition.type !== 'Microsoft.Resources/deployments' || !isRecord(definition['properties'])) return false;
+  const options = definition['properties']['expressionEvaluationOptions'];
+  return isRecord(options) && typeof options['scope'] === 'string' && options['scope'].toLowerCase() === 'inner';
+}
+
+/** The nested template of an inner-scope deployment, if it has one. */
+function nestedTemplateOf(definition: ArmResourceDefinition): ArmTemplate | undefined {
+  const properties = definition['properties'];
+  return isInnerScopeDeployment(definition) && isRecord(properties) && isRecord(properties['template'])
+    ? (properties['template'] as unknown as ArmTemplate)
+    : undefined;
+}
+
+/** The definition without its nested template: the part the outer scope evaluates. */
+function withoutNestedTemplate(definition: ArmResourceDefinition): ArmResourceDefinition {
+  if (nestedTemplateOf(definition) === undefined) return definition;
+  const { template: _template, ...properties } = definition['properties'] as Record<string, unknown>;
+  return { ...definition, properties };
+}
+
 /** Plays a deployment of the template offline with the given parameter values. */
-export function simulateDeployment(template: ArmTemplate, supplied: Readonly<Record<string, unknown>>): Simulation {
+export function simulateDeployment(template: ArmTemplate, supplied: Readonly<Record<string, unknown>>, options: SimulationOptions = {}): Simulation {
+  const principalId = options.principalId ?? FAKE.principalId;
+  const subscriptionId = options.subscriptionId ?? FAKE.subscriptionId;
+  const resourceGroupName = options.resourceGroup ?? FAKE.resourceGroup;
+  const resourceGroupId = `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroupName}`;
   const problems: string[] = [];
   const referenceCalls: string[] = [];
   const listKeysCalls: string[] = [];
@@ -215,16 +280,16 @@ export function simulateDeployment(template: ArmTemplate, supplied: Readonly<Rec
   }
 
   const deploymentFunctions: Record<string, ArmFunction> = {
-    resourceGroup: () => ({ id: RESOURCE_GROUP_ID, name: FAKE.resourceGroup, location: FAKE.location }),
-    subscription: () => ({ id: `/subscriptions/${FAKE.subscriptionId}`, subscriptionId: FAKE.subscriptionId, tenantId: FAKE.tenantId }),
+    resourceGroup: () => ({ id: resourceGroupId, name: resourceGroupName, location: FAKE.location }),
+    subscription: () => ({ id: `/subscriptions/${subscriptionId}`, subscriptionId, tenantId: FAKE.tenantId }),
     uniqueString: (args) => BigInt(`0x${hash(args).slice(0, 16)}`).toString(32).padStart(13, 'a').slice(0, 13),
     guid: (args) => {
       const digest = hash(args);
       return `${digest.slice(0, 8)}-${digest.slice(8, 12)}-${digest.slice(12, 16)}-${digest.slice(16, 20)}-${digest.slice(20, 32)}`;
     },
-    resourceId: ([type, ...names]) => resourceIdOf(RESOURCE_GROUP_ID, text(type, 'resourceId() type'), names.map((n) => text(n, 'resourceId() name'))),
+    resourceId: ([type, ...names]) => resourceIdOf(resourceGroupId, text(type, 'resourceId() type'), names.map((n) => text(n, 'resourceId() name'))),
     subscriptionResourceId: ([type, ...names]) =>
-      resourceIdOf(`/subscriptions/${FAKE.subscriptionId}`, text(type, 'subscriptionResourceId() type'), names.map((n) => text(n, 'name'))),
+      resourceIdOf(`/subscriptions/${subscriptionId}`, text(type, 'subscriptionResourceId() type'), names.map((n) => text(n, 'name'))),
   };
 
   // Parameters: supplied value, else the default (which may use deployment functions), then validated.
@@ -237,8 +302,10 @@ export function simulateDeployment(template: ArmTemplate, supplied: Readonly<Rec
       problems.push(`parameter '${name}' has no default and no value was supplied`);
       continue;
     }
-    problems.push(...checkParameterValue(name, definition, value));
-    parameterValues[name] = isSecureType(definition.type) && typeof value === 'string' ? new SecretValue(value, [`parameter:${name}`]) : (value as ArmValue);
+    // A value handed down by an outer deployment may already carry a secret's taint.
+    problems.push(...checkParameterValue(name, definition, value instanceof SecretValue ? value.text : value));
+    parameterValues[name] =
+      isSecureType(definition.type) && typeof value === 'string' ? new SecretValue(value, [`parameter:${name}`]) : (value as ArmValue);
   }
 
   const variableCache = new Map<string, ArmValue>();
@@ -273,8 +340,8 @@ export function simulateDeployment(template: ArmTemplate, supplied: Readonly<Rec
       const name = text(evaluateDeep(definition.name, functions), 'name');
       const deployed = definition.condition === undefined ? true : evaluateDeep(definition.condition, functions);
       if (typeof deployed !== 'boolean') throw new ArmExpressionError('condition must be a bool');
-      const id = definition.scope === undefined ? resourceIdOf(RESOURCE_GROUP_ID, definition.type, name.split('/')) : `${definition.type}/${name}`;
-      mutableResources.push({ type: definition.type, name, id, deployed, definition, evaluated: undefined });
+      const id = definition.scope === undefined ? resourceIdOf(resourceGroupId, definition.type, name.split('/')) : `${definition.type}/${name}`;
+      mutableResources.push({ type: definition.type, name, id, resourceGroupId, deployed, definition, evaluated: undefined });
     } catch (error) {
       problems.push(`${where}: ${(error as Error).message}`);
     }
@@ -282,8 +349,9 @@ export function simulateDeployment(template: ArmTemplate, supplied: Readonly<Rec
 
   const resolveTarget = (target: ArmValue | undefined, fn: string): SimulatedResource => {
     const key = text(target, `${fn}() target`);
-    const found = mutableResources.find((resource) => resource.id.toLowerCase() === key.toLowerCase() || resource.name === key);
-    if (!found) throw new ArmExpressionError(`${fn}('${key}') names no resource of this template`);
+    // A full resource id may name an existing resource outside the template: ARM reads its state.
+    const found = mutableResources.find((resource) => resource.id.toLowerCase() === key.toLowerCase() || resource.name === key) ?? externalResource(key);
+    if (!found) throw new ArmExpressionError(`${fn}('${key}') names no resource of this template and no existing resource by id`);
     if (!found.deployed) {
       throw new ArmExpressionError(`${fn}() of ${found.type} '${found.name}', which this deployment does not create (ARM evaluates it anyway: guard it with if())`);
     }
@@ -300,7 +368,7 @@ export function simulateDeployment(template: ArmTemplate, supplied: Readonly<Rec
     const resource = resolveTarget(target, 'reference');
     checkApiVersion(resource, apiVersion, 'reference');
     referenceCalls.push(resource.id);
-    return runtimeState(resource, typeof full === 'string' && full.toLowerCase() === 'full');
+    return runtimeState(resource, typeof full === 'string' && full.toLowerCase() === 'full', principalId);
   };
   functions['listKeys'] = ([target, apiVersion]) => {
     const resource = resolveTarget(target, 'listKeys');
@@ -311,15 +379,32 @@ export function simulateDeployment(template: ArmTemplate, supplied: Readonly<Rec
   };
 
   // Every resource is evaluated, deployed or not: ARM resolves reference()/list*() in all of them.
+  const nestedResources: SimulatedResource[] = [];
   mutableResources.forEach((resource) => {
     try {
-      const { condition: _condition, ...body } = resource.definition;
+      const { condition: _condition, ...body } = withoutNestedTemplate(resource.definition);
       resource.evaluated = evaluateDeep(body, functions) as Record<string, ArmValue>;
     } catch (error) {
       problems.push(`${resource.type} '${resource.name}': ${(error as Error).message}`);
     }
     resources.push(resource);
+    const nested = nestedTemplateOf(resource.definition);
+    if (nested === undefined || resource.evaluated === undefined || !resource.deployed) return;
+    const properties = isRecord(resource.evaluated['properties']) ? resource.evaluated['properties'] : {};
+    const handed = isRecord(properties['parameters']) ? properties['parameters'] : {};
+    const values = Object.fromEntries(Object.entries(handed).map(([name, entry]) => [name, isRecord(entry) ? entry['value'] : undefined]));
+    // A nested deployment may run in another resource group or subscription (top-level properties of the resource).
+    const target = {
+      subscriptionId: typeof resource.evaluated['subscriptionId'] === 'string' ? resource.evaluated['subscriptionId'] : subscriptionId,
+      resourceGroup: typeof resource.evaluated['resourceGroup'] === 'string' ? resource.evaluated['resourceGroup'] : resourceGroupName,
+    };
+    const inner = simulateDeployment(nested, values, { ...options, ...target });
+    problems.push(...inner.problems.map((problem) => `nested deployment '${resource.name}': ${problem}`));
+    referenceCalls.push(...inner.referenceCalls);
+    listKeysCalls.push(...inner.listKeysCalls);
+    nestedResources.push(...inner.resources);
   });
+  resources.push(...nestedResources);
 
   const outputs: Record<string, ArmValue> = {};
   for (const [name, output] of Object.entries(template.outputs ?? {})) {
@@ -330,12 +415,18 @@ export function simulateDeployment(template: ArmTemplate, supplied: Readonly<Rec
     }
   }
 
-  return { problems, parameters: parameterValues, resources, outputs, referenceCalls, listKeysCalls };
+  return { problems, principalId, parameters: parameterValues, resources, outputs, referenceCalls, listKeysCalls };
 }
 
-/** Parameter values a first-time user supplies: the two required ones, plus the scenario's choices. */
-export function scenarioParameters(overrides: Readonly<Record<string, unknown>> = {}): Record<string, unknown> {
-  return { entraClientId: FAKE.clientId, entraClientSecret: FAKE.clientSecret, mappingSealKeys: FAKE.mappingSealKeys, ...overrides };
+export type EntraCredential = 'secret' | 'certificate';
+
+/**
+ * Parameter values a first-time user supplies: the API's client id, the seal keys and one Entra credential
+ * (a client secret, or the thumbprint of a certificate loaded into the app), plus the scenario's choices.
+ */
+export function scenarioParameters(overrides: Readonly<Record<string, unknown>> = {}, credential: EntraCredential = 'secret'): Record<string, unknown> {
+  const entra = credential === 'secret' ? { entraClientSecret: FAKE.clientSecret } : { entraClientCertificateThumbprint: FAKE.certificateThumbprint };
+  return { entraClientId: FAKE.clientId, mappingSealKeys: FAKE.mappingSealKeys, ...entra, ...overrides };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -356,15 +447,29 @@ export function staticTemplateProblems(template: ArmTemplate): string[] {
   if (!/^\d+\.\d+\.\d+\.\d+$/.test(template.contentVersion ?? '')) problems.push('contentVersion must look like 1.0.0.0');
   if (!Array.isArray(template.resources) || template.resources.length === 0) problems.push('resources must be a non-empty array');
 
+  // A nested template with inner scope has parameters and variables of its own: it is checked on its own,
+  // and the outer checks see only what the outer scope evaluates.
+  const ownResources = (template.resources ?? []).map(withoutNestedTemplate);
+  (template.resources ?? []).forEach((resource, index) => {
+    if (resource.type !== 'Microsoft.Resources/deployments') return;
+    const nested = nestedTemplateOf(resource);
+    if (nested === undefined) {
+      problems.push(`resources[${index}]: a nested deployment must evaluate its template in its own scope (expressionEvaluationOptions.scope 'inner')`);
+      return;
+    }
+    problems.push(...staticTemplateProblems(nested).map((problem) => `resources[${index}] (nested template): ${problem}`));
+  });
+  const own: ArmTemplate = { ...template, resources: ownResources };
+
   const parameters = template.parameters ?? {};
   const variables = template.variables ?? {};
-  const body = { resources: template.resources, outputs: template.outputs };
+  const body = { resources: own.resources, outputs: template.outputs };
 
   let allRefs: Array<{ name: string | undefined; path: string; fn: string }> = [];
   try {
     allRefs = [
-      ...references(template, 'parameters', '$').map((ref) => ({ ...ref, fn: 'parameters' })),
-      ...references(template, 'variables', '$').map((ref) => ({ ...ref, fn: 'variables' })),
+      ...references(own, 'parameters', '$').map((ref) => ({ ...ref, fn: 'parameters' })),
+      ...references(own, 'variables', '$').map((ref) => ({ ...ref, fn: 'variables' })),
     ];
   } catch (error) {
     problems.push(`an expression does not parse: ${(error as Error).message}`);
@@ -391,8 +496,11 @@ export function staticTemplateProblems(template: ArmTemplate): string[] {
     if (!users.some((ref) => ref.name === name)) problems.push(`variable '${name}' is declared but never used`);
   }
 
+  // An optional secret may default to nothing (''), never to a value.
   for (const [name, definition] of Object.entries(parameters)) {
-    if (isSecureType(definition.type) && definition.defaultValue !== undefined) problems.push(`secure parameter '${name}' must not have a defaultValue`);
+    if (isSecureType(definition.type) && definition.defaultValue !== undefined && definition.defaultValue !== '') {
+      problems.push(`secure parameter '${name}' must not have a defaultValue other than ''`);
+    }
   }
 
   template.resources?.forEach((resource, index) => {
@@ -409,6 +517,8 @@ export function staticTemplateProblems(template: ArmTemplate): string[] {
 export interface ScenarioExpectation {
   readonly acsAuthMode: string;
   readonly enableApplicationInsights: boolean;
+  /** The Entra credential the parameters chose; a client secret when not said. */
+  readonly credential?: EntraCredential;
 }
 
 function deployedOfType(simulation: Simulation, type: string): SimulatedResource[] {
@@ -466,6 +576,29 @@ export function siteProblems(simulation: Simulation): string[] {
   expect('siteConfig.alwaysOn', config['alwaysOn'], !SKUS_WITHOUT_ALWAYS_ON.includes(String(sku)));
   expect('identity.type', identity['type'], 'SystemAssigned');
 
+  // App Service's own CORS answers preflights before the app sees them and keeps its list when the app's
+  // CORS_ALLOWED_ORIGINS changes (the original sample set ["*"] there): CORS belongs to the app alone.
+  const configs = deployedOfType(simulation, 'Microsoft.Web/sites/config');
+  if (config['cors'] !== undefined) problems.push('siteConfig.cors must not be set: platform CORS overrides CORS_ALLOWED_ORIGINS');
+  for (const resource of configs.filter((entry) => entry.name.endsWith('/web'))) {
+    const webProperties = resource.evaluated?.['properties'];
+    if (isRecord(webProperties) && webProperties['cors'] !== undefined) {
+      problems.push(`${resource.name}: platform CORS (properties.cors) must not be set: it overrides CORS_ALLOWED_ORIGINS`);
+    }
+  }
+
+  // On Linux, `az webapp log tail` and the portal's Log stream show the container's output only when it is kept.
+  const logs = configs.find((entry) => entry.name === `${site.name}/logs`);
+  const logProperties = isRecord(logs?.evaluated?.['properties']) ? logs.evaluated['properties'] : {};
+  const httpLogs = isRecord(logProperties['httpLogs']) ? logProperties['httpLogs'] : {};
+  const fileSystem = isRecord(httpLogs['fileSystem']) ? httpLogs['fileSystem'] : {};
+  if (fileSystem['enabled'] !== true) {
+    problems.push(`container logging must be on: a Microsoft.Web/sites/config '${site.name}/logs' with httpLogs.fileSystem.enabled true`);
+  } else {
+    const quota = fileSystem['retentionInMb'];
+    if (typeof quota !== 'number' || quota < 25 || quota > 100) problems.push('httpLogs.fileSystem.retentionInMb must be 25..100 (the API refuses other values)');
+  }
+
   const plans = deployedOfType(simulation, 'Microsoft.Web/serverfarms');
   const plan = plans[0]?.evaluated;
   if (plans.length !== 1 || !plan) problems.push('expected exactly one App Service plan');
@@ -500,8 +633,25 @@ export function appSettingProblems(simulation: Simulation, expected: ScenarioExp
     if (value === undefined) return undefined;
     return value instanceof SecretValue ? value.text : typeof value === 'string' ? value : JSON.stringify(value);
   };
-  for (const name of ['ENTRA_TENANT_ID', 'ENTRA_CLIENT_ID', 'ENTRA_CLIENT_SECRET', 'MAPPING_SEAL_KEYS']) {
+  for (const name of ['ENTRA_TENANT_ID', 'ENTRA_CLIENT_ID', 'MAPPING_SEAL_KEYS']) {
     if (!valueOf(name)) problems.push(`required app setting ${name} is missing or empty`);
+  }
+
+  // Exactly one Entra credential. With the certificate, App Service loads it (WEBSITE_LOAD_CERTIFICATES) and
+  // writes /var/ssl/private/<THUMBPRINT>.p12, which the service reads; no secret is written at all.
+  if ((expected.credential ?? 'secret') === 'secret') {
+    if (!valueOf('ENTRA_CLIENT_SECRET')) problems.push('secret mode must set ENTRA_CLIENT_SECRET');
+    if (settings.has('ENTRA_CLIENT_CERTIFICATE_PATH')) problems.push('secret mode must not set ENTRA_CLIENT_CERTIFICATE_PATH');
+    if (valueOf('WEBSITE_LOAD_CERTIFICATES')) problems.push('secret mode must not load certificates (WEBSITE_LOAD_CERTIFICATES)');
+  } else {
+    const thumbprint = String(simulation.parameters['entraClientCertificateThumbprint'] ?? '').toUpperCase();
+    if (settings.has('ENTRA_CLIENT_SECRET')) problems.push('certificate mode must not write ENTRA_CLIENT_SECRET');
+    if (valueOf('WEBSITE_LOAD_CERTIFICATES') !== thumbprint) {
+      problems.push(`certificate mode must load exactly the certificate (WEBSITE_LOAD_CERTIFICATES=${thumbprint}), got ${JSON.stringify(valueOf('WEBSITE_LOAD_CERTIFICATES'))}`);
+    }
+    if (valueOf('ENTRA_CLIENT_CERTIFICATE_PATH') !== `/var/ssl/private/${thumbprint}.p12`) {
+      problems.push(`certificate mode must point ENTRA_CLIENT_CERTIFICATE_PATH at /var/ssl/private/${thumbprint}.p12, got ${JSON.stringify(valueOf('ENTRA_CLIENT_CERTIFICATE_PATH'))}`);
+    }
   }
   const [wanted, unwanted] = expected.acsAuthMode === 'managedIdentity' ? ['ACS_ENDPOINT', 'ACS_CONNECTION_STRING'] : ['ACS_CONNECTION_STRING', 'ACS_ENDPOINT'];
   if (!valueOf(wanted as string)) problems.push(`${expected.acsAuthMode} mode must set ${wanted}`);
@@ -509,6 +659,11 @@ export function appSettingProblems(simulation: Simulation, expected: ScenarioExp
   if (expected.acsAuthMode === 'managedIdentity' && simulation.listKeysCalls.length > 0) {
     problems.push('managedIdentity mode must not read the ACS keys (listKeys() was evaluated)');
   }
+  // The service must reach the intended resource: the seals name it, and its identities live there.
+  const acs = intendedAcs(simulation);
+  const acsValue = valueOf(wanted as string) ?? '';
+  if (typeof acs === 'string') problems.push(acs);
+  else if (!new RegExp(`(^|endpoint=)https://${acs.name}\\.`).test(acsValue)) problems.push(`${wanted} must point at the Communication Services resource ${acs.name}`);
 
   const secureParameters = new Set(Object.keys(simulation.parameters).filter((name) => simulation.parameters[name] instanceof SecretValue));
   for (const [name, value] of settings) {
@@ -546,11 +701,28 @@ export function appSettingProblems(simulation: Simulation, expected: ScenarioExp
     if (config.server.trustProxy !== 1) problems.push('the service must trust exactly one proxy hop (App Service front end)');
     if (config.acs.auth.kind !== expected.acsAuthMode) problems.push(`the service would use ACS ${config.acs.auth.kind}, not ${expected.acsAuthMode}`);
     if (config.entra.clientId !== simulation.parameters['entraClientId']) problems.push('ENTRA_CLIENT_ID does not carry the entraClientId parameter');
+    if (config.entra.credential.kind !== (expected.credential ?? 'secret')) problems.push(`the service would use a ${config.entra.credential.kind}, not a ${expected.credential ?? 'secret'}`);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     problems.push(...error.problems.map((problem) => `loadConfig: ${problem}`));
   }
   return problems;
+}
+
+/**
+ * The Communication Services resource the app must use: the one the template creates, or the existing one
+ * `existingAcsResourceId` names (then the template must create none).
+ */
+export function intendedAcs(simulation: Simulation): { readonly name: string; readonly resourceGroupId: string } | string {
+  const created = deployedOfType(simulation, 'Microsoft.Communication/communicationServices');
+  const existingId = simulation.parameters['existingAcsResourceId'];
+  if (typeof existingId === 'string' && existingId !== '') {
+    if (created.length > 0) return 'with existingAcsResourceId the template must not create a Communication Services resource';
+    const existing = externalResource(existingId);
+    return existing ?? `existingAcsResourceId ${JSON.stringify(existingId)} is not a resource id`;
+  }
+  if (created.length !== 1) return `expected one new Communication Services resource, found ${created.length}`;
+  return created[0] as SimulatedResource;
 }
 
 export function roleAssignmentProblems(simulation: Simulation, expected: ScenarioExpectation): string[] {
@@ -562,12 +734,15 @@ export function roleAssignmentProblems(simulation: Simulation, expected: Scenari
   const problems: string[] = [];
   const evaluated = (assignments[0] as SimulatedResource).evaluated ?? {};
   const properties = isRecord(evaluated['properties']) ? evaluated['properties'] : {};
-  const acs = deployedOfType(simulation, 'Microsoft.Communication/communicationServices')[0];
-  if (!acs) return ['no Communication Services resource is deployed'];
-  if (evaluated['scope'] !== `Microsoft.Communication/communicationServices/${acs.name}`) {
-    problems.push(`the role assignment must be scoped to the ACS resource, got scope ${JSON.stringify(evaluated['scope'])}`);
+  const acs = intendedAcs(simulation);
+  if (typeof acs === 'string') return [acs];
+  // A resource-relative scope names a resource of the group the assignment is deployed in.
+  if (evaluated['scope'] !== `Microsoft.Communication/communicationServices/${acs.name}` || assignments[0]?.resourceGroupId !== acs.resourceGroupId) {
+    problems.push(
+      `the role assignment must be scoped to the ACS resource ${acs.resourceGroupId}/…/${acs.name}, got scope ${JSON.stringify(evaluated['scope'])} in ${String(assignments[0]?.resourceGroupId)}`,
+    );
   }
-  if (properties['principalId'] !== FAKE.principalId) problems.push("the role assignment must name the web app's system-assigned identity");
+  if (properties['principalId'] !== simulation.principalId) problems.push("the role assignment must name the web app's system-assigned identity");
   if (properties['principalType'] !== 'ServicePrincipal') problems.push('principalType must be ServicePrincipal');
   const roleIds = ACS_ROLE_DEFINITION_IDS.map((id) => `/subscriptions/${FAKE.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${id}`);
   if (!roleIds.includes(String(properties['roleDefinitionId']))) problems.push(`unexpected roleDefinitionId ${JSON.stringify(properties['roleDefinitionId'])}`);
@@ -577,12 +752,55 @@ export function roleAssignmentProblems(simulation: Simulation, expected: Scenari
 export function outputProblems(simulation: Simulation): string[] {
   const problems: string[] = [];
   const { siteUrl, principalId } = simulation.outputs;
+  const expectedPrincipal = simulation.principalId;
   if (typeof siteUrl !== 'string' || !siteUrl.startsWith('https://')) problems.push('output siteUrl must be the https URL of the web app');
-  if (principalId !== FAKE.principalId) problems.push("output principalId must be the web app's managed identity");
+  if (principalId !== expectedPrincipal) problems.push("output principalId must be the web app's managed identity");
   for (const [name, value] of Object.entries(simulation.outputs)) {
     if (containsSecret(value)) problems.push(`output ${name} exposes a secret (outputs are readable in the deployment history)`);
   }
   return problems;
+}
+
+/**
+ * The role assignment of a web app recreated under the same name (a new principal) must have another name:
+ * Azure refuses to change the principal of an existing assignment (RoleAssignmentUpdateNotPermitted).
+ */
+export function roleAssignmentRecreationProblems(template: ArmTemplate, parameters: Readonly<Record<string, unknown>>): string[] {
+  const nameOf = (principalId: string): string | undefined =>
+    deployedOfType(simulateDeployment(template, parameters, { principalId }), 'Microsoft.Authorization/roleAssignments')[0]?.name;
+  const first = nameOf(FAKE.principalId);
+  if (first === undefined) return [];
+  if (first !== nameOf(FAKE.principalId)) return ['the role assignment name must be the same on every deployment for the same principal'];
+  return first === nameOf(FAKE.otherPrincipalId)
+    ? ["the role assignment name must derive from the app's principal id, or recreating the app fails with RoleAssignmentUpdateNotPermitted"]
+    : [];
+}
+
+/**
+ * Parameter sets ARM must refuse at validation, before any resource is touched, and the words its message
+ * must contain. The template has no other way to say "exactly one of two optional parameters".
+ */
+export const REFUSED_CREDENTIALS: ReadonlyArray<{ readonly label: string; readonly overrides: Readonly<Record<string, unknown>>; readonly message: string }> = [
+  { label: 'both a secret and a certificate', overrides: { entraClientSecret: FAKE.clientSecret, entraClientCertificateThumbprint: FAKE.certificateThumbprint }, message: 'not both' },
+  { label: 'neither', overrides: { entraClientSecret: '' }, message: 'the API needs one credential' },
+  {
+    label: 'a thumbprint that is not 40 characters long',
+    overrides: { entraClientSecret: '', entraClientCertificateThumbprint: 'ABCDEF' },
+    message: 'must be the 40-character SHA-1 thumbprint',
+  },
+  {
+    label: 'a certificate on a Free plan, which loads no certificates',
+    overrides: { entraClientSecret: '', entraClientCertificateThumbprint: FAKE.certificateThumbprint, appServicePlanSku: 'F1' },
+    message: 'Basic tier and above',
+  },
+];
+
+export function credentialRefusalProblems(template: ArmTemplate): string[] {
+  return REFUSED_CREDENTIALS.flatMap(({ label, overrides, message }) => {
+    const { entraClientSecret: _secret, ...base } = scenarioParameters();
+    const refusal = simulateDeployment(template, { ...base, ...overrides }).problems.join('\n');
+    return refusal.includes(message) ? [] : [`a deployment with ${label} as the Entra credential must fail with '${message}'`];
+  });
 }
 
 /** Everything about one simulated deployment. */
@@ -593,6 +811,7 @@ export function deploymentProblems(template: ArmTemplate, parameters: Readonly<R
     ...siteProblems(simulation),
     ...appSettingProblems(simulation, expected),
     ...roleAssignmentProblems(simulation, expected),
+    ...roleAssignmentRecreationProblems(template, parameters),
     ...outputProblems(simulation),
   ];
 }

@@ -4,6 +4,7 @@ import { Writable } from 'node:stream';
 import type { Express } from 'express';
 import supertest from 'supertest';
 
+import { loadClientCertificate } from '../../src/adapters/entra/client-certificate';
 import { composeService, type ServiceRuntime } from '../../src/composition-root';
 import { loadConfig, type Config } from '../../src/config/config';
 import { DEMO_USERS } from '../../src/local/local-directory';
@@ -114,15 +115,22 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
   };
 }
 
-/** What of the API's Entra credential must never be logged or returned: the secret, or each line of the certificate's private key. */
+/**
+ * What of the API's Entra credential must never be logged or returned: the secret, or each line of the
+ * certificate's private key, both as the file holds it (when it is PEM) and as the service holds it
+ * (PKCS#8 PEM, also for a .p12 file).
+ */
 function credentialSecrets(config: Config): string[] {
   const { credential } = config.entra;
   if (credential.kind === 'secret') return [credential.secret];
-  const pem = readFileSync(credential.path, 'utf8');
-  const key = /-----BEGIN [A-Z ]*PRIVATE KEY-----\r?\n([\s\S]*?)\r?\n-----END [A-Z ]*PRIVATE KEY-----/.exec(pem);
-  if (key === null) throw new Error(`no private key in ${credential.path}`);
-  // One line at a time: a leaked PEM would show in a JSON log line with its newlines escaped.
-  return (key[1] as string).split(/\r?\n/).filter((line) => line.trim() !== '');
+  const keyLines = (pem: string): string[] => {
+    const key = /-----BEGIN [A-Z ]*PRIVATE KEY-----\r?\n([\s\S]*?)\r?\n-----END [A-Z ]*PRIVATE KEY-----/.exec(pem);
+    // One line at a time: a leaked PEM would show in a JSON log line with its newlines escaped.
+    return key === null ? [] : (key[1] as string).split(/\r?\n/).filter((line) => line.trim() !== '');
+  };
+  const held = keyLines(loadClientCertificate(credential.path).privateKey);
+  if (held.length === 0) throw new Error(`no private key in ${credential.path}`);
+  return [...new Set([...keyLines(readFileSync(credential.path, 'latin1')), ...held])];
 }
 
 export const ACS_ID = /^8:acs:[0-9a-f-]{36}_[0-9a-f-]{36}$/;

@@ -1,4 +1,7 @@
+import { writeFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
+
+import forge from 'node-forge';
 
 import { composeService } from '../../src/composition-root';
 import { ConfigError, loadConfig } from '../../src/config/config';
@@ -62,6 +65,32 @@ describe('with a client certificate as the only Entra credential', () => {
       expect(service.local.acs.isAlive(bob.body.acsUserIdentity)).toBe(false);
       expect(mappedIdentityOf(service.local, DEMO_USERS.bob.oid)).toBeUndefined();
       expect(orphanedIdentities(service.local)).toEqual([]);
+    });
+  });
+});
+
+describe('with the certificate as App Service loads it on Linux (/var/ssl/private/<thumbprint>.p12, no password)', () => {
+  let service: TestService;
+
+  beforeAll(async () => {
+    const pfx = forge.pkcs12.toPkcs12Asn1(forge.pki.privateKeyFromPem(registered.keyPem), forge.pki.certificateFromPem(registered.certPem), null);
+    const path = temp.path(`${registered.thumbprintSha1.toUpperCase()}.p12`);
+    writeFileSync(path, Buffer.from(forge.asn1.toDer(pfx).getBytes(), 'binary'), { mode: 0o600 });
+    service = await startTestService({
+      env: { ENTRA_CLIENT_CERTIFICATE_PATH: path },
+      localAzure: { apiCertificates: [registered.certPem] },
+    });
+  });
+
+  afterAll(async () => {
+    await service.close();
+  });
+
+  describe('POST /api/user', () => {
+    it('answers 201 and maps the new identity (On-Behalf-Of signed with the key from the .p12)', async () => {
+      const created = await service.http.post('/api/user').set({ Authorization: `Bearer ${await service.tokenFor('alice')}` }).expect(201);
+      expect(created.body.acsUserIdentity).toMatch(ACS_ID);
+      expect(mappedIdentityOf(service.local, DEMO_USERS.alice.oid)).toBe(created.body.acsUserIdentity);
     });
   });
 });
