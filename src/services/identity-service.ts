@@ -98,6 +98,28 @@ export function createIdentityService(deps: IdentityServiceDependencies): Identi
   const keyOf = (caller: Caller): string => mappingKey(caller.tid, caller.oid);
   /** One in-flight create per user in this process: concurrent callers share its outcome. */
   const creating = new Map<string, Promise<CreateOutcome>>();
+  /** The tail of each user's queue of mapping writes in this process (see `oneWriterAtATime`). */
+  const writing = new Map<string, Promise<void>>();
+
+  /**
+   * Run a user's mapping writes (create, replace, delete, erase) one after another in this process.
+   * Graph has no conditional write for open extensions: a replace and a delete of one user that
+   * interleave could each act on what the other just wrote (a delete landing on the new mapping
+   * orphans its identity). Across instances the compare-and-delete of `remove` narrows that window
+   * but cannot close it; within one instance this does.
+   */
+  function oneWriterAtATime<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const result = (writing.get(key) ?? Promise.resolve()).then(work);
+    const settled = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    writing.set(key, settled);
+    void settled.then(() => {
+      if (writing.get(key) === settled) writing.delete(key);
+    });
+    return result;
+  }
 
   async function signedInUsersMapping(caller: Caller): Promise<MappingTarget> {
     return { via: 'me', tid: caller.tid, oid: caller.oid, graphToken: await graphTokens.forUser(caller.assertion) };
@@ -300,7 +322,7 @@ export function createIdentityService(deps: IdentityServiceDependencies): Identi
 
     async ensureIdentity(caller) {
       const target = await signedInUsersMapping(caller);
-      const { acsUserId, created } = await singleFlight(caller, () => createAndMap(target, undefined, 'replace'));
+      const { acsUserId, created } = await singleFlight(caller, () => oneWriterAtATime(keyOf(caller), () => createAndMap(target, undefined, 'replace')));
       cache.set(keyOf(caller), acsUserId);
       if (created) logger.info({ oid: caller.oid, acsUserId }, 'created and mapped an ACS identity');
       return { acsUserId, created };
@@ -308,7 +330,8 @@ export function createIdentityService(deps: IdentityServiceDependencies): Identi
 
     async deleteIdentity(caller) {
       cache.delete(keyOf(caller));
-      const removed = await removeIdentityAndMapping(await signedInUsersMapping(caller), 'remove');
+      const target = await signedInUsersMapping(caller);
+      const removed = await oneWriterAtATime(keyOf(caller), () => removeIdentityAndMapping(target, 'remove'));
       cache.delete(keyOf(caller));
       if (removed !== undefined) logger.info({ oid: caller.oid, acsUserId: removed }, 'deleted the ACS identity and its mapping');
     },
@@ -317,7 +340,7 @@ export function createIdentityService(deps: IdentityServiceDependencies): Identi
       const target: MappingTarget = { via: 'user', tid: admin.tid, oid: userObjectId, graphToken: await graphTokens.forApp() };
       const key = mappingKey(admin.tid, userObjectId);
       cache.delete(key);
-      const removed = await removeIdentityAndMapping(target, 'refuse');
+      const removed = await oneWriterAtATime(key, () => removeIdentityAndMapping(target, 'refuse'));
       cache.delete(key);
       logger.info(
         { adminOid: admin.oid, targetOid: userObjectId, acsUserId: removed ?? null },
@@ -336,7 +359,7 @@ export function createIdentityService(deps: IdentityServiceDependencies): Identi
       const target = await signedInUsersMapping(caller);
       for (let attempt = 0; ; attempt += 1) {
         // Get-or-create never replaces an untrusted mapping: that loses an identity, which only POST /api/user may ask for.
-        const ensured = await singleFlight(caller, () => createAndMap(target, request, 'refuse'));
+        const ensured = await singleFlight(caller, () => oneWriterAtATime(keyOf(caller), () => createAndMap(target, request, 'refuse')));
         cache.set(keyOf(caller), ensured.acsUserId);
         if (ensured.token) return { ...ensured.token, acsUserId: ensured.acsUserId, created: ensured.created };
         try {

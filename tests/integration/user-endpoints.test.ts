@@ -310,6 +310,29 @@ describe('/api/user', () => {
     });
   });
 
+  describe('when a replacement and a delete of one user overlap on one instance', () => {
+    it('runs them one after the other: the delete finds the new mapping and deletes its identity, leaving no orphan', async () => {
+      const legacy = service.local.acs.seedIdentity();
+      service.local.graph.putExtension(BOB, ORIGINAL_SAMPLE_APP_ID, { extensionName: MAPPING_EXTENSION_NAME, acsUserIdentity: legacy });
+      const auth = await authAs('bob');
+      // Slow deletes, so the delete's own read and removal fall inside the replacement's (found by the review).
+      service.local.graph.faults.setLatency(150, 'extensions.delete');
+      service.local.acs.faults.setLatency(50, 'identities.create');
+
+      const replacing = service.http.post('/api/user').set(auth).then((response) => response);
+      while (service.local.graph.counters.get('extensions.delete') === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      await new Promise((resolve) => setTimeout(resolve, 80));
+      const deleted = await service.http.delete('/api/user').set(auth);
+      const replaced = await replacing;
+
+      expect([replaced.status, deleted.status]).toEqual([201, 204]);
+      expect(service.local.graph.extensionsOf(BOB)).toEqual([]);
+      expect(service.local.acs.isAlive(replaced.body.acsUserIdentity)).toBe(false);
+      // The legacy identity is left alone on purpose (an untrusted mapping's identity may be anyone's); nothing else lives.
+      expect(orphanedIdentities(service.local).filter((id) => id !== legacy)).toEqual([]);
+    });
+  });
+
   describe('DELETE /api/user', () => {
     async function createFor(user: keyof typeof DEMO_USERS = 'alice'): Promise<string> {
       const response = await service.http.post('/api/user').set(await authAs(user)).expect(201);
