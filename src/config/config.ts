@@ -21,7 +21,7 @@ export type AcsAuth =
 
 /**
  * How this API authenticates to Entra ID (On-Behalf-Of and client credentials): a client secret, or a
- * client certificate read from a PEM file by the composition root (so loading the config reads no file).
+ * client certificate read from a PEM or PKCS#12 file by the composition root (so loading the config reads no file).
  */
 export type EntraCredential =
   | { readonly kind: 'secret'; readonly secret: string }
@@ -416,12 +416,12 @@ function parseEntraCredential(reader: Reader): EntraCredential {
     return { kind: 'secret', secret: '' };
   }
   if (path !== undefined) {
-    if (PLACEHOLDER.test(path)) reader.problems.push('ENTRA_CLIENT_CERTIFICATE_PATH holds a placeholder value; set the path of the PEM file (private key and certificate)');
+    if (PLACEHOLDER.test(path)) reader.problems.push('ENTRA_CLIENT_CERTIFICATE_PATH holds a placeholder value; set the path of the PEM or .p12 file (private key and certificate)');
     return { kind: 'certificate', path };
   }
   if (secret === undefined) {
     reader.problems.push(
-      "ENTRA_CLIENT_SECRET or ENTRA_CLIENT_CERTIFICATE_PATH is required: a client secret of this API's app registration, or the path of a PEM file with its certificate and private key (for On-Behalf-Of)",
+      "ENTRA_CLIENT_SECRET or ENTRA_CLIENT_CERTIFICATE_PATH is required: a client secret of this API's app registration, or the path of a PEM or password-less .p12 file with its certificate and private key (for On-Behalf-Of)",
     );
     return { kind: 'secret', secret: '' };
   }
