@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'identity_not_found'
   | 'identity_not_owned'
   | 'mapping_untrusted'
+  | 'mapping_changed'
   | 'mapping_limit_reached'
   | 'invalid_teams_token'
   | 'method_not_allowed'
@@ -155,6 +156,16 @@ export class MappingUntrustedError extends AppError {
         'The identity mapping stored on this user was not written by this service or has been changed, so it is not used. ' +
           'POST /api/user replaces it with a new Communication Services identity.',
     );
+  }
+}
+
+/**
+ * 409: the user's mapping changed while it was being deleted (another mapping was written after the
+ * identity was deleted): the identity is gone, but the user still has a mapping. Calling again deletes it.
+ */
+export class MappingChangedError extends AppError {
+  constructor() {
+    super('mapping_changed', 409, "The user's identity mapping changed while it was being deleted; the identity it named is deleted. Call again to delete the new one.");
   }
 }
 

@@ -131,6 +131,7 @@ export const ERROR_CODES = [
   'identity_not_found',
   'identity_not_owned',
   'mapping_untrusted',
+  'mapping_changed',
   'mapping_limit_reached',
   'invalid_teams_token',
   'method_not_allowed',
@@ -288,7 +289,6 @@ export function createOpenApiDocument(options: OpenApiDocumentOptions): OpenApiD
   const noIdentity = failure('The caller has no ACS identity mapped (or the mapped identity no longer exists and the mapping was removed).', [
     'identity_not_found',
   ]);
-  const notOwned = failure('The mapped ACS identity belongs to another Communication Services resource.', ['identity_not_owned']);
   const untrustedText =
     '`mapping_untrusted`: the stored mapping has no valid seal of this service (written or changed outside it, copied from another user, or sealed for another ACS resource or under a retired key); nothing was done with the identity it names. `POST /api/user` replaces it.';
   const untrusted = failure(untrustedText, ['mapping_untrusted']);
@@ -377,7 +377,10 @@ export function createOpenApiDocument(options: OpenApiDocumentOptions): OpenApiD
             '204': success('Deleted, or there was nothing to delete.', undefined),
             '401': unauthorized(true),
             '403': forbidden(requiredScope),
-            '409': notOwned,
+            '409': failure(
+              '`identity_not_owned`: the mapped identity belongs to another Communication Services resource. `mapping_changed`: another mapping was written while this one was being deleted (the identity it named is deleted); call again.',
+              ['identity_not_owned', 'mapping_changed'],
+            ),
             ...upstream,
           },
         },
@@ -404,8 +407,8 @@ export function createOpenApiDocument(options: OpenApiDocumentOptions): OpenApiD
             '401': unauthorized(false),
             '403': forbidden(requiredScope, adminRole),
             '409': failure(
-              '`identity_not_owned`: the mapped identity belongs to another Communication Services resource. `mapping_untrusted`: the mapping has no valid seal, so the service cannot tell whether the identity it names is this user\'s; nothing was deleted.',
-              ['identity_not_owned', 'mapping_untrusted'],
+              '`identity_not_owned`: the mapped identity belongs to another Communication Services resource. `mapping_untrusted`: the mapping has no valid seal, so the service cannot tell whether the identity it names is this user\'s; nothing was deleted. `mapping_changed`: another mapping was written during the erasure (the identity it named is deleted); call again.',
+              ['identity_not_owned', 'mapping_untrusted', 'mapping_changed'],
             ),
             ...upstream,
           },

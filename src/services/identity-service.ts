@@ -1,5 +1,5 @@
 import type { Caller } from '../auth/caller';
-import { IdentityNotFoundError, IdentityNotOwnedError, MappingUntrustedError, UpstreamError } from '../errors/app-errors';
+import { IdentityNotFoundError, IdentityNotOwnedError, MappingChangedError, MappingUntrustedError, UpstreamError } from '../errors/app-errors';
 import type { Logger } from '../observability/logger';
 import { summarizeError } from '../observability/redact';
 import { mappingKey, type MappingCache } from './mapping-cache';
@@ -216,8 +216,9 @@ export function createIdentityService(deps: IdentityServiceDependencies): Identi
     return { acsUserId: winner, created: false };
   }
 
-  function singleFlight(caller: Caller, work: () => Promise<CreateOutcome>): Promise<CreateOutcome> {
-    const key = keyOf(caller);
+  /** Concurrent creates of one user share one outcome, per mode: a get-or-create must not answer for a replacing create, nor the reverse. */
+  function singleFlight(caller: Caller, mode: 'refuse' | 'replace', work: () => Promise<CreateOutcome>): Promise<CreateOutcome> {
+    const key = `${keyOf(caller)} ${mode}`;
     const inFlight = creating.get(key);
     if (inFlight) return inFlight.then(({ acsUserId }) => ({ acsUserId, created: false }));
     const promise = work().finally(() => creating.delete(key));
@@ -245,7 +246,12 @@ export function createIdentityService(deps: IdentityServiceDependencies): Identi
     // Identity first: if the mapping removal then fails, a retry finds the mapping, re-deletes the
     // (already gone) identity and tries again. The other order could strand a live identity.
     await acs.deleteIdentity(found.acsUserId);
-    await mappings.remove(target, stillNames(found.acsUserId));
+    if ((await mappings.remove(target, stillNames(found.acsUserId))) === 'kept') {
+      // Another mapping was written meanwhile (another instance's create, or one put back by hand): the
+      // identity is gone, but the user is not erased. Say so rather than answer "done".
+      logger.warn({ oid: target.oid, acsUserId: found.acsUserId }, 'the identity mapping changed while it was being deleted; the deleted identity is gone, the new mapping was kept');
+      throw new MappingChangedError();
+    }
     return found.acsUserId;
   }
 
@@ -254,7 +260,7 @@ export function createIdentityService(deps: IdentityServiceDependencies): Identi
     logger.warn({ oid: caller.oid, acsUserId }, 'stale identity mapping: the ACS identity no longer exists; removing the mapping');
     cache.delete(keyOf(caller));
     try {
-      await mappings.remove(target, stillNames(acsUserId));
+      await oneWriterAtATime(keyOf(caller), () => mappings.remove(target, stillNames(acsUserId)));
     } catch (error) {
       logger.warn({ oid: caller.oid, err: summarizeError(error) }, 'could not remove a stale identity mapping; it will be retried on the next request');
     }
@@ -322,7 +328,7 @@ export function createIdentityService(deps: IdentityServiceDependencies): Identi
 
     async ensureIdentity(caller) {
       const target = await signedInUsersMapping(caller);
-      const { acsUserId, created } = await singleFlight(caller, () => oneWriterAtATime(keyOf(caller), () => createAndMap(target, undefined, 'replace')));
+      const { acsUserId, created } = await singleFlight(caller, 'replace', () => oneWriterAtATime(keyOf(caller), () => createAndMap(target, undefined, 'replace')));
       cache.set(keyOf(caller), acsUserId);
       if (created) logger.info({ oid: caller.oid, acsUserId }, 'created and mapped an ACS identity');
       return { acsUserId, created };
@@ -359,7 +365,7 @@ export function createIdentityService(deps: IdentityServiceDependencies): Identi
       const target = await signedInUsersMapping(caller);
       for (let attempt = 0; ; attempt += 1) {
         // Get-or-create never replaces an untrusted mapping: that loses an identity, which only POST /api/user may ask for.
-        const ensured = await singleFlight(caller, () => oneWriterAtATime(keyOf(caller), () => createAndMap(target, request, 'refuse')));
+        const ensured = await singleFlight(caller, 'refuse', () => oneWriterAtATime(keyOf(caller), () => createAndMap(target, request, 'refuse')));
         cache.set(keyOf(caller), ensured.acsUserId);
         if (ensured.token) return { ...ensured.token, acsUserId: ensured.acsUserId, created: ensured.created };
         try {

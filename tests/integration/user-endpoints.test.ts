@@ -310,6 +310,41 @@ describe('/api/user', () => {
     });
   });
 
+  describe('when another mapping is written while the identity is being deleted', () => {
+    it('answers 409 mapping_changed and keeps the new mapping; the deleted identity is gone', async () => {
+      const old = await service.http.post('/api/user').set(await authAs('bob')).expect(201);
+      service.local.acs.faults.setLatency(300, 'identities.delete');
+      const newer = service.local.acs.seedIdentity();
+
+      const deleting = service.http.delete('/api/user').set(await authAs('bob')).then((response) => response);
+      while (service.local.acs.counters.get('identities.delete') === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      // Another instance (or the user, putting a saved mapping back) writes a sealed mapping meanwhile.
+      service.local.graph.reset();
+      putSealedMapping(service, BOB, newer);
+      const response = await deleting;
+
+      expect(response.status).toBe(409);
+      expect(response.body).toMatchObject({ code: 'mapping_changed' });
+      expect(service.local.acs.isAlive(old.body.acsUserIdentity)).toBe(false);
+      expect(mappedIdentityOf(service.local, BOB)).toBe(newer);
+    });
+  });
+
+  describe('when POST /api/token and POST /api/user of one user with an untrusted mapping overlap', () => {
+    it('lets POST /api/user replace it (201) instead of sharing the refusal of the get-or-create', async () => {
+      service.local.graph.putExtension(BOB, ORIGINAL_SAMPLE_APP_ID, { extensionName: MAPPING_EXTENSION_NAME, acsUserIdentity: service.local.acs.seedIdentity() });
+      const auth = await authAs('bob');
+      await service.http.get('/api/user').set(auth).expect(409); // warms the On-Behalf-Of cache: both start at once below
+      service.local.graph.faults.setLatency(100, 'user.get');
+
+      const [token, user] = await Promise.all([service.http.post('/api/token').set(auth), service.http.post('/api/user').set(auth)]);
+
+      expect(user.status).toBe(201);
+      expect(user.body.acsUserIdentity).toMatch(ACS_ID);
+      expect([409, 201]).toContain(token.status);
+    });
+  });
+
   describe('when a replacement and a delete of one user overlap on one instance', () => {
     it('runs them one after the other: the delete finds the new mapping and deletes its identity, leaving no orphan', async () => {
       const legacy = service.local.acs.seedIdentity();
