@@ -7,13 +7,15 @@
  * looks for ACS identities claimed by more than one user (a forged copy, or a bug); `seal` re-seals
  * the mappings under a retired key (keeping who vouched for them) and never touches a broken one.
  *
- * Adopting an unsealed mapping (sealing it with origin `adopted`) vouches for whatever it says, so
- * it is done only while no mapping carries a service seal: before the service went live, an
- * unsealed mapping is the original sample's data. Once the service has sealed one, unsealed mappings
- * are users' own writes: among them claims on identities the service itself left alive and
- * unmapped (`POST /api/user` replacing an untrusted mapping, `DELETE /api/user` removing one),
- * which adoption would hand to the claimant. Adopted seals do not close adoption, so an interrupted
- * first run can be finished.
+ * Adopting an unsealed mapping (sealing it with origin `adopted`) vouches for whatever it says, and
+ * any user can write an unsealed mapping: among them claims on identities nobody maps (ones the
+ * service left alive when `POST /api/user` replaced an untrusted mapping or `DELETE /api/user`
+ * removed one, or a departed user's). So adoption is never implicit: a plain `seal` only re-seals
+ * older keys, and `seal --adopt` adopts exactly the (oid, id) pairs of a plan the operator reviewed
+ * (adoption-plan.ts), each only if the mapping still names the planned id. Whether a service seal
+ * exists is read from user-writable data (a tenant adopted whole at the cut-over has none for
+ * months; the holder of the only one can remove it), so it is only an extra brake: with one, the
+ * plan is adopted only with the after-go-live override.
  *
  * A duplicate (two users naming one identity) is settled by the seals: the one holder whose seal
  * verifies owns it and is maintained as usual, the others are forgeries and are never sealed (else
@@ -28,6 +30,7 @@
 import { ThrottledError } from '../errors/app-errors';
 import type { MappingSealer, SealOrigin, UntrustedReason } from '../services/mapping-seal';
 import type { StoredMapping } from '../services/ports';
+import type { AdoptionPair } from './adoption-plan';
 import type { MappingDirectory, RequestRunner } from './ports';
 
 /** Mapping states other than "unsealed" that sealing will not repair. */
@@ -70,12 +73,17 @@ export interface AuditReport {
     readonly currentKey: { readonly keyId: string; readonly count: number };
     /** Every other key of the ring, with how many mappings it still seals (0: it may be retired). */
     readonly olderKeys: Readonly<Record<string, number>>;
+    /** The users whose mapping each older key still seals: who keeps that key from being retired. */
+    readonly olderKeyUsers: Readonly<Record<string, readonly string[]>>;
     /** The same seals (every key) by who vouched for them: the service, or this command adopting an unsealed mapping. */
     readonly byOrigin: Readonly<Record<SealOrigin, number>>;
   };
   /** `no_seal`: written before seals existed (the original sample, older versions) or by someone else. */
   readonly unsealed: number;
-  /** Whether `seal` still adopts unsealed mappings: only while no mapping carries a service seal (the service is not live yet). */
+  /**
+   * No mapping carries a service seal. Then `seal --adopt --apply` adopts a reviewed plan without the
+   * after-go-live override; it is no proof that the service is not live (users can remove seals).
+   */
   readonly adoptionOpen: boolean;
   readonly broken: Readonly<Record<BrokenReason, number>>;
   readonly duplicates: readonly DuplicateGroup[];
@@ -98,8 +106,12 @@ export type SealResult =
   | 'skipped_duplicate'
   /** A duplicate whose identity another holder owns under a verifying seal. */
   | 'skipped_forgery'
-  /** Unsealed while adoption is closed (the service is live): the user may have written it. */
+  /** Unsealed, and this run was not asked to adopt (no --adopt). */
   | 'skipped_unsealed'
+  /** Unsealed, --adopt given, but a mapping carries a service seal and the after-go-live override was not given. */
+  | 'skipped_live'
+  /** Unsealed, but the reviewed plan does not list this user with this id. */
+  | 'not_in_plan'
   | 'skipped_broken';
 
 export interface SealLine {
@@ -115,17 +127,34 @@ export interface SealLine {
   /** `skipped_duplicate`: why nobody in the group is maintained. */
   readonly resolution?: Exclude<DuplicateResolution, 'sealed_owner'>;
   /** `changed`: the mapping as the read right before the write found it. */
-  readonly now?: { readonly acsUserId: string | undefined; readonly status: MappingStatus };
+  readonly now?: MappingNow;
+  /** `not_in_plan`: the id the plan lists for this user, when it lists the user with another id. */
+  readonly planned?: string;
+}
+
+export interface MappingNow {
+  readonly acsUserId: string | undefined;
+  readonly status: MappingStatus;
+}
+
+/** A pair of the plan that was not adopted because the scan found no unsealed mapping for that user (sealed, broken or none). */
+export interface StalePlanEntry extends AdoptionPair {
+  /** The user's mapping as the scan found it; absent when there is none. */
+  readonly now?: MappingNow;
 }
 
 export interface SealReport {
   readonly apply: boolean;
-  /** The operator asked to adopt unsealed mappings although adoption is closed (--adopt-unsealed-after-cutover). */
-  readonly adoptUnsealedAfterCutover: boolean;
+  /** Asked to adopt (--adopt): a dry run lists the candidates, a write adopts the plan's pairs. */
+  readonly adopt: boolean;
+  /** The after-go-live override: adopt although a mapping carries a service seal. */
+  readonly afterGoLive: boolean;
   readonly audit: AuditReport;
   readonly alreadyCurrent: number;
   readonly counts: Readonly<Record<SealResult, number>>;
   readonly users: readonly SealLine[];
+  /** With a plan: its pairs whose user had no unsealed mapping at the scan. */
+  readonly stalePlan: readonly StalePlanEntry[];
   /** Set when the run gave up on the remaining writes. */
   readonly stoppedBecause: string | undefined;
 }
@@ -137,13 +166,20 @@ export interface MaintenanceProgress {
   user?(line: SealLine): void;
 }
 
+export interface AdoptOptions {
+  /**
+   * The reviewed plan: with apply, only its pairs are adopted (required). A dry run lists every
+   * candidate whatever it says, as the plan to review.
+   */
+  readonly plan?: readonly AdoptionPair[];
+  /** Adopt although a mapping carries a service seal (the service is live). */
+  readonly afterGoLive?: boolean;
+}
+
 export interface SealOptions {
   readonly apply: boolean;
-  /**
-   * Adopt unsealed mappings even once a service seal exists. Any user can then get an identity
-   * nobody maps (one the service left alive) sealed to themselves by writing an unsealed mapping.
-   */
-  readonly adoptUnsealedAfterCutover?: boolean;
+  /** Adopt unsealed mappings; without it, `seal` only re-seals the mappings under an older key. */
+  readonly adopt?: AdoptOptions;
   readonly progress?: MaintenanceProgress;
 }
 
@@ -196,8 +232,16 @@ const SEAL_RESULTS: readonly SealResult[] = [
   'skipped_duplicate',
   'skipped_forgery',
   'skipped_unsealed',
+  'skipped_live',
+  'not_in_plan',
   'skipped_broken',
 ];
+
+/**
+ * What a run does with an unsealed mapping: leave it (`none`: no --adopt; `closed`: a service seal
+ * and no override), list it as a candidate (`all`: dry run), or adopt it if the plan lists it (`plan`).
+ */
+type Adoption = { readonly mode: 'none' } | { readonly mode: 'closed' } | { readonly mode: 'all' } | { readonly mode: 'plan'; readonly pairs: ReadonlyMap<string, string> };
 
 const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -251,14 +295,18 @@ function findDuplicates(mappings: readonly Classified[]): DuplicateGroup[] {
 function summarize(options: MappingMaintenanceOptions, usersScanned: number, mappings: readonly Classified[]): AuditReport {
   const [currentKeyId = options.sealer.currentKeyId, ...older] = options.keyIds;
   const olderKeys: Record<string, number> = Object.fromEntries(older.map((id) => [id, 0]));
+  const olderKeyUsers: Record<string, string[]> = Object.fromEntries(older.map((id) => [id, []]));
   const broken = Object.fromEntries(BROKEN_REASONS.map((reason) => [reason, 0])) as Record<BrokenReason, number>;
   const byOrigin: Record<SealOrigin, number> = { service: 0, adopted: 0 };
   let current = 0;
   let unsealed = 0;
-  for (const { status, keyId, origin } of mappings) {
+  for (const { oid, status, keyId, origin } of mappings) {
     if (origin !== undefined) byOrigin[origin] += 1;
     if (status === 'current_key') current += 1;
-    else if (status === 'older_key') olderKeys[keyId as string] = (olderKeys[keyId as string] ?? 0) + 1;
+    else if (status === 'older_key') {
+      olderKeys[keyId as string] = (olderKeys[keyId as string] ?? 0) + 1;
+      (olderKeyUsers[keyId as string] ??= []).push(oid);
+    }
     else if (status === 'no_seal') unsealed += 1;
     else broken[status] += 1;
   }
@@ -267,7 +315,7 @@ function summarize(options: MappingMaintenanceOptions, usersScanned: number, map
     tenantId: options.tenantId,
     usersScanned,
     usersWithMapping: mappings.length,
-    sealed: { currentKey: { keyId: currentKeyId, count: current }, olderKeys, byOrigin },
+    sealed: { currentKey: { keyId: currentKeyId, count: current }, olderKeys, olderKeyUsers, byOrigin },
     unsealed,
     adoptionOpen: byOrigin.service === 0,
     broken,
@@ -302,15 +350,27 @@ function duplicateSkip(mapping: Classified, group: DuplicateGroup): SealLine | u
   return { oid, acsUserId, result: 'skipped_forgery', detail: status, owner: group.owner };
 }
 
+/** An unsealed, adoptable mapping's line or plan: adopted (written), or why not. */
+function planUnsealed(mapping: Classified, adoption: Adoption): SealLine | PlannedSeal {
+  const { oid, acsUserId, status } = mapping;
+  if (adoption.mode === 'all') return { mapping, origin: 'adopted' };
+  if (adoption.mode === 'none') return { oid, acsUserId, result: 'skipped_unsealed', detail: status };
+  if (adoption.mode === 'closed') return { oid, acsUserId, result: 'skipped_live', detail: status };
+  const planned = adoption.pairs.get(oid);
+  // Exactly the reviewed id: a claim written since the review (another id) is not what the operator vouched for.
+  if (planned === acsUserId) return { mapping, origin: 'adopted' };
+  return { oid, acsUserId, result: 'not_in_plan', detail: status, ...(planned === undefined ? {} : { planned }) };
+}
+
 /**
- * Sort the mappings: forgeries, unsettled duplicates, broken ones and (adoption closed) unsealed ones
- * are reported as skipped at once, those under the current key are only counted, the rest are to be
- * written: older keys with their origin, unsealed ones as adopted.
+ * Sort the mappings: forgeries, unsettled duplicates and broken ones are reported as skipped at
+ * once, those under the current key are only counted, older keys are to be re-sealed with their
+ * origin, and unsealed ones go as `adoption` says.
  */
 function planSeals(
   audit: AuditReport,
   mappings: readonly Classified[],
-  adopt: boolean,
+  adoption: Adoption,
   report: (line: SealLine) => void,
 ): { toWrite: PlannedSeal[]; alreadyCurrent: number } {
   const groups = new Map(audit.duplicates.flatMap((group) => group.holders.map((holder) => [holder.oid, group] as const)));
@@ -325,10 +385,26 @@ function planSeals(
     else if (status === 'current_key') alreadyCurrent += 1;
     // A verifying seal always has an origin; a re-seal keeps it (an adopted mapping stays adopted).
     else if (status === 'older_key') toWrite.push({ mapping, origin: origin as SealOrigin });
-    else if (adopt) toWrite.push({ mapping, origin: 'adopted' });
-    else report({ oid, acsUserId, result: 'skipped_unsealed', detail: status });
+    else {
+      const planned = planUnsealed(mapping, adoption);
+      if ('result' in planned) report(planned);
+      else toWrite.push(planned);
+    }
   }
   return { toWrite, alreadyCurrent };
+}
+
+/** The plan's pairs whose user the scan found with no unsealed mapping: reported, so the operator sees the plan went stale. */
+function stalePlanEntries(adoption: Adoption, mappings: readonly Classified[]): StalePlanEntry[] {
+  if (adoption.mode !== 'plan') return [];
+  const byOid = new Map(mappings.map((mapping) => [mapping.oid, mapping]));
+  const stale: StalePlanEntry[] = [];
+  for (const [oid, acsUserId] of adoption.pairs) {
+    const found = byOid.get(oid);
+    if (found === undefined) stale.push({ oid, acsUserId });
+    else if (found.status !== 'no_seal') stale.push({ oid, acsUserId, now: { acsUserId: found.acsUserId, status: found.status } });
+  }
+  return stale;
 }
 
 /**
@@ -337,18 +413,27 @@ function planSeals(
  * more request per write; it narrows the window to the read and the write, it cannot close it (the
  * PATCH is not conditional).
  */
-async function sealOne(options: MappingMaintenanceOptions, run: RequestRunner, { mapping, origin }: PlannedSeal): Promise<SealLine> {
+async function readCompareWrite(options: MappingMaintenanceOptions, { mapping, origin }: PlannedSeal): Promise<SealLine> {
   const { directory, sealer, tenantId } = options;
   const { oid, status } = mapping;
   // Only well-formed ids get here: an unsealed or older-key verdict comes after the identity check.
   const acsUserId = mapping.acsUserId as string;
-  const stored = await run(() => directory.read(oid));
+  const stored = await directory.read(oid);
   if (stored === undefined) return { oid, acsUserId, result: 'gone' };
   const now = classify(sealer, tenantId, oid, stored);
   if (!sameMapping(now, mapping)) return { oid, acsUserId, result: 'changed', now: { acsUserId: now.acsUserId, status: now.status } };
-  const outcome = await run(() => directory.reseal(oid, { acsUserId, seal: sealer.seal({ tid: tenantId, oid }, acsUserId, origin) }));
+  const outcome = await directory.reseal(oid, { acsUserId, seal: sealer.seal({ tid: tenantId, oid }, acsUserId, origin) });
   if (outcome === 'gone') return { oid, acsUserId, result: 'gone' };
   return { oid, acsUserId, result: status === 'no_seal' ? 'sealed' : 'resealed', origin };
+}
+
+/**
+ * The read, the comparison and the write are retried as one unit: a throttled PATCH waits up to a
+ * minute, and retrying the PATCH alone would write over whatever the user or the service wrote
+ * during that wait. Every attempt reads first.
+ */
+function sealOne(options: MappingMaintenanceOptions, run: RequestRunner, planned: PlannedSeal): Promise<SealLine> {
+  return run(() => readCompareWrite(options, planned));
 }
 
 /** Write each seal in turn, one at a time (Graph's per-app budget is shared with the service); returns why it stopped early, if it did. */
@@ -379,6 +464,13 @@ async function writeSeals(
   return stoppedBecause;
 }
 
+function adoptionOf(audit: AuditReport, apply: boolean, adopt: AdoptOptions | undefined): Adoption {
+  if (adopt === undefined) return { mode: 'none' };
+  if (!audit.adoptionOpen && adopt.afterGoLive !== true) return { mode: 'closed' };
+  if (!apply) return { mode: 'all' };
+  return { mode: 'plan', pairs: new Map((adopt.plan ?? []).map(({ oid, acsUserId }) => [oid, acsUserId])) };
+}
+
 export function createMappingMaintenance(options: MappingMaintenanceOptions): MappingMaintenance {
   const { directory, sealer, tenantId } = options;
 
@@ -402,9 +494,11 @@ export function createMappingMaintenance(options: MappingMaintenanceOptions): Ma
       return summarize(options, usersScanned, mappings);
     },
 
-    async seal({ apply, adoptUnsealedAfterCutover = false, progress }) {
+    async seal({ apply, adopt, progress }) {
+      if (apply && adopt !== undefined && adopt.plan === undefined) throw new TypeError('adopting takes a reviewed plan');
       const { usersScanned, mappings } = await scanAll(progress);
       const audit = summarize(options, usersScanned, mappings);
+      const adoption = adoptionOf(audit, apply, adopt);
       const counts = Object.fromEntries(SEAL_RESULTS.map((result) => [result, 0])) as Record<SealResult, number>;
       const users: SealLine[] = [];
       const report = (line: SealLine): void => {
@@ -412,7 +506,7 @@ export function createMappingMaintenance(options: MappingMaintenanceOptions): Ma
         users.push(line);
         progress?.user?.(line);
       };
-      const { toWrite, alreadyCurrent } = planSeals(audit, mappings, audit.adoptionOpen || adoptUnsealedAfterCutover, report);
+      const { toWrite, alreadyCurrent } = planSeals(audit, mappings, adoption, report);
       let stoppedBecause: string | undefined;
       if (apply) stoppedBecause = await writeSeals(options, patiently(options, progress), toWrite, report);
       else {
@@ -420,7 +514,9 @@ export function createMappingMaintenance(options: MappingMaintenanceOptions): Ma
           report({ oid: mapping.oid, acsUserId: mapping.acsUserId, result: mapping.status === 'no_seal' ? 'would_seal' : 'would_reseal', origin });
         }
       }
-      return { apply, adoptUnsealedAfterCutover, audit, alreadyCurrent, counts, users, stoppedBecause };
+      const afterGoLive = adopt?.afterGoLive ?? false;
+      const stalePlan = stalePlanEntries(adoption, mappings);
+      return { apply, adopt: adopt !== undefined, afterGoLive, audit, alreadyCurrent, counts, users, stalePlan, stoppedBecause };
     },
   };
 }

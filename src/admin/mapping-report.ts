@@ -3,13 +3,19 @@
  * would let anyone replay the mapping it belongs to elsewhere in the directory), a token or a key.
  */
 import type { SealOrigin } from '../services/mapping-seal';
-import type { AuditReport, DuplicateGroup, DuplicateHolder, MappingStatus, SealLine, SealReport, SealResult } from './mapping-maintenance';
+import type { AuditReport, DuplicateGroup, DuplicateHolder, MappingStatus, SealLine, SealReport, SealResult, StalePlanEntry } from './mapping-maintenance';
 import { BROKEN_REASONS } from './mapping-maintenance';
 
 const LABEL_WIDTH = 44;
 
-/** The flag that adopts unsealed mappings after the cut-over; named here so every message spells it alike. */
-export const ADOPT_AFTER_CUTOVER_FLAG = '--adopt-unsealed-after-cutover';
+/** The adoption flags, named here so every message spells them alike. */
+export const ADOPT_FLAG = '--adopt';
+export const PLAN_FLAG = '--plan';
+/** Adopt a plan although a mapping carries a service seal. */
+export const AFTER_GO_LIVE_FLAG = '--after-go-live';
+const ADOPT_STEPS = `seal ${ADOPT_FLAG} ${PLAN_FLAG} <file> (dry run: review the file), then seal ${ADOPT_FLAG} --apply ${PLAN_FLAG} <file>`;
+/** Oids listed per older key in the text report; the JSON lists them all. */
+const MAX_LISTED_USERS = 50;
 
 function row(label: string, count: number, note = ''): string {
   return `  ${label.padEnd(LABEL_WIDTH)}${String(count).padStart(8)}${note === '' ? '' : `   ${note}`}`;
@@ -49,29 +55,40 @@ function duplicateLines(report: AuditReport): string[] {
   return lines;
 }
 
-/** Whether `seal` adopts unsealed mappings, and why. */
-function adoptionLines(audit: AuditReport, overridden: boolean): string[] {
+/**
+ * How unsealed mappings get adopted, and the service-seal brake. The brake reads user-writable data,
+ * so its absence is worded as no proof of anything.
+ */
+function adoptionLines(audit: AuditReport, afterGoLive: boolean): string[] {
+  const first = `Adoption of unsealed mappings: never implicit; only the pairs of a reviewed plan: ${ADOPT_STEPS}.`;
   if (audit.adoptionOpen) {
-    return [
-      'Adoption of unsealed mappings: open. No mapping carries a service seal yet (the service has not gone live):',
-      'seal --apply adopts the unsealed mappings no other user names.',
-    ];
+    return [first, 'No mapping carries a service seal. That is no proof the service is not live: mappings adopted at the cut-over carry', 'none, and a user can remove their own.'];
   }
   const live = `${plural(audit.sealed.byOrigin.service, 'mapping carries', 'mappings carry')} a service seal (the service is live)`;
-  if (overridden) {
-    return [`Adoption of unsealed mappings: closed, ${live},`, `but overridden by ${ADOPT_AFTER_CUTOVER_FLAG}: unsealed mappings are adopted anyway.`];
-  }
+  if (afterGoLive) return [first, `${live}, but ${AFTER_GO_LIVE_FLAG} overrides it: the plan's pairs are adopted anyway.`];
   return [
-    `Adoption of unsealed mappings: closed. ${live}:`,
-    "an unsealed mapping is now a user's own write and may claim an identity the service left unmapped, so seal",
-    'does not adopt it; that user gets a new identity with POST /api/user.',
+    first,
+    `${live}: an unsealed mapping may be a user's own claim on an identity the service left unmapped, so`,
+    `seal ${ADOPT_FLAG} adopts nothing without ${AFTER_GO_LIVE_FLAG}; such a user gets a new identity with POST /api/user.`,
   ];
+}
+
+/** Who keeps each older key alive: a key is retired only once nobody's mapping needs it. */
+function olderKeyUserLines(report: AuditReport): string[] {
+  const lines: string[] = [];
+  for (const [keyId, oids] of Object.entries(report.sealed.olderKeyUsers)) {
+    if (oids.length === 0) continue;
+    lines.push('', `Users whose mapping the older key '${keyId}' still seals (seal --apply re-seals them):`);
+    lines.push(...oids.slice(0, MAX_LISTED_USERS).map((oid) => `    ${oid}`));
+    if (oids.length > MAX_LISTED_USERS) lines.push(`    … and ${oids.length - MAX_LISTED_USERS} more (--json lists them all)`);
+  }
+  return lines;
 }
 
 export function formatAudit(report: AuditReport): string {
   const { sealed } = report;
   const claimed = report.duplicates.reduce((sum, group) => sum + group.holders.length, 0);
-  const adoption = report.adoptionOpen ? 'refused by the service until sealed' : 'refused by the service; not adopted (the service is live)';
+  const adoption = report.adoptionOpen ? `refused by the service until adopted (seal ${ADOPT_FLAG})` : 'refused by the service; the service is live';
   const unsealedNote = report.unsealed === 0 ? '' : adoption;
   const lines = [
     `Identity mappings in the open extension ${report.extensionName} (tenant ${report.tenantId})`,
@@ -86,6 +103,8 @@ export function formatAudit(report: AuditReport): string {
     row('unsealed (no_seal)', report.unsealed, unsealedNote),
     ...BROKEN_REASONS.map((reason) => row(`broken: ${reason}`, report.broken[reason])),
     row('duplicates (ACS ids named by 2+ users)', report.duplicates.length, report.duplicates.length > 0 ? `held by ${plural(claimed, 'user', 'users')}` : ''),
+    '',
+    ...olderKeyUserLines(report),
     '',
     ...adoptionLines(report, false),
     ...duplicateLines(report),
@@ -105,6 +124,8 @@ const RESULT_LABELS: Readonly<Record<SealResult, string>> = {
   skipped_duplicate: 'skipped',
   skipped_forgery: 'skipped',
   skipped_unsealed: 'not adopted',
+  skipped_live: 'not adopted',
+  not_in_plan: 'not in plan',
   skipped_broken: 'skipped',
 };
 
@@ -122,7 +143,11 @@ function skipDetail(line: SealLine): string {
     case 'skipped_forgery':
       return `forgery: ${line.owner ?? 'another user'} holds this identity under a verifying seal; ${status}`;
     case 'skipped_unsealed':
-      return 'unsealed: not adopted, the service is live (a user may have written it); they get a new identity with POST /api/user';
+      return `unsealed: not adopted (adopting takes seal ${ADOPT_FLAG} and a reviewed plan)`;
+    case 'skipped_live':
+      return `unsealed: not adopted, the service is live (a user may have written it; see ${AFTER_GO_LIVE_FLAG}); they get a new identity with POST /api/user`;
+    case 'not_in_plan':
+      return line.planned === undefined ? 'unsealed: not adopted, the plan does not list it' : `unsealed: not adopted, the plan lists this user with ${line.planned}`;
     default:
       return `broken: ${line.detail ?? ''}`;
   }
@@ -143,6 +168,8 @@ function lineDetail(line: SealLine): string {
     case 'skipped_duplicate':
     case 'skipped_forgery':
     case 'skipped_unsealed':
+    case 'skipped_live':
+    case 'not_in_plan':
     case 'skipped_broken':
       return skipDetail(line);
     default:
@@ -155,27 +182,42 @@ export function formatSealLine(line: SealLine): string {
   return `${RESULT_LABELS[line.result].padEnd(14)}${line.oid}  ${line.acsUserId ?? '-'}  ${lineDetail(line)}\n`;
 }
 
+function staleLine({ oid, acsUserId, now }: StalePlanEntry): string {
+  const found = now === undefined ? 'no mapping' : `${describeStatus(now.status)}${now.acsUserId === acsUserId ? '' : ` naming ${now.acsUserId ?? 'no valid ACS id'}`}`;
+  return `    ${oid}  ${acsUserId}  now ${found}`;
+}
+
+function dryRunHeading(report: SealReport): string {
+  if (!report.adopt) return 'Dry run: nothing was written. Run again with --apply to write these seals.';
+  return `Dry run: nothing was written. The mappings listed as "would seal" are the adoption candidates: write them to a plan with ${PLAN_FLAG} <file>, review it, then run seal ${ADOPT_FLAG} --apply ${PLAN_FLAG} <file>.`;
+}
+
 export function formatSealSummary(report: SealReport): string {
   const { counts, apply } = report;
   const lines = [
     '',
-    apply ? 'Sealing done:' : 'Dry run: nothing was written. Run again with --apply to write these seals.',
-    ...adoptionLines(report.audit, report.adoptUnsealedAfterCutover),
+    apply ? 'Sealing done:' : dryRunHeading(report),
+    ...adoptionLines(report.audit, report.afterGoLive),
     row(`already sealed under the current key '${report.audit.sealed.currentKey.keyId}'`, report.alreadyCurrent),
     ...(apply
       ? [
-          row('sealed (were unsealed: adopted)', counts.sealed),
+          row('sealed (were unsealed: adopted, as planned)', counts.sealed),
           row('re-sealed (were under an older key)', counts.resealed),
           row('gone since the scan', counts.gone),
           row('changed since the scan (not written)', counts.changed),
         ]
       : [row('would seal (unsealed: adopt)', counts.would_seal), row('would re-seal (older key)', counts.would_reseal)]),
-    row('not adopted: unsealed, the service is live', counts.skipped_unsealed),
+    row(`not adopted: unsealed, no ${ADOPT_FLAG}`, counts.skipped_unsealed),
+    row('not adopted: unsealed, the service is live', counts.skipped_live),
+    row('not adopted: unsealed, not in the plan', counts.not_in_plan),
     row('skipped: forgery of a sealed holder', counts.skipped_forgery),
     row('skipped: duplicate', counts.skipped_duplicate),
     row('skipped: broken', counts.skipped_broken),
     ...(apply ? [row('failed', counts.failed), row('not attempted', counts.not_attempted)] : []),
   ];
+  if (report.stalePlan.length > 0) {
+    lines.push(row('plan entries no longer unsealed (not adopted)', report.stalePlan.length), ...report.stalePlan.map(staleLine));
+  }
   if (report.stoppedBecause !== undefined) lines.push(`Stopped writing: ${report.stoppedBecause}.`);
   if (counts.failed + counts.not_attempted > 0) lines.push('Not every mapping was written: run the same command again; it rescans and skips what is done.');
   return `${lines.join('\n')}\n`;

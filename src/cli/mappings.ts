@@ -1,8 +1,8 @@
 /**
- * `npm run -s mappings -- <audit | seal [--apply] [--adopt-unsealed-after-cutover]> [--json]`: audit
- * the identity mappings of every user, adopt the unsealed ones the original sample left behind
- * (before the service goes live) and re-seal those under an older key. `--help` says more; the
- * command itself lives in admin/mappings-command.ts.
+ * `npm run -s mappings -- audit | seal [--apply] | seal --adopt [--apply] [--plan <file>] [--after-go-live]`
+ * (and `--json`): audit the identity mappings of every user, re-seal those under an older key, and
+ * adopt the unsealed ones the original sample left behind, only as a reviewed plan lists them.
+ * `--help` says more; the command itself lives in admin/mappings-command.ts.
  */
 
 import { runMappingsCommand } from '../admin/mappings-command';

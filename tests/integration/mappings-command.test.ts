@@ -16,7 +16,9 @@ import {
   type MappingMaintenance,
   type MappingMaintenanceOptions,
   type SealLine,
+  type SealReport,
 } from '../../src/admin/mapping-maintenance';
+import type { AdoptionPair } from '../../src/admin/adoption-plan';
 import { formatAudit, formatSealLine, formatSealSummary } from '../../src/admin/mapping-report';
 import { EXIT, parseMappingsArguments, runMappingsCommand, UsageError, type CommandIo } from '../../src/admin/mappings-command';
 import type { MappingDirectory } from '../../src/admin/ports';
@@ -159,6 +161,21 @@ function maintenanceOn(
   return { maintenance, close: () => graph.close() };
 }
 
+/** The adoption candidates a dry run (`seal --adopt`) lists: the plan an operator reviews. */
+function candidatesOf(dryRun: SealReport): AdoptionPair[] {
+  return dryRun.users.filter((line) => line.result === 'would_seal').map(({ oid, acsUserId }) => ({ oid, acsUserId: acsUserId as string }));
+}
+
+/**
+ * Adoption as the operator runs it: `seal --adopt` (dry run), its candidates as the reviewed plan,
+ * then `seal --adopt --apply --plan`. `progress` watches the second run only.
+ */
+async function adoptAsPlanned(maintenance: MappingMaintenance, options: { afterGoLive?: boolean; progress?: MaintenanceProgress } = {}): Promise<SealReport> {
+  const { afterGoLive = false, progress } = options;
+  const plan = candidatesOf(await maintenance.seal({ apply: false, adopt: { afterGoLive } }));
+  return maintenance.seal({ apply: true, adopt: { afterGoLive, plan }, ...(progress === undefined ? {} : { progress }) });
+}
+
 function sealsIn(local: Pick<LocalAzure, 'graph'>, oids: Iterable<string>): string[] {
   return [...oids].map((oid) => mappingPropertiesOf(local, oid)?.[SEAL_PROPERTY]).filter((seal): seal is string => typeof seal === 'string');
 }
@@ -199,7 +216,7 @@ describe('mapping maintenance (composeMappingAdmin on the emulators)', () => {
       expect(service.local.graph.counters.get('users.list')).toBe(3);
 
       const before = snapshot(service, everyone);
-      const dryRun = await admin.maintenance.seal({ apply: false });
+      const dryRun = await admin.maintenance.seal({ apply: false, adopt: {} });
       expect(dryRun.counts).toMatchObject({ would_seal: 251, sealed: 0, skipped_duplicate: 0, skipped_broken: 0 });
       expect(dryRun.users.find((line) => line.oid === ALICE)).toEqual({ oid: ALICE, acsUserId: aliceIdentity, result: 'would_seal', origin: 'adopted' });
       expect(snapshot(service, everyone)).toEqual(before);
@@ -207,7 +224,8 @@ describe('mapping maintenance (composeMappingAdmin on the emulators)', () => {
 
       const reads = service.local.graph.counters.get('user.get');
       const throttled: number[] = [];
-      const applied = await admin.maintenance.seal({ apply: true, progress: { throttled: (waitMs) => throttled.push(waitMs) } });
+      const plan = candidatesOf(dryRun);
+      const applied = await admin.maintenance.seal({ apply: true, adopt: { plan }, progress: { throttled: (waitMs) => throttled.push(waitMs) } });
       expect(applied.counts).toMatchObject({ sealed: 251, failed: 0, not_attempted: 0 });
       // Each write was preceded by a read of that one user's mapping (it may have changed since the scan):
       // 502 requests, more than Graph's 455 per 10 s, so a few were throttled and asked again.
@@ -256,7 +274,7 @@ describe('mapping maintenance (composeMappingAdmin on the emulators)', () => {
       expect(audit.duplicates[0]?.holders).toHaveLength(2);
 
       const before = snapshot(service, [ALICE, BOB]);
-      const applied = await admin.maintenance.seal({ apply: true });
+      const applied = await adoptAsPlanned(admin.maintenance);
       expect(applied.users).toEqual(
         expect.arrayContaining([
           { oid: ALICE, acsUserId: shared, result: 'skipped_duplicate', detail: 'no_seal', resolution: 'no_sealed_holder' },
@@ -413,10 +431,35 @@ describe('mapping maintenance (composeMappingAdmin on the emulators)', () => {
       }
     });
 
+    it('reads the mapping again before every attempt of a throttled write (N6): a change made while waiting out Retry-After is not overwritten', async () => {
+      const alicesOld = putLegacyMapping(service, ALICE);
+      const alicesNew = service.local.acs.seedIdentity();
+      const slept: number[] = [];
+      const { maintenance, close } = maintenanceOn(service, {
+        // While the command waits out the 429 on its PATCH, alice gets a new sealed identity (what POST /api/user writes).
+        sleep: async (ms) => {
+          slept.push(ms);
+          putSealedMapping(service, ALICE, alicesNew);
+        },
+      });
+      try {
+        const plan = candidatesOf(await maintenance.seal({ apply: false, adopt: {} }));
+        service.local.graph.faults.inject({ route: 'extensions.update', status: 429, retryAfterSeconds: 1 });
+        const applied = await maintenance.seal({ apply: true, adopt: { plan } });
+        expect(slept).toEqual([1000]);
+        expect(applied.users).toEqual([{ oid: ALICE, acsUserId: alicesOld, result: 'changed', now: { acsUserId: alicesNew, status: 'current_key' } }]);
+        expect(service.local.graph.counters.get('user.get')).toBe(2);
+        expect(service.local.graph.counters.get('extensions.update')).toBe(1);
+      } finally {
+        await close();
+      }
+      expect(verdictOf(service, ALICE)).toMatchObject({ trusted: true, acsUserId: alicesNew, origin: 'service' });
+    });
+
     it('stops writing after 10 failures in a row (a missing permission fails them all) and lists the rest as not attempted', async () => {
       seedLegacyUsers(service, 12);
       service.local.graph.faults.inject({ route: 'extensions.update', status: 403, code: 'Authorization_RequestDenied', times: Infinity });
-      const applied = await admin.maintenance.seal({ apply: true });
+      const applied = await adoptAsPlanned(admin.maintenance);
       expect(applied.counts).toMatchObject({ sealed: 0, failed: 10, not_attempted: 2 });
       expect(applied.stoppedBecause).toMatch(/^10 writes in a row failed \(last: Microsoft Graph: refused the request \(403 Authorization_RequestDenied\)/);
       expect(service.local.graph.counters.get('extensions.update')).toBe(10);
@@ -425,32 +468,70 @@ describe('mapping maintenance (composeMappingAdmin on the emulators)', () => {
     it('counts a mapping deleted between the scan and the write as gone, not failed', async () => {
       seedLegacyUsers(service, 2);
       service.local.graph.faults.inject({ route: 'extensions.update', status: 404, code: 'ResourceNotFound', message: 'Extension with given id not found.' });
-      const applied = await admin.maintenance.seal({ apply: true });
+      const applied = await adoptAsPlanned(admin.maintenance);
       expect(applied.counts).toMatchObject({ gone: 1, sealed: 1, failed: 0 });
     });
   });
 
-  describe('adoption of unsealed mappings, only until the service went live', () => {
-    it('adopts legacy mappings (origin adopted) while no service seal exists, and resumes an interrupted adoption: adopted seals keep it open', async () => {
+  describe('adoption of unsealed mappings: only the pairs of a reviewed plan', () => {
+    it('adopts the plan of a dry run (origin adopted), resumes an interrupted adoption with the same plan, and lists the pairs done since as stale', async () => {
       const seeded = seedLegacyUsers(service, 4);
       expect(await admin.maintenance.audit()).toMatchObject({ adoptionOpen: true, unsealed: 4, sealed: { byOrigin: { service: 0, adopted: 0 } } });
+      const plan = candidatesOf(await admin.maintenance.seal({ apply: false, adopt: {} }));
+      expect(plan).toEqual(expect.arrayContaining([...seeded].map(([oid, acsUserId]) => ({ oid, acsUserId }))));
+      expect(plan).toHaveLength(4);
       service.local.graph.faults.inject({ route: 'extensions.update', status: 500 });
 
-      const interrupted = await admin.maintenance.seal({ apply: true });
-      expect(interrupted.counts).toMatchObject({ sealed: 3, failed: 1, skipped_unsealed: 0 });
+      const interrupted = await admin.maintenance.seal({ apply: true, adopt: { plan } });
+      expect(interrupted.counts).toMatchObject({ sealed: 3, failed: 1, not_in_plan: 0, skipped_unsealed: 0 });
       const failed = interrupted.users.find((line) => line.result === 'failed') as SealLine;
-      expect(await admin.maintenance.audit()).toMatchObject({ adoptionOpen: true, unsealed: 1, sealed: { byOrigin: { service: 0, adopted: 3 } } });
 
-      const resumed = await admin.maintenance.seal({ apply: true });
+      const resumed = await admin.maintenance.seal({ apply: true, adopt: { plan } });
       expect(resumed.users).toEqual([{ oid: failed.oid, acsUserId: seeded.get(failed.oid), result: 'sealed', origin: 'adopted' }]);
+      expect(resumed.stalePlan).toHaveLength(3);
+      expect(resumed.stalePlan).toContainEqual(expect.objectContaining({ now: { acsUserId: expect.any(String), status: 'current_key' } }));
+      expect(formatSealSummary(resumed)).toMatch(/^ {2}plan entries no longer unsealed \(not adopted\) +3$/m);
       for (const [oid, acsUserId] of seeded) expect(verdictOf(service, oid)).toMatchObject({ trusted: true, acsUserId, origin: 'adopted' });
     });
 
-    it('once the service made an identity, does not seal a claim on one it left unmapped (GET /api/token stays 409); --adopt-unsealed-after-cutover does', async () => {
+    it('adopts exactly the reviewed pairs (N2): a claim written after the dry run is not in the plan, nor a planned mapping pointed elsewhere since', async () => {
+      const alices = putLegacyMapping(service, ALICE);
+      const carols = putLegacyMapping(service, CAROL);
+      const plan = candidatesOf(await admin.maintenance.seal({ apply: false, adopt: {} }));
+      expect(plan).toEqual(expect.arrayContaining([{ oid: ALICE, acsUserId: alices }, { oid: CAROL, acsUserId: carols }]));
+      expect(plan).toHaveLength(2);
+
+      // After the review: bob claims an identity nobody maps (a departed user's), carol's mapping names another.
+      const unmapped = service.local.acs.seedIdentity();
+      const carolsOther = service.local.acs.seedIdentity();
+      await asExplorer(service, async (explorer) => {
+        await explorer.createMapping(BOB, { acsUserIdentity: unmapped });
+        await explorer.patchMapping(CAROL, { acsUserIdentity: carolsOther });
+      });
+      const updates = service.local.graph.counters.get('extensions.update');
+      const applied = await admin.maintenance.seal({ apply: true, adopt: { plan } });
+      expect(applied.users).toHaveLength(3);
+      expect(applied.users).toEqual(
+        expect.arrayContaining([
+          { oid: ALICE, acsUserId: alices, result: 'sealed', origin: 'adopted' },
+          { oid: BOB, acsUserId: unmapped, result: 'not_in_plan', detail: 'no_seal' },
+          { oid: CAROL, acsUserId: carolsOther, result: 'not_in_plan', detail: 'no_seal', planned: carols },
+        ]),
+      );
+      const lines = applied.users.map(formatSealLine).join('');
+      expect(lines).toContain(`not in plan   ${BOB}  ${unmapped}  unsealed: not adopted, the plan does not list it\n`);
+      expect(lines).toContain(`not in plan   ${CAROL}  ${carolsOther}  unsealed: not adopted, the plan lists this user with ${carols}\n`);
+      expect(formatSealSummary(applied)).toMatch(/^ {2}not adopted: unsealed, not in the plan +2$/m);
+      expect(service.local.graph.counters.get('extensions.update') - updates).toBe(1);
+      const refused = await asUser(service, 'bob', (http) => http.get('/api/token'));
+      expect({ status: refused.status, code: refused.body.code }).toEqual({ status: 409, code: 'mapping_untrusted' });
+    });
+
+    it('once the service made an identity, adopts a plan only with --after-go-live (the claim on an identity it left unmapped stays 409 without it)', async () => {
       // Cut-over: alice's legacy mapping, and bob's copy of her id (every chat participant sees it).
       const alicesOld = putLegacyMapping(service, ALICE);
       await asExplorer(service, (explorer) => explorer.createMapping(BOB, { acsUserIdentity: alicesOld }));
-      expect((await admin.maintenance.seal({ apply: true })).counts).toMatchObject({ sealed: 0, skipped_duplicate: 2 });
+      expect((await adoptAsPlanned(admin.maintenance)).counts).toMatchObject({ sealed: 0, skipped_duplicate: 2 });
 
       // Alice is refused and asks for a new identity, as documented: the service seals the new one and
       // leaves her old one alive and unmapped. Bob's copy is no longer a duplicate.
@@ -462,23 +543,30 @@ describe('mapping maintenance (composeMappingAdmin on the emulators)', () => {
 
       const audit = await admin.maintenance.audit();
       expect(audit).toMatchObject({ adoptionOpen: false, unsealed: 1, duplicates: [], sealed: { byOrigin: { service: 1, adopted: 0 } } });
-      expect(formatAudit(audit)).toContain('\nAdoption of unsealed mappings: closed. 1 mapping carries a service seal (the service is live):\n');
+      expect(formatAudit(audit)).toContain('\n1 mapping carries a service seal (the service is live): an unsealed mapping may be');
 
       const before = snapshot(service, [BOB]);
-      const rerun = await admin.maintenance.seal({ apply: true });
-      expect(rerun.users).toEqual([{ oid: BOB, acsUserId: alicesOld, result: 'skipped_unsealed', detail: 'no_seal' }]);
-      expect(formatSealLine(rerun.users[0] as SealLine)).toBe(
-        `not adopted   ${BOB}  ${alicesOld}  unsealed: not adopted, the service is live (a user may have written it); they get a new identity with POST /api/user\n`,
+      const plain = await admin.maintenance.seal({ apply: true });
+      expect(plain.users).toEqual([{ oid: BOB, acsUserId: alicesOld, result: 'skipped_unsealed', detail: 'no_seal' }]);
+      const dryRun = await admin.maintenance.seal({ apply: false, adopt: {} });
+      expect(dryRun.users).toEqual([{ oid: BOB, acsUserId: alicesOld, result: 'skipped_live', detail: 'no_seal' }]);
+      expect(candidatesOf(dryRun)).toEqual([]);
+      expect(formatSealLine(dryRun.users[0] as SealLine)).toBe(
+        `not adopted   ${BOB}  ${alicesOld}  unsealed: not adopted, the service is live (a user may have written it; see --after-go-live); they get a new identity with POST /api/user\n`,
       );
+      // A plan that lists him (reviewed with the override) is still not adopted without the override.
+      const plan = candidatesOf(await admin.maintenance.seal({ apply: false, adopt: { afterGoLive: true } }));
+      expect(plan).toEqual([{ oid: BOB, acsUserId: alicesOld }]);
+      expect((await admin.maintenance.seal({ apply: true, adopt: { plan } })).users).toEqual([dryRun.users[0]]);
       expect(service.local.graph.counters.get('extensions.update')).toBe(0);
       expect(snapshot(service, [BOB])).toEqual(before);
       const refused = await asUser(service, 'bob', (http) => http.get('/api/token'));
       expect({ status: refused.status, code: refused.body.code }).toEqual({ status: 409, code: 'mapping_untrusted' });
 
       // The override does what its usage text warns about: bob gets alice's old identity.
-      const forced = await admin.maintenance.seal({ apply: true, adoptUnsealedAfterCutover: true });
+      const forced = await admin.maintenance.seal({ apply: true, adopt: { plan, afterGoLive: true } });
       expect(forced.users).toEqual([{ oid: BOB, acsUserId: alicesOld, result: 'sealed', origin: 'adopted' }]);
-      expect(formatSealSummary(forced)).toContain('closed, 1 mapping carries a service seal (the service is live),\nbut overridden by --adopt-unsealed-after-cutover');
+      expect(formatSealSummary(forced)).toContain("1 mapping carries a service seal (the service is live), but --after-go-live overrides it: the plan's pairs are adopted anyway.");
       const stolen = await asUser(service, 'bob', (http) => http.get('/api/token'));
       expect({ status: stolen.status, user: stolen.body.user?.communicationUserId }).toEqual({ status: 201, user: alicesOld });
     });
@@ -498,7 +586,7 @@ describe('mapping maintenance (composeMappingAdmin on the emulators)', () => {
           putAdoptedMapping(service, CAROL, carols);
         },
       };
-      const applied = await admin.maintenance.seal({ apply: true, progress });
+      const applied = await adoptAsPlanned(admin.maintenance, { progress });
       expect(applied.users).toEqual(
         expect.arrayContaining([
           { oid: ALICE, acsUserId: expect.any(String), result: 'changed', now: { acsUserId: alicesNew, status: 'current_key' } },
@@ -532,7 +620,7 @@ describe('mapping maintenance (composeMappingAdmin on the emulators)', () => {
       });
       const { maintenance, close } = maintenanceOn(service, {}, holdWritesUntilPosted);
       try {
-        const applied = await maintenance.seal({ apply: true, progress: { scanned: () => void (posted ??= asUser(service, 'alice', (http) => http.post('/api/user'))) } });
+        const applied = await adoptAsPlanned(maintenance, { progress: { scanned: () => void (posted ??= asUser(service, 'alice', (http) => http.post('/api/user'))) } });
         const fresh = (await posted) as supertest.Response;
         expect(fresh.status).toBe(201);
         expect(applied.users).toEqual([
@@ -597,7 +685,7 @@ describe('key rotation (MAPPING_SEAL_KEYS a → b,a → b)', () => {
   it('audits seals under the older key, the service still trusts them, seal re-seals under the new key, and the new key alone then trusts them', async () => {
     const seeded = seedLegacyUsers(service, 5);
     const alices = putLegacyMapping(service, ALICE);
-    expect((await onA.maintenance.seal({ apply: true })).counts.sealed).toBe(6);
+    expect((await adoptAsPlanned(onA.maintenance)).counts.sealed).toBe(6);
     expect(verdictOf(service, ALICE)).toMatchObject({ trusted: true, keyId: 'a' });
 
     expect(await onBA.maintenance.audit()).toMatchObject({ sealed: { currentKey: { keyId: 'b', count: 0 }, olderKeys: { a: 6 } }, unsealed: 0 });
@@ -615,6 +703,54 @@ describe('key rotation (MAPPING_SEAL_KEYS a → b,a → b)', () => {
 
     expect((await getUserAs(supertest(serviceB.app), service, 'alice', 200)).body.acsUserIdentity).toBe(alices);
     expect((await getUserAs(service.http, service, 'alice', 409)).body.code).toBe('mapping_untrusted');
+  });
+
+  it('re-seals and adopts nothing in a rotation run (N1), in a tenant adopted whole at the cut-over and after the only service seal was overwritten', async () => {
+    const alices = putLegacyMapping(service, ALICE);
+    expect((await adoptAsPlanned(onA.maintenance)).counts.sealed).toBe(1);
+    // Carol signs up after go-live: the tenant's only service seal.
+    expect((await asUser(service, 'carol', (http) => http.post('/api/user'))).status).toBe(201);
+    // Later bob and carol claim identities nobody maps (departed users'); carol's write removes that only service seal.
+    const [bobsClaim, carolsClaim] = [service.local.acs.seedIdentity(), service.local.acs.seedIdentity()];
+    await asExplorer(service, async (explorer) => {
+      await explorer.createMapping(BOB, { acsUserIdentity: bobsClaim });
+      await explorer.patchMapping(CAROL, { acsUserIdentity: carolsClaim });
+    });
+
+    const rotation = await onBA.maintenance.seal({ apply: true });
+    expect(rotation.audit).toMatchObject({ adoptionOpen: true, sealed: { byOrigin: { service: 0, adopted: 1 } } });
+    expect(rotation.users).toHaveLength(3);
+    expect(rotation.users).toEqual(
+      expect.arrayContaining([
+        { oid: ALICE, acsUserId: alices, result: 'resealed', origin: 'adopted' },
+        { oid: BOB, acsUserId: bobsClaim, result: 'skipped_unsealed', detail: 'no_seal' },
+        { oid: CAROL, acsUserId: carolsClaim, result: 'skipped_unsealed', detail: 'no_seal' },
+      ]),
+    );
+    expect(formatSealLine(rotation.users.find((line) => line.oid === BOB) as SealLine)).toBe(
+      `not adopted   ${BOB}  ${bobsClaim}  unsealed: not adopted (adopting takes seal --adopt and a reviewed plan)\n`,
+    );
+    expect(formatSealSummary(rotation)).toContain('\nNo mapping carries a service seal. That is no proof the service is not live');
+    for (const user of ['bob', 'carol'] as const) expect((await getUserAs(supertest(serviceBA.app), service, user, 409)).body.code).toBe('mapping_untrusted');
+  });
+
+  it('audit lists the users an older key still seals (N8), all in JSON and the first 50 as text, so the operator sees who keeps it alive', async () => {
+    expect((await asUser(service, 'bob', (http) => http.post('/api/user'))).status).toBe(201);
+    const saved = { ...(mappingPropertiesOf(service.local, BOB) ?? {}) };
+    expect((await onBA.maintenance.seal({ apply: true })).counts.resealed).toBe(1);
+    // Bob puts his saved extension, sealed under 'a', back: now only he keeps 'a' alive.
+    await asExplorer(service, (explorer) => explorer.patchMapping(BOB, saved));
+
+    const audit = await onBA.maintenance.audit();
+    expect(audit.sealed).toMatchObject({ olderKeys: { a: 1 }, olderKeyUsers: { a: [BOB] } });
+    expect(formatAudit(audit)).toContain(`\nUsers whose mapping the older key 'a' still seals (seal --apply re-seals them):\n    ${BOB}\n\n`);
+
+    for (let index = 0; index < 55; index += 1) putSealedMapping(service, randomUUID(), service.local.acs.seedIdentity());
+    const many = await onBA.maintenance.audit();
+    expect(JSON.parse(JSON.stringify(many)).sealed.olderKeyUsers.a).toHaveLength(56);
+    const text = formatAudit(many);
+    expect(text.match(/^ {4}[0-9a-f-]{36}$/gm)).toHaveLength(50);
+    expect(text).toContain('\n    … and 6 more (--json lists them all)\n');
   });
 
   it('re-seals a victim under the older key whose id other users copied (in any letter case) and reports the copies as forgeries, so the old key reaches 0', async () => {
@@ -669,9 +805,11 @@ describe('the mappings command', () => {
     it.each([
       [['audit'], { verb: 'audit', json: false }],
       [['audit', '--json'], { verb: 'audit', json: true }],
-      [['seal'], { verb: 'seal', json: false, apply: false, adoptUnsealedAfterCutover: false }],
-      [['seal', '--apply', '--json'], { verb: 'seal', json: true, apply: true, adoptUnsealedAfterCutover: false }],
-      [['seal', '--apply', '--adopt-unsealed-after-cutover'], { verb: 'seal', json: false, apply: true, adoptUnsealedAfterCutover: true }],
+      [['seal'], { verb: 'seal', json: false, apply: false, adopt: false, plan: undefined, afterGoLive: false }],
+      [['seal', '--apply', '--json'], { verb: 'seal', json: true, apply: true, adopt: false, plan: undefined, afterGoLive: false }],
+      [['seal', '--adopt'], { verb: 'seal', json: false, apply: false, adopt: true, plan: undefined, afterGoLive: false }],
+      [['seal', '--adopt', '--plan', 'plan.json'], { verb: 'seal', json: false, apply: false, adopt: true, plan: 'plan.json', afterGoLive: false }],
+      [['seal', '--adopt', '--apply', '--plan=p.json', '--after-go-live'], { verb: 'seal', json: false, apply: true, adopt: true, plan: 'p.json', afterGoLive: true }],
       [['--help'], { verb: 'help', asked: true }],
       [['seal', '-h'], { verb: 'help', asked: true }],
       [[], { verb: 'help', asked: false }],
@@ -679,13 +817,25 @@ describe('the mappings command', () => {
       expect(parseMappingsArguments(argv)).toEqual(expected);
     });
 
-    it.each([[['audit', '--apply']], [['audit', '--adopt-unsealed-after-cutover']], [['purge']], [['seal', 'now']], [['--json']], [['seal', '--force']]])(
-      'refuses %j with the usage',
-      (argv) => {
-        expect(() => parseMappingsArguments(argv)).toThrow(UsageError);
-        expect(() => parseMappingsArguments(argv)).toThrow(/usage: npm run -s mappings/);
-      },
-    );
+    it.each([
+      [['audit', '--apply'], /^unknown option '--apply' for audit/],
+      [['audit', '--adopt'], /^unknown option '--adopt' for audit/],
+      [['purge'], /^unknown command 'purge'/],
+      [['seal', 'now'], /^unexpected argument 'now'/],
+      [['--json'], /^no command given/],
+      [['seal', '--force'], /^unknown option '--force' for seal/],
+      // Adoption is never implicit: writing it takes the plan a reviewed dry run wrote.
+      [['seal', '--adopt', '--apply'], /^seal --adopt --apply needs --plan <file>/],
+      [['seal', '--apply', '--plan', 'p.json'], /^--plan goes with --adopt/],
+      [['seal', '--apply', '--after-go-live'], /^--after-go-live goes with --adopt/],
+      [['seal', '--adopt', '--plan'], /^--plan needs a file name/],
+      [['seal', '--adopt', '--plan', '--apply'], /^--plan needs a file name/],
+      [['seal', '--apply', '--adopt-unsealed-after-cutover'], /^--adopt-unsealed-after-cutover is gone: adopting takes a reviewed plan/],
+    ])('refuses %j with the usage', (argv, problem) => {
+      expect(() => parseMappingsArguments(argv)).toThrow(UsageError);
+      expect(() => parseMappingsArguments(argv)).toThrow(problem);
+      expect(() => parseMappingsArguments(argv)).toThrow(/usage: npm run -s mappings/);
+    });
   });
 
   describe('end to end in local mode (npm start in a folder, the command in that folder)', () => {
@@ -735,25 +885,41 @@ describe('the mappings command', () => {
 
       const audit = capture(folder);
       expect(await runMappingsCommand(['audit'], audit)).toBe(EXIT.ok);
-      expect(audit.out()).toMatch(/^ {2}unsealed \(no_seal\) +1 {3}refused by the service until sealed$/m);
+      expect(audit.out()).toMatch(/^ {2}unsealed \(no_seal\) +1 {3}refused by the service until adopted \(seal --adopt\)$/m);
       expect(audit.out()).toMatch(/^ {2}sealed under the current key 'local' +0$/m);
 
       const json = capture(folder);
       expect(await runMappingsCommand(['audit', '--json'], json)).toBe(EXIT.ok);
       expect(JSON.parse(json.out())).toMatchObject({ usersScanned: 3, usersWithMapping: 1, unsealed: 1 });
 
+      const plain = capture(folder);
+      expect(await runMappingsCommand(['seal', '--apply'], plain)).toBe(EXIT.ok);
+      expect(plain.out()).toMatch(/^ {2}not adopted: unsealed, no --adopt +1$/m);
+
       const dryRun = capture(folder);
-      expect(await runMappingsCommand(['seal'], dryRun)).toBe(EXIT.ok);
+      expect(await runMappingsCommand(['seal', '--adopt', '--plan', 'plan.json'], dryRun)).toBe(EXIT.ok);
       expect(dryRun.out()).toContain(`would seal    ${ALICE}  ${alices}  was unsealed; adopted\n`);
       expect(dryRun.out()).toContain('Dry run: nothing was written.');
+      expect(dryRun.out()).toContain(
+        '\nPlan written to plan.json: 1 mapping(s) to adopt. Review every pair, then run: npm run -s mappings -- seal --adopt --apply --plan plan.json\n',
+      );
+      const planText = await readFile(join(folder, 'plan.json'), 'utf8');
+      expect(JSON.parse(planText)).toEqual({
+        kind: 'acs-auth-server mapping adoption plan',
+        version: 1,
+        tenantId: LOCAL_TENANT_ID,
+        extensionName: MAPPING_EXTENSION_NAME,
+        createdAt: expect.any(String),
+        adopt: [{ oid: ALICE, acsUserId: alices }],
+      });
       expect(local().graph.counters.get('extensions.update')).toBe(0);
 
       const applied = capture(folder);
-      expect(await runMappingsCommand(['seal', '--apply'], applied)).toBe(EXIT.ok);
+      expect(await runMappingsCommand(['seal', '--adopt', '--apply', '--plan', 'plan.json'], applied)).toBe(EXIT.ok);
       expect(applied.out()).toContain(`sealed        ${ALICE}  ${alices}  was unsealed; adopted\n`);
-      expect(applied.out()).toMatch(/^ {2}sealed \(were unsealed: adopted\) +1$/m);
+      expect(applied.out()).toMatch(/^ {2}sealed \(were unsealed: adopted, as planned\) +1$/m);
 
-      const printed = [audit, json, dryRun, applied].map((io) => io.out() + io.err());
+      const printed = [audit, json, plain, dryRun, applied].map((io) => io.out() + io.err()).concat(planText);
       const seals = sealsIn(local(), DEMO_OIDS);
       expect(seals).toHaveLength(1);
       expect(findLeaks({ logLines: printed, responses: [], secrets: [...secretsOf(local()), ...seals] })).toEqual([]);
@@ -765,18 +931,19 @@ describe('the mappings command', () => {
         local().graph.putExtension(oid, ORIGINAL_SAMPLE_APP_ID, { extensionName: MAPPING_EXTENSION_NAME, acsUserIdentity: acsUserId });
         return oid;
       });
+      expect(await runMappingsCommand(['seal', '--adopt', '--plan', 'plan.json'], capture(folder))).toBe(EXIT.ok);
       local().graph.faults.inject({ route: 'extensions.update', status: 500 });
 
       const first = capture(folder);
-      expect(await runMappingsCommand(['seal', '--apply'], first)).toBe(EXIT.incomplete);
+      expect(await runMappingsCommand(['seal', '--adopt', '--apply', '--plan', 'plan.json'], first)).toBe(EXIT.incomplete);
       expect(first.out()).toMatch(/^FAILED {8}\S+ {2}8:acs:\S+ {2}Microsoft Graph: answered 500$/m);
       expect(first.out()).toMatch(/^ {2}failed +1$/m);
       expect(first.out()).toContain('run the same command again');
       expect(sealsIn(local(), users)).toHaveLength(1);
 
       const second = capture(folder);
-      expect(await runMappingsCommand(['seal', '--apply'], second)).toBe(EXIT.ok);
-      expect(second.out()).toMatch(/^ {2}sealed \(were unsealed: adopted\) +1$/m);
+      expect(await runMappingsCommand(['seal', '--adopt', '--apply', '--plan', 'plan.json'], second)).toBe(EXIT.ok);
+      expect(second.out()).toMatch(/^ {2}sealed \(were unsealed: adopted, as planned\) +1$/m);
       expect(sealsIn(local(), users)).toHaveLength(2);
     });
 
@@ -795,7 +962,7 @@ describe('the mappings command', () => {
       expect(JSON.parse(stdout)).toMatchObject({ tenantId: LOCAL_TENANT_ID, usersScanned: 3, sealed: { currentKey: { keyId: 'local', count: 3 } } });
     }, 60_000);
 
-    it('once a service seal exists, prints adoption as closed and an unsealed mapping as not adopted; the override adopts it (JSON)', async () => {
+    it('once a service seal exists, prints it, adopts nothing without --after-go-live, and adopts the reviewed plan with it (JSON)', async () => {
       const config = loadConfig({ NODE_ENV: 'test', ...local().settings });
       putSealedMapping({ local: local(), config }, randomUUID(), local().acs.seedIdentity());
       const claimant = randomUUID();
@@ -807,27 +974,59 @@ describe('the mappings command', () => {
       expect(await runMappingsCommand(['audit'], audit)).toBe(EXIT.ok);
       expect(audit.out()).toMatch(/^ {2}sealed by the service \(origin service\) +1$/m);
       expect(audit.out()).toMatch(/^ {2}adopted by this command \(origin adopted\) +3$/m);
-      expect(audit.out()).toMatch(/^ {2}unsealed \(no_seal\) +1 {3}refused by the service; not adopted \(the service is live\)$/m);
-      expect(audit.out()).toMatch(/^Adoption of unsealed mappings: closed\. 1 mapping carries a service seal \(the service is live\):$/m);
+      expect(audit.out()).toMatch(/^ {2}unsealed \(no_seal\) +1 {3}refused by the service; the service is live$/m);
+      expect(audit.out()).toMatch(/^1 mapping carries a service seal \(the service is live\): an unsealed mapping may be/m);
       const json = capture(folder);
       expect(await runMappingsCommand(['audit', '--json'], json)).toBe(EXIT.ok);
       expect(JSON.parse(json.out())).toMatchObject({ adoptionOpen: false, unsealed: 1, sealed: { byOrigin: { service: 1, adopted: 3 } } });
 
-      const refused = capture(folder);
-      expect(await runMappingsCommand(['seal', '--apply'], refused)).toBe(EXIT.ok);
-      expect(refused.out()).toContain(`not adopted   ${claimant}  ${claimed}  unsealed: not adopted, the service is live`);
-      expect(refused.out()).toMatch(/^ {2}not adopted: unsealed, the service is live +1$/m);
+      const live = capture(folder);
+      expect(await runMappingsCommand(['seal', '--adopt', '--plan', 'live.json'], live)).toBe(EXIT.ok);
+      expect(live.out()).toContain(`not adopted   ${claimant}  ${claimed}  unsealed: not adopted, the service is live`);
+      expect(live.out()).toMatch(/^ {2}not adopted: unsealed, the service is live +1$/m);
+      expect(live.out()).toContain('Plan written to live.json: 0 mapping(s) to adopt.');
+
+      const reviewed = capture(folder);
+      expect(await runMappingsCommand(['seal', '--adopt', '--after-go-live', '--plan=plan.json', '--json'], reviewed)).toBe(EXIT.ok);
+      expect(JSON.parse(reviewed.out())).toMatchObject({ apply: false, adopt: true, afterGoLive: true, counts: { would_seal: 1 } });
+      expect(reviewed.err()).toContain('Plan written to plan.json: 1 mapping(s) to adopt.');
+      expect(JSON.parse(await readFile(join(folder, 'plan.json'), 'utf8')).adopt).toEqual([{ oid: claimant, acsUserId: claimed }]);
       expect(local().graph.counters.get('extensions.update')).toBe(updates);
 
       const forced = capture(folder);
-      expect(await runMappingsCommand(['seal', '--apply', '--adopt-unsealed-after-cutover', '--json'], forced)).toBe(EXIT.ok);
+      expect(await runMappingsCommand(['seal', '--adopt', '--apply', '--plan', 'plan.json', '--after-go-live', '--json'], forced)).toBe(EXIT.ok);
       expect(JSON.parse(forced.out())).toMatchObject({
         apply: true,
-        adoptUnsealedAfterCutover: true,
+        adopt: true,
+        afterGoLive: true,
         audit: { adoptionOpen: false },
-        counts: { sealed: 1, skipped_unsealed: 0 },
+        counts: { sealed: 1, skipped_live: 0, not_in_plan: 0 },
         users: [{ oid: claimant, acsUserId: claimed, result: 'sealed', origin: 'adopted' }],
       });
+    });
+
+    it('refuses a plan file it cannot use with a usage error naming the problem, and writes nothing', async () => {
+      const valid = JSON.parse(await readFile(join(folder, 'plan.json'), 'utf8')) as Record<string, unknown>;
+      const plans: ReadonlyArray<readonly [string, string]> = [
+        ['not json', 'it is not JSON'],
+        [JSON.stringify({ ...valid, kind: 'something else' }), 'it is not an adoption plan'],
+        [JSON.stringify({ ...valid, tenantId: '00000000-0000-4000-8000-00000000dead' }), 'it was made for tenant "00000000-0000-4000-8000-00000000dead", not '],
+        [JSON.stringify({ ...valid, adopt: [{ oid: ALICE }] }), 'adopt[0].acsUserId is not a non-empty string'],
+        [JSON.stringify({ ...valid, adopt: [{ oid: ALICE, acsUserId: '8:acs:x' }, { oid: ALICE, acsUserId: '8:acs:y' }] }), `it lists the user ${ALICE} twice`],
+      ];
+      const updates = local().graph.counters.get('extensions.update');
+      for (const [text, problem] of plans) {
+        await writeFile(join(folder, 'bad.json'), text);
+        const io = capture(folder);
+        expect(await runMappingsCommand(['seal', '--adopt', '--apply', '--plan', 'bad.json'], io)).toBe(EXIT.usage);
+        expect(io.err()).toMatch(/^invalid plan bad\.json: /);
+        expect(io.err()).toContain(problem);
+        expect(io.err()).toContain('usage: npm run -s mappings');
+      }
+      const missing = capture(folder);
+      expect(await runMappingsCommand(['seal', '--adopt', '--apply', '--plan', 'missing.json'], missing)).toBe(EXIT.usage);
+      expect(missing.err()).toMatch(/^cannot read the plan missing\.json: ENOENT/);
+      expect(local().graph.counters.get('extensions.update')).toBe(updates);
     });
 
     it('says to start the service when its pid is gone, or its admin file is', async () => {
@@ -852,7 +1051,8 @@ describe('the mappings command', () => {
     it('prints the usage for --help, and exits 2 with it for no command or a wrong one', async () => {
       const help = capture(folder);
       expect(await runMappingsCommand(['--help'], help)).toBe(EXIT.ok);
-      expect(help.out()).toMatch(/^usage: npm run -s mappings -- <audit \| seal \[--apply\] \[--adopt-unsealed-after-cutover\]> \[--json\]/);
+      expect(help.out()).toMatch(/^usage: npm run -s mappings -- audit \[--json\]\n {7}npm run -s mappings -- seal \[--apply\] \[--json\]\n/);
+      expect(help.out()).toContain('npm run -s mappings -- seal --adopt --apply --plan <file> [--after-go-live] [--json]\n');
       const none = capture(folder);
       expect(await runMappingsCommand([], none)).toBe(EXIT.usage);
       expect(none.err()).toMatch(/^usage:/);
