@@ -1,9 +1,14 @@
 import type { Config } from 'jest';
 
-// jose 6 ships ESM only. Node 20 can require() it at run time, but Jest's module loader cannot,
+// One file for every supported Node line. Where Node does not strip types (20, and 22 before 22.18), Jest loads
+// this through ts-node, compiled to CommonJS; Node 22.18+ and 24 strip the types natively and load it as an ES
+// module, where `module.exports` does not exist. An ES default export with only erasable TypeScript (a type
+// import and annotations) is valid both ways.
+//
+// jose 6 ships ESM only. Node (20.19+, 22.12+) can require() it at run time, but Jest's module loader cannot,
 // so ts-jest transpiles jose (and our TypeScript) to CommonJS. isolatedModules: type checking is
 // `tsc --noEmit`'s job in `npm test`, which keeps each test file's transform fast.
-export const config: Config = {
+const config: Config = {
   testEnvironment: 'node',
   roots: ['<rootDir>/tests'],
   testMatch: ['**/*.test.ts'],
@@ -22,4 +27,4 @@ export const config: Config = {
   maxWorkers: 2,
 };
 
-module.exports = config;
+export default config;

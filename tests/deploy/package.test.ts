@@ -1,5 +1,5 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, realpathSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -19,6 +19,33 @@ const PROJECT_ROOT = resolve(__dirname, '..', '..');
 const DEV_TOOLS = ['jest', 'ts-jest', 'typescript', 'ts-node', 'supertest', 'adm-zip', 'ajv', '@types/node', '@types/express', '@types/jest'];
 
 const execFileAsync = promisify(execFile);
+
+interface NodeBinary {
+  readonly path: string;
+  readonly version: string;
+}
+
+/**
+ * The Node binaries the unpacked app is started with: the one running the tests, and the one PACKAGE_TEST_NODE
+ * names when that is another binary. `.ci/run` points it at its Node 22 (App Service's runtime line), so the package
+ * starts on 22 whichever line runs the suite. Unset, the running Node alone; set to something that is not a runnable
+ * Node binary, the suite fails rather than quietly testing less.
+ */
+function packageTestNodes(): readonly NodeBinary[] {
+  const running: NodeBinary = { path: process.execPath, version: process.version };
+  const extra = process.env['PACKAGE_TEST_NODE'];
+  if (extra === undefined || extra === '') return [running];
+  let version: string;
+  try {
+    version = execFileSync(extra, ['--version'], { encoding: 'utf8', timeout: 30_000 }).trim();
+  } catch (error) {
+    throw new Error(`PACKAGE_TEST_NODE=${extra} is not a runnable Node binary: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  if (realpathSync(extra) === realpathSync(process.execPath)) return [running];
+  return [running, { path: extra, version }];
+}
+
+const PACKAGE_TEST_NODES = packageTestNodes();
 
 interface HttpAnswer {
   readonly status: number;
@@ -166,7 +193,7 @@ describe('npm run package (App Service zip deploy)', () => {
     });
   });
 
-  describe('the unpacked app, started with node dist/main.js outside the repository', () => {
+  describe.each(PACKAGE_TEST_NODES)('the unpacked app, started with node $version dist/main.js outside the repository', (node) => {
     let child: ChildProcess | undefined;
     const output = { stdout: '', stderr: '' };
     // Only what a bare host has, plus the settings the app reads: no Azure setting means local mode.
@@ -186,7 +213,7 @@ describe('npm run package (App Service zip deploy)', () => {
     });
 
     it('serves /health and the full local flow, and exits 0 on SIGTERM', async () => {
-      const started = spawn(process.execPath, ['dist/main.js'], { cwd: appDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const started = spawn(node.path, ['dist/main.js'], { cwd: appDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
       child = started;
       started.stdout.on('data', (chunk: Buffer) => {
         output.stdout += chunk.toString('utf8');
@@ -207,7 +234,7 @@ describe('npm run package (App Service zip deploy)', () => {
       const session = JSON.parse(await readFile(join(appDir, '.local-azure', 'session.json'), 'utf8')) as { serviceUrl: string };
       expect(session.serviceUrl).toBe(base);
 
-      const { stdout: tokenOutput } = await execFileAsync(process.execPath, ['dist/cli/token.js', 'alice'], { cwd: appDir, env });
+      const { stdout: tokenOutput } = await execFileAsync(node.path, ['dist/cli/token.js', 'alice'], { cwd: appDir, env });
       const token = tokenOutput.trim();
       expect(token.split('.')).toHaveLength(3);
 
