@@ -5,7 +5,7 @@ import { loadConfig } from '../src/config/config';
 import type { AcsOperation, OperationLimit } from '../src/local/acs/rate-limiter';
 import { startLocalAzure, type LocalAzure } from '../src/local/local-azure';
 import { DEMO_USERS, LOCAL_API_CLIENT_ID, LOCAL_TENANT_ID, type DemoUser } from '../src/local/local-directory';
-import { acsResourceOf, createMappingSealer } from '../src/services/mapping-seal';
+import { mappingSealerOf } from '../src/services/mapping-seal';
 import { serveRpc } from './ipc';
 
 /**
@@ -102,7 +102,7 @@ const api: EmulatorsApi = {
     const { acs, graph, settings } = running();
     // Sealed as the service seals them (same per-run key and ACS resource), or it would trust none.
     const config = loadConfig({ NODE_ENV: 'test', ...settings });
-    const sealer = createMappingSealer(config.mappingSeal.keys, acsResourceOf(config.acs.auth.endpoint));
+    const sealer = mappingSealerOf(config);
     return benchUsers.map((user) => {
       const acsId = acs.seedIdentity();
       const seal = sealer.seal({ tid: LOCAL_TENANT_ID, oid: user.oid }, acsId);

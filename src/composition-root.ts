@@ -19,7 +19,7 @@ import type { Config, EntraCredential } from './config/config';
 import type { Logger } from './observability/logger';
 import { createIdentityService, type IdentityService } from './services/identity-service';
 import { createMappingCache } from './services/mapping-cache';
-import { acsResourceOf, createMappingSealer, type MappingSealer } from './services/mapping-seal';
+import { mappingSealerOf } from './services/mapping-seal';
 import type { GraphTokenSource } from './services/ports';
 
 /**
@@ -109,11 +109,6 @@ function composeGraphAccess(config: Config, options: ComposeOptions): GraphAcces
       await graph.close();
     },
   };
-}
-
-/** The one sealer of a process: the ring from MAPPING_SEAL_KEYS, bound to the configured ACS resource. */
-function mappingSealerOf(config: Config): MappingSealer {
-  return createMappingSealer(config.mappingSeal.keys, acsResourceOf(config.acs.auth.endpoint));
 }
 
 export function composeService(config: Config, options: ComposeOptions): ServiceRuntime {

@@ -1,5 +1,7 @@
 import { createHmac, timingSafeEqual, type KeyObject } from 'node:crypto';
 
+import type { Config } from '../config/config';
+
 /**
  * Seals on identity mappings.
  *
@@ -134,4 +136,12 @@ export function createMappingSealer(keys: readonly SealKey[], acsResource: strin
       return { trusted: true, acsUserId: id, keyId: key.id, currentKey: key.id === current.id, origin };
     },
   };
+}
+
+/**
+ * The sealer a configuration makes: its MAPPING_SEAL_KEYS ring, bound to its ACS resource. The
+ * service, the admin command, the tests and the bench all seal through this, so they cannot disagree.
+ */
+export function mappingSealerOf(config: Pick<Config, 'mappingSeal' | 'acs'>): MappingSealer {
+  return createMappingSealer(config.mappingSeal.keys, acsResourceOf(config.acs.auth.endpoint));
 }

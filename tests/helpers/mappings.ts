@@ -3,7 +3,7 @@ import { ACS_ID_PROPERTY, SEAL_PROPERTY } from '../../src/adapters/graph/graph-m
 import type { Config } from '../../src/config/config';
 import { GRAPH_RESOURCE, LOCAL_TENANT_ID } from '../../src/local/local-directory';
 import type { LocalAzure } from '../../src/local/local-azure';
-import { acsResourceOf, createMappingSealer, type MappingSealer } from '../../src/services/mapping-seal';
+import { mappingSealerOf } from '../../src/services/mapping-seal';
 import { mintGraphToken } from './graph-tokens';
 import { MAPPING_EXTENSION_NAME } from './invariants';
 
@@ -20,11 +20,6 @@ export const GRAPH_EXPLORER_APP_ID = 'de8bc8b5-d9f9-48b1-a8ad-b748da725064';
 /** The app registration of the original hero sample, which wrote unsealed mappings. */
 export const ORIGINAL_SAMPLE_APP_ID = '1d0b5f3c-6a1e-4b8e-9f3e-2b6c8f0a9d41';
 
-/** The sealer the service under test uses (same keys, same ACS resource). */
-export function sealerOf(config: Config): MappingSealer {
-  return createMappingSealer(config.mappingSeal.keys, acsResourceOf(config.acs.auth.endpoint));
-}
-
 /** Put a mapping sealed for `oid` into the emulator as `appId` had written it (this API by default). */
 export function putSealedMapping(
   service: { readonly local: Pick<LocalAzure, 'graph'>; readonly config: Config },
@@ -32,7 +27,7 @@ export function putSealedMapping(
   acsUserId: string,
   appId: string = service.config.entra.clientId,
 ): void {
-  const seal = sealerOf(service.config).seal({ tid: LOCAL_TENANT_ID, oid }, acsUserId);
+  const seal = mappingSealerOf(service.config).seal({ tid: LOCAL_TENANT_ID, oid }, acsUserId);
   service.local.graph.putExtension(oid, appId, { extensionName: MAPPING_EXTENSION_NAME, [ACS_ID_PROPERTY]: acsUserId, [SEAL_PROPERTY]: seal });
 }
 

@@ -1,10 +1,11 @@
 import { createGraphClient, type GraphClient } from '../../src/adapters/graph/graph-client';
 import { ACS_ID_PROPERTY, createGraphMappingStore, findMappingExtension, SEAL_PROPERTY } from '../../src/adapters/graph/graph-mapping-store';
 import { DEMO_USERS, LOCAL_API_CLIENT_ID, LOCAL_TENANT_ID } from '../../src/local/local-directory';
+import { mappingSealerOf } from '../../src/services/mapping-seal';
 import type { MappingStore, MappingTarget, StoredMapping } from '../../src/services/ports';
 import { mintGraphToken } from '../helpers/graph-tokens';
 import { MAPPING_EXTENSION_NAME, resetTestService } from '../helpers/invariants';
-import { graphExplorer, mappingPropertiesOf, putSealedMapping, sealerOf } from '../helpers/mappings';
+import { graphExplorer, mappingPropertiesOf, putSealedMapping } from '../helpers/mappings';
 import { useTestService } from '../helpers/test-service';
 
 /**
@@ -35,7 +36,7 @@ describe('the Graph mapping store', () => {
     target = { via: 'me', tid: LOCAL_TENANT_ID, oid: BOB, graphToken };
   });
 
-  const untrusted = (stored: StoredMapping): boolean => !sealerOf(service.config).verify(target, stored.acsUserId, stored.seal).trusted;
+  const untrusted = (stored: StoredMapping): boolean => !mappingSealerOf(service.config).verify(target, stored.acsUserId, stored.seal).trusted;
 
   it('keeps a sealed mapping written after the caller read an untrusted one', async () => {
     const explorer = graphExplorer(service.local);

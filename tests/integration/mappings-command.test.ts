@@ -29,11 +29,11 @@ import type { LocalAzure } from '../../src/local/local-azure';
 import { DEMO_USERS, LOCAL_TENANT_ID } from '../../src/local/local-directory';
 import { adminFilePath, readLocalSession } from '../../src/local/local-session';
 import { createLogger, type Logger } from '../../src/observability/logger';
-import type { MappingVerdict } from '../../src/services/mapping-seal';
+import { mappingSealerOf, type MappingVerdict } from '../../src/services/mapping-seal';
 import { startService, type RunningService } from '../../src/server';
 import { mintGraphToken } from '../helpers/graph-tokens';
 import { MAPPING_EXTENSION_NAME, mappedIdentityOf, orphanedIdentities, resetTestService } from '../helpers/invariants';
-import { GRAPH_EXPLORER_APP_ID, graphExplorer, mappingPropertiesOf, ORIGINAL_SAMPLE_APP_ID, putSealedMapping, sealerOf, type GraphExplorer } from '../helpers/mappings';
+import { GRAPH_EXPLORER_APP_ID, graphExplorer, mappingPropertiesOf, ORIGINAL_SAMPLE_APP_ID, putSealedMapping, type GraphExplorer } from '../helpers/mappings';
 import { findLeaks } from '../helpers/secrecy';
 import { type TestService, useTestService } from '../helpers/test-service';
 
@@ -106,7 +106,7 @@ function snapshot(service: TestService, oids: Iterable<string>): Record<string, 
 /** How the service's own sealer judges a user's mapping now. */
 function verdictOf(service: { readonly local: Pick<LocalAzure, 'graph'>; readonly config: Config }, oid: string): MappingVerdict {
   const properties = mappingPropertiesOf(service.local, oid) ?? {};
-  return sealerOf(service.config).verify({ tid: LOCAL_TENANT_ID, oid }, properties['acsUserIdentity'], properties[SEAL_PROPERTY]);
+  return mappingSealerOf(service.config).verify({ tid: LOCAL_TENANT_ID, oid }, properties['acsUserIdentity'], properties[SEAL_PROPERTY]);
 }
 
 /** GET /api/user as a demo user (a fresh token each time), expecting `status`. */
@@ -134,7 +134,7 @@ async function asExplorer(service: TestService, work: (explorer: GraphExplorer) 
 
 /** A mapping sealed under the test service's current key by this command (origin adopted), straight into the emulator. */
 function putAdoptedMapping(service: TestService, oid: string, acsUserId: string): void {
-  const seal = sealerOf(service.config).seal({ tid: LOCAL_TENANT_ID, oid }, acsUserId, 'adopted');
+  const seal = mappingSealerOf(service.config).seal({ tid: LOCAL_TENANT_ID, oid }, acsUserId, 'adopted');
   service.local.graph.putExtension(oid, service.config.entra.clientId, { extensionName: MAPPING_EXTENSION_NAME, acsUserIdentity: acsUserId, [SEAL_PROPERTY]: seal });
 }
 
@@ -152,7 +152,7 @@ function maintenanceOn(
   const directory = createGraphMappingDirectory(graph, { extensionName: MAPPING_EXTENSION_NAME, baseUrl: service.local.graph.url, appToken: () => token });
   const maintenance = createMappingMaintenance({
     directory: wrap(directory),
-    sealer: sealerOf(service.config),
+    sealer: mappingSealerOf(service.config),
     tenantId: LOCAL_TENANT_ID,
     extensionName: MAPPING_EXTENSION_NAME,
     keyIds: service.config.mappingSeal.keys.map((key) => key.id),

@@ -4,9 +4,9 @@ import type { Response } from 'supertest';
 
 import { ACS_ID_PROPERTY, SEAL_PROPERTY } from '../../src/adapters/graph/graph-mapping-store';
 import { DEMO_USERS, LOCAL_TENANT_ID } from '../../src/local/local-directory';
-import { acsResourceOf, createMappingSealer } from '../../src/services/mapping-seal';
+import { acsResourceOf, createMappingSealer, mappingSealerOf } from '../../src/services/mapping-seal';
 import { expectInvariants, mappedIdentityOf, resetTestService } from '../helpers/invariants';
-import { graphExplorer, mappingPropertiesOf, sealerOf, type GraphExplorer } from '../helpers/mappings';
+import { graphExplorer, mappingPropertiesOf, type GraphExplorer } from '../helpers/mappings';
 import { ACS_ID, useTestService, type TestService } from '../helpers/test-service';
 
 /**
@@ -50,7 +50,7 @@ const FORGERIES: ReadonlyArray<readonly [string, Forgery]> = [
     'a seal for the attacker made for another tenant',
     (victim, service) => ({
       [ACS_ID_PROPERTY]: victim.acsUserId,
-      [SEAL_PROPERTY]: sealerOf(service.config).seal({ tid: '00000000-0000-4000-8000-000000000000', oid: ATTACKER }, victim.acsUserId),
+      [SEAL_PROPERTY]: mappingSealerOf(service.config).seal({ tid: '00000000-0000-4000-8000-000000000000', oid: ATTACKER }, victim.acsUserId),
     }),
   ],
   [
@@ -80,7 +80,7 @@ const FORGERIES: ReadonlyArray<readonly [string, Forgery]> = [
     "the attacker's own valid seal, with the id changed to the victim's",
     (victim, service) => ({
       [ACS_ID_PROPERTY]: victim.acsUserId,
-      [SEAL_PROPERTY]: sealerOf(service.config).seal({ tid: LOCAL_TENANT_ID, oid: ATTACKER }, service.local.acs.seedIdentity()),
+      [SEAL_PROPERTY]: mappingSealerOf(service.config).seal({ tid: LOCAL_TENANT_ID, oid: ATTACKER }, service.local.acs.seedIdentity()),
     }),
   ],
   ['an id array holding the victim', (victim) => ({ [ACS_ID_PROPERTY]: [victim.acsUserId], [SEAL_PROPERTY]: victim.seal })],
@@ -200,7 +200,7 @@ describe('a mapping the attacker forged through Graph directly', () => {
       const own = response.body.acsUserIdentity as string;
       expect(own).toMatch(ACS_ID);
       expect(mappedIdentityOf(service.local, ATTACKER)).toBe(own);
-      expect(sealerOf(service.config).verify({ tid: LOCAL_TENANT_ID, oid: ATTACKER }, own, mappingPropertiesOf(service.local, ATTACKER)?.[SEAL_PROPERTY])).toMatchObject({ trusted: true });
+      expect(mappingSealerOf(service.config).verify({ tid: LOCAL_TENANT_ID, oid: ATTACKER }, own, mappingPropertiesOf(service.local, ATTACKER)?.[SEAL_PROPERTY])).toMatchObject({ trusted: true });
       await service.http.get('/api/user').set(await authHeader(service, 'bob')).expect(200, { acsUserIdentity: own });
       expect(service.logs).toContainEqual(expect.objectContaining({ level: 'warn', oid: ATTACKER, reason: 'no_seal', action: 'replaced' }));
       expectInvariants(service.local);
