@@ -21,7 +21,7 @@ export function extractBearerToken(header: string | undefined): string {
   }
   const match = BEARER.exec(header);
   if (!match) throw new InvalidTokenError('The Authorization header must be "Bearer <access token>".');
-  return match[1] as string;
+  return match[1]!;
 }
 
 /**

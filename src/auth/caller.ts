@@ -29,9 +29,9 @@ export function createCaller(fields: Omit<Caller, 'assertion'>, assertion: strin
 
 declare global {
   // passport types `req.user` as Express.User; this service's user is always a Caller.
-  // eslint-disable-next-line @typescript-eslint/no-namespace
+  // eslint-disable-next-line @typescript-eslint/no-namespace -- module augmentation of Express's global namespace is the only way to retype req.user
   namespace Express {
-    // eslint-disable-next-line @typescript-eslint/no-empty-object-type
+    // eslint-disable-next-line @typescript-eslint/no-empty-object-type -- declaration merging: the interface gains Caller's members
     interface User extends Caller {}
   }
 }

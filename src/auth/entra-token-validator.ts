@@ -15,6 +15,7 @@ import {
 
 import { AppError, InvalidTokenError, UpstreamError } from '../errors/app-errors';
 import { createCaller, type Caller } from './caller';
+import { isGuid } from '../validation/formats';
 
 /**
  * Validates Microsoft Entra ID access tokens issued to this API, the way Microsoft documents a web
@@ -52,7 +53,6 @@ type TokenVersion = 'v1' | 'v2';
 
 /** Entra tokens are a few kilobytes; anything far larger is refused before it is parsed. */
 const MAX_TOKEN_LENGTH = 16 * 1024;
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 /**
@@ -84,7 +84,8 @@ function describeJoseError(error: joseErrors.JOSEError): string {
   if (error instanceof joseErrors.JWSSignatureVerificationFailed) return 'The access token signature is invalid.';
   if (error instanceof joseErrors.JOSEAlgNotAllowed) return 'The access token must be signed with RS256.';
   // RFC 7515 §4.1.11: a `crit` header naming an extension the verifier does not implement.
-  if (error instanceof joseErrors.JOSENotSupported) return 'The access token header names a critical extension (crit) this API does not support.';
+  if (error instanceof joseErrors.JOSENotSupported)
+    return 'The access token header names a critical extension (crit) this API does not support.';
   if (error instanceof joseErrors.JWSInvalid || error instanceof joseErrors.JWTInvalid) return 'The access token is malformed.';
   return 'The access token is invalid.';
 }
@@ -96,7 +97,8 @@ function describeJoseError(error: joseErrors.JOSEError): string {
  * from bad: 503 (504 on timeout), never 401, so clients do not throw away good tokens.
  */
 function keyLookupError(error: unknown): AppError {
-  if (error instanceof joseErrors.JWKSNoMatchingKey) return new InvalidTokenError('The access token is signed by an unknown key.', { cause: error });
+  if (error instanceof joseErrors.JWKSNoMatchingKey)
+    return new InvalidTokenError('The access token is signed by an unknown key.', { cause: error });
   if (error instanceof joseErrors.JOSENotSupported || error instanceof joseErrors.JOSEAlgNotAllowed) {
     return new InvalidTokenError('The access token must be signed with RS256.', { cause: error });
   }
@@ -145,7 +147,8 @@ function preflight(token: string, issuers: EntraTokenValidatorOptions['issuers']
   const version = issuer === issuers.v1 ? 'v1' : issuer === issuers.v2 ? 'v2' : undefined;
   if (version === undefined) throw new InvalidTokenError('The access token was not issued by the expected tenant (issuer).');
   // Entra always names the key. Without a kid, jose would try whichever key the document has if it has one.
-  if (typeof header.kid !== 'string' || header.kid === '') throw new InvalidTokenError('The access token does not name its signing key (kid).');
+  if (typeof header.kid !== 'string' || header.kid === '')
+    throw new InvalidTokenError('The access token does not name its signing key (kid).');
   const foreign = FOREIGN_HEADER_PARAMETERS.find((name) => Object.hasOwn(header, name));
   if (foreign !== undefined) throw new InvalidTokenError(`The access token header carries '${foreign}', which Entra ID tokens never do.`);
   return version;
@@ -161,8 +164,10 @@ function clientAppOf(version: TokenVersion, payload: JWTPayload): string {
     throw new InvalidTokenError(`The access token's version (ver) does not match its issuer, which issues version ${shape.ver} tokens.`);
   }
   const clientAppId = stringClaim(payload, shape.client);
-  if (clientAppId === undefined || !GUID.test(clientAppId) || payload[shape.absent] !== undefined) {
-    throw new InvalidTokenError(`A version ${shape.ver} access token names its client application in '${shape.client}' (a GUID) and has no '${shape.absent}'.`);
+  if (clientAppId === undefined || !isGuid(clientAppId) || payload[shape.absent] !== undefined) {
+    throw new InvalidTokenError(
+      `A version ${shape.ver} access token names its client application in '${shape.client}' (a GUID) and has no '${shape.absent}'.`,
+    );
   }
   return clientAppId.toLowerCase();
 }
@@ -213,7 +218,7 @@ function callerFromClaims(version: TokenVersion, payload: JWTPayload, token: str
   const tid = stringClaim(payload, 'tid');
   if (tid?.toLowerCase() !== tenantId.toLowerCase()) throw new InvalidTokenError('The access token belongs to another tenant.');
   const oid = stringClaim(payload, 'oid');
-  if (oid === undefined || !GUID.test(oid)) throw new InvalidTokenError('The access token has no valid user object id (oid).');
+  if (oid === undefined || !isGuid(oid)) throw new InvalidTokenError('The access token has no valid user object id (oid).');
   const scp = stringClaim(payload, 'scp');
   if (scp === undefined || scp.trim() === '') {
     // App-only tokens (client credentials) carry roles but no scp: this API acts for users only.
@@ -228,14 +233,14 @@ function callerFromClaims(version: TokenVersion, payload: JWTPayload, token: str
       roles,
       tokenVersion: version === 'v1' ? '1.0' : '2.0',
       clientAppId,
-      expiresAt: payload.exp as number,
+      expiresAt: payload.exp!,
     },
     token,
   );
 }
 
 export function createEntraTokenValidator(options: EntraTokenValidatorOptions): EntraTokenValidator {
-  if (!GUID.test(options.tenantId)) throw new TypeError('tenantId must be a GUID');
+  if (!isGuid(options.tenantId)) throw new TypeError('tenantId must be a GUID');
   if (options.audiences.length === 0) throw new TypeError('audiences must name at least one audience');
   if (!Number.isInteger(options.refreshCooldownMs) || options.refreshCooldownMs < 0) {
     throw new TypeError('refreshCooldownMs must be a non-negative integer');

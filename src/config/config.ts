@@ -1,6 +1,7 @@
 import { createSecretKey } from 'node:crypto';
 
 import { MAX_SEAL_KEY_BYTES, MIN_SEAL_KEY_BYTES, SEAL_KEY_ID, type SealKey } from '../services/mapping-seal';
+import { isBase64, isGuid, isHttpsOrLoopback, isLoopbackHost, parseAcsConnectionString } from '../validation/formats';
 
 /**
  * Configuration: read once from the environment at start-up into a typed, frozen object.
@@ -24,8 +25,7 @@ export type AcsAuth =
  * client certificate read from a PEM or PKCS#12 file by the composition root (so loading the config reads no file).
  */
 export type EntraCredential =
-  | { readonly kind: 'secret'; readonly secret: string }
-  | { readonly kind: 'certificate'; readonly path: string };
+  { readonly kind: 'secret'; readonly secret: string } | { readonly kind: 'certificate'; readonly path: string };
 
 export interface Config {
   readonly environment: Environment;
@@ -117,8 +117,18 @@ type Env = Readonly<Record<string, string | undefined>>;
 export const LEGACY_ALIASES: Readonly<Record<string, readonly string[]>> = {
   // The `__` spellings are the C# sample's (ASP.NET Core reads `Section__Key` from the environment),
   // which the Node sample's deployment guide also uses for its app settings.
-  ENTRA_TENANT_ID: ['microsoftEntraID_tenantId', 'azureActiveDirectory_tenantId', 'AzureActiveDirectory_TenantId', 'AzureActiveDirectory__TenantId'],
-  ENTRA_CLIENT_ID: ['microsoftEntraID_clientId', 'azureActiveDirectory_clientId', 'AzureActiveDirectory_ClientId', 'AzureActiveDirectory__ClientId'],
+  ENTRA_TENANT_ID: [
+    'microsoftEntraID_tenantId',
+    'azureActiveDirectory_tenantId',
+    'AzureActiveDirectory_TenantId',
+    'AzureActiveDirectory__TenantId',
+  ],
+  ENTRA_CLIENT_ID: [
+    'microsoftEntraID_clientId',
+    'azureActiveDirectory_clientId',
+    'AzureActiveDirectory_ClientId',
+    'AzureActiveDirectory__ClientId',
+  ],
   ENTRA_CLIENT_SECRET: [
     'microsoftEntraID_clientSecret',
     'azureActiveDirectory_clientSecret',
@@ -190,13 +200,7 @@ export const SECRET_SETTING_NAMES: readonly string[] = ['ENTRA_CLIENT_SECRET', '
  * or the local emulator stands in for the host only, as Entra ID names the scopes).
  */
 const GRAPH_SCOPE_RESOURCE = 'https://graph.microsoft.com';
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 const PLACEHOLDER = /^<.*>$|^(your|changeme|todo|xxx)/i;
-
-function isLoopback(url: URL): boolean {
-  return LOOPBACK_HOSTS.has(url.hostname) || /^127\.\d+\.\d+\.\d+$/.test(url.hostname);
-}
 
 interface EntraCloud {
   /** Authority hosts of the cloud: its preferred host and the aliases MSAL knows for it. */
@@ -229,7 +233,11 @@ const ENTRA_CLOUDS: readonly EntraCloud[] = [
   },
 ];
 
-class Reader {
+/**
+ * Reads settings from the environment and collects every problem instead of stopping at the first, so
+ * `loadConfig` can name all offending variables in one message.
+ */
+class SettingsReader {
   readonly problems: string[] = [];
   readonly deprecated: string[] = [];
 
@@ -266,7 +274,7 @@ class Reader {
 
   guid(name: string, hint: string): string {
     const value = this.required(name, hint);
-    if (value !== '' && !GUID.test(value)) {
+    if (value !== '' && !isGuid(value)) {
       this.problems.push(`${name} must be a GUID (${hint}); got '${value}'`);
       return '';
     }
@@ -293,8 +301,8 @@ class Reader {
       this.problems.push(`${name} must be an absolute URL; got '${value}'`);
       return fallback;
     }
-    const insecureAllowed = options.allowLoopbackHttp === true && url.protocol === 'http:' && isLoopback(url);
-    if (url.protocol !== 'https:' && !insecureAllowed) {
+    const allowed = options.allowLoopbackHttp === true ? isHttpsOrLoopback(url) : url.protocol === 'https:';
+    if (!allowed) {
       this.problems.push(`${name} must be an https URL; got '${value}'`);
       return fallback;
     }
@@ -311,7 +319,7 @@ class Reader {
   }
 }
 
-function parseEnvironment(reader: Reader): Environment {
+function parseEnvironment(reader: SettingsReader): Environment {
   // Secure by default: an unset NODE_ENV means production (no stacks in error bodies). Local mode
   // sets development for itself.
   const value = reader.raw('NODE_ENV') ?? 'production';
@@ -320,7 +328,7 @@ function parseEnvironment(reader: Reader): Environment {
   return 'production';
 }
 
-function parseLogLevel(reader: Reader): LogLevel {
+function parseLogLevel(reader: SettingsReader): LogLevel {
   const value = reader.raw('LOG_LEVEL') ?? 'info';
   const levels: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
   if ((levels as readonly string[]).includes(value)) return value as LogLevel;
@@ -328,45 +336,50 @@ function parseLogLevel(reader: Reader): LogLevel {
   return 'info';
 }
 
-function parseTrustProxy(reader: Reader): number | false {
+function parseTrustProxy(reader: SettingsReader): number | false {
   const value = reader.raw('TRUST_PROXY');
   if (value === undefined || value === 'false' || value === '0') return false;
   if (value === 'true') {
-    reader.problems.push(`TRUST_PROXY must be a hop count (App Service: 1) or false, not 'true': trusting every hop lets clients forge their address`);
+    reader.problems.push(
+      `TRUST_PROXY must be a hop count (App Service: 1) or false, not 'true': trusting every hop lets clients forge their address`,
+    );
     return false;
   }
   return reader.integer('TRUST_PROXY', 0, 0, 10) || false;
 }
 
-function parseCorsOrigins(reader: Reader): string[] {
+function parseCorsOrigins(reader: SettingsReader): string[] {
   const origins = reader.list('CORS_ALLOWED_ORIGINS') ?? [];
   const valid: string[] = [];
   for (const origin of origins) {
     try {
       const url = new URL(origin);
-      if (url.origin !== origin.replace(/\/$/, '') || (url.protocol !== 'https:' && !isLoopback(url))) throw new Error('shape');
+      if (url.origin !== origin.replace(/\/$/, '') || !isHttpsOrLoopback(url)) throw new Error('shape');
       valid.push(url.origin);
     } catch {
-      reader.problems.push(`CORS_ALLOWED_ORIGINS entries must be origins such as https://app.contoso.com (https, no path); got '${origin}'`);
+      reader.problems.push(
+        `CORS_ALLOWED_ORIGINS entries must be origins such as https://app.contoso.com (https, no path); got '${origin}'`,
+      );
     }
   }
   return valid;
 }
 
-function parseAcsAuth(reader: Reader): AcsAuth {
+function parseAcsAuth(reader: SettingsReader): AcsAuth {
   const connectionString = reader.raw('ACS_CONNECTION_STRING');
   const endpoint = reader.raw('ACS_ENDPOINT');
   if (connectionString !== undefined && endpoint !== undefined) {
     reader.problems.push('ACS_CONNECTION_STRING and ACS_ENDPOINT are both set: choose one (ACS_ENDPOINT uses the managed identity)');
   }
   if (connectionString !== undefined) {
-    // The SDK's own parser: `endpoint=…;accesskey=…`, case-insensitive.
-    const match = /^endpoint=(.+?);accesskey=(.+)$/i.exec(connectionString);
-    if (!match || PLACEHOLDER.test(connectionString)) {
+    const parts = parseAcsConnectionString(connectionString);
+    if (parts === undefined || PLACEHOLDER.test(connectionString)) {
       reader.problems.push('ACS_CONNECTION_STRING must look like endpoint=https://<resource>.communication.azure.com/;accesskey=<key>');
       return { kind: 'connectionString', connectionString: '', endpoint: '' };
     }
-    const parsedEndpoint = checkAcsEndpoint(reader, 'ACS_CONNECTION_STRING', match[1] as string);
+    // Named without the value: the key is in it.
+    if (!isBase64(parts.accessKey)) reader.problems.push('ACS_CONNECTION_STRING accesskey must be the base64 access key of the resource');
+    const parsedEndpoint = checkAcsEndpoint(reader, 'ACS_CONNECTION_STRING', parts.endpoint);
     return { kind: 'connectionString', connectionString, endpoint: parsedEndpoint };
   }
   if (endpoint !== undefined) return { kind: 'managedIdentity', endpoint: checkAcsEndpoint(reader, 'ACS_ENDPOINT', endpoint) };
@@ -382,14 +395,14 @@ function parseAcsAuth(reader: Reader): AcsAuth {
  * ENTRA_V1_ISSUER_HOST, which also overrides the derived value anywhere. A loopback host is the local
  * Entra emulator: it issues v1 tokens as the global cloud does and v2 tokens on its own host.
  */
-function parseIssuerOrigins(reader: Reader, authorityHost: string): { v1: string; v2: string } {
+function parseIssuerOrigins(reader: SettingsReader, authorityHost: string): { v1: string; v2: string } {
   const url = new URL(authorityHost);
   const cloud = ENTRA_CLOUDS.find((candidate) => candidate.hosts.includes(url.host));
   const v2 = cloud?.v2 ?? authorityHost;
-  const globalV1 = (ENTRA_CLOUDS[0] as EntraCloud).v1;
+  const globalV1 = ENTRA_CLOUDS[0]!.v1;
   if (reader.raw('ENTRA_V1_ISSUER_HOST') !== undefined) return { v1: reader.httpsUrl('ENTRA_V1_ISSUER_HOST', globalV1), v2 };
   if (cloud !== undefined) return { v1: cloud.v1, v2 };
-  if (!isLoopback(url)) {
+  if (!isLoopbackHost(url.hostname)) {
     const known = ENTRA_CLOUDS.flatMap((candidate) => candidate.hosts).join(', ');
     reader.problems.push(
       `ENTRA_AUTHORITY_HOST '${authorityHost}' is not a Microsoft Entra cloud this service knows (${known}), so the issuer of its v1 tokens is unknown: ` +
@@ -400,23 +413,28 @@ function parseIssuerOrigins(reader: Reader, authorityHost: string): { v1: string
 }
 
 /** ENTRA_ALLOWED_CLIENT_APP_IDS: application (client) IDs, comma-separated; none means any app of the tenant. */
-function parseAllowedClientApps(reader: Reader): string[] {
+function parseAllowedClientApps(reader: SettingsReader): string[] {
   const ids = reader.list('ENTRA_ALLOWED_CLIENT_APP_IDS') ?? [];
-  for (const id of ids.filter((candidate) => !GUID.test(candidate))) {
+  for (const id of ids.filter((candidate) => !isGuid(candidate))) {
     reader.problems.push(`ENTRA_ALLOWED_CLIENT_APP_IDS must list application (client) IDs, GUIDs separated by commas; got '${id}'`);
   }
-  return [...new Set(ids.filter((id) => GUID.test(id)).map((id) => id.toLowerCase()))];
+  return [...new Set(ids.filter((id) => isGuid(id)).map((id) => id.toLowerCase()))];
 }
 
-function parseEntraCredential(reader: Reader): EntraCredential {
+function parseEntraCredential(reader: SettingsReader): EntraCredential {
   const secret = reader.raw('ENTRA_CLIENT_SECRET');
   const path = reader.raw('ENTRA_CLIENT_CERTIFICATE_PATH');
   if (secret !== undefined && path !== undefined) {
-    reader.problems.push('ENTRA_CLIENT_SECRET and ENTRA_CLIENT_CERTIFICATE_PATH are both set: choose one credential for this API (the certificate is preferred)');
+    reader.problems.push(
+      'ENTRA_CLIENT_SECRET and ENTRA_CLIENT_CERTIFICATE_PATH are both set: choose one credential for this API (the certificate is preferred)',
+    );
     return { kind: 'secret', secret: '' };
   }
   if (path !== undefined) {
-    if (PLACEHOLDER.test(path)) reader.problems.push('ENTRA_CLIENT_CERTIFICATE_PATH holds a placeholder value; set the path of the PEM or .p12 file (private key and certificate)');
+    if (PLACEHOLDER.test(path))
+      reader.problems.push(
+        'ENTRA_CLIENT_CERTIFICATE_PATH holds a placeholder value; set the path of the PEM or .p12 file (private key and certificate)',
+      );
     return { kind: 'certificate', path };
   }
   if (secret === undefined) {
@@ -428,10 +446,10 @@ function parseEntraCredential(reader: Reader): EntraCredential {
   return { kind: 'secret', secret: reader.required('ENTRA_CLIENT_SECRET', "client secret of this API's app registration") };
 }
 
-function checkAcsEndpoint(reader: Reader, name: string, value: string): string {
+function checkAcsEndpoint(reader: SettingsReader, name: string, value: string): string {
   try {
     const url = new URL(value);
-    if (url.protocol === 'https:' || (url.protocol === 'http:' && isLoopback(url))) return `${url.origin}/`;
+    if (isHttpsOrLoopback(url)) return `${url.origin}/`;
   } catch {
     // reported below
   }
@@ -456,7 +474,7 @@ function decodeSealKey(text: string): Buffer | undefined {
  * MAPPING_SEAL_KEYS: `id:base64key[,id:base64key…]`. Problems name the entry by position and id,
  * never by its key, so the message can be logged.
  */
-function parseSealKeys(reader: Reader): SealKey[] {
+function parseSealKeys(reader: SettingsReader): SealKey[] {
   const entries = reader.list('MAPPING_SEAL_KEYS');
   if (entries === undefined) {
     reader.problems.push(`MAPPING_SEAL_KEYS is required: ${SEAL_KEYS_HINT}`);
@@ -469,7 +487,9 @@ function parseSealKeys(reader: Reader): SealKey[] {
     const id = colon < 0 ? '' : entry.slice(0, colon).trim();
     const where = `MAPPING_SEAL_KEYS entry ${index + 1}${SEAL_KEY_ID.test(id) ? ` ('${id}')` : ''}`;
     if (!SEAL_KEY_ID.test(id)) {
-      reader.problems.push(`${where} must start with a key id of 1 to 32 letters, digits, '-' or '_', then ':' and the key (${SEAL_KEYS_HINT})`);
+      reader.problems.push(
+        `${where} must start with a key id of 1 to 32 letters, digits, '-' or '_', then ':' and the key (${SEAL_KEYS_HINT})`,
+      );
       return;
     }
     if (keys.some((key) => key.id === id)) {
@@ -490,7 +510,7 @@ function parseSealKeys(reader: Reader): SealKey[] {
   return keys;
 }
 
-function parseScopes(reader: Reader): AcsTokenScope[] {
+function parseScopes(reader: SettingsReader): AcsTokenScope[] {
   const scopes = reader.list('ACS_TOKEN_SCOPES') ?? ['chat', 'voip'];
   const unknown = scopes.filter((scope) => !(ACS_TOKEN_SCOPES as readonly string[]).includes(scope));
   if (unknown.length > 0 || scopes.length === 0) {
@@ -509,7 +529,7 @@ function deepFreeze<T>(value: T): T {
 }
 
 export function loadConfig(env: Env): Config {
-  const reader = new Reader(env);
+  const reader = new SettingsReader(env);
   const environment = parseEnvironment(reader);
 
   const tenantId = reader.guid('ENTRA_TENANT_ID', "the Directory (tenant) ID of this API's app registration");
@@ -520,7 +540,10 @@ export function loadConfig(env: Env): Config {
   const issuerOrigins = parseIssuerOrigins(reader, authorityHost);
   const requiredScope = reader.raw('ENTRA_REQUIRED_SCOPE') ?? 'access_as_user';
   if (/\s/.test(requiredScope)) reader.problems.push(`ENTRA_REQUIRED_SCOPE must be a single scope name; got '${requiredScope}'`);
-  const teamsClientId = reader.raw('TEAMS_CLIENT_ID') === undefined ? clientId : reader.guid('TEAMS_CLIENT_ID', 'the client id Teams user tokens are issued to');
+  const teamsClientId =
+    reader.raw('TEAMS_CLIENT_ID') === undefined
+      ? clientId
+      : reader.guid('TEAMS_CLIENT_ID', 'the client id Teams user tokens are issued to');
 
   const graphBaseUrl = reader.httpsUrl('GRAPH_BASE_URL', 'https://graph.microsoft.com');
   const extensionName = reader.raw('GRAPH_EXTENSION_NAME') ?? 'com.contoso.identityMapping';

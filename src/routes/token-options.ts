@@ -22,14 +22,15 @@ export function parseTokenOptions(
   };
 }
 
-function single(name: string, value: unknown): string | undefined {
+/** A query parameter given at most once, as text: the query parser turns a repeated `a=1&a=2` into an array. */
+function oneQueryValue(name: string, value: unknown): string | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'string') throw new BadRequestError(`Query parameter '${name}' must be given once, as a plain value.`);
   return value;
 }
 
 function parseScopes(value: unknown, allowed: readonly AcsTokenScope[]): AcsTokenScope[] {
-  const raw = single('scopes', value);
+  const raw = oneQueryValue('scopes', value);
   if (raw === undefined) return [...allowed];
   const scopes = raw.split(',').map((scope) => scope.trim());
   if (scopes.some((scope) => scope === '')) {
@@ -43,7 +44,7 @@ function parseScopes(value: unknown, allowed: readonly AcsTokenScope[]): AcsToke
 }
 
 function parseExpiresInMinutes(value: unknown): number | undefined {
-  const raw = single('expiresInMinutes', value);
+  const raw = oneQueryValue('expiresInMinutes', value);
   if (raw === undefined) return undefined;
   const minutes = Number(raw);
   if (!/^\d{1,4}$/.test(raw) || minutes < 60 || minutes > 1440) {

@@ -12,12 +12,13 @@ export const TEAMS_TOKEN_HEADER = 'teams-user-aad-token';
 function teamsTokenOf(req: Request): string {
   const header = req.headers[TEAMS_TOKEN_HEADER];
   const body: unknown = req.body;
-  const fromBody =
-    typeof body === 'object' && body !== null && 'teamsUserAadToken' in body ? (body as { teamsUserAadToken: unknown }).teamsUserAadToken : undefined;
+  const fromBody = typeof body === 'object' && body !== null && 'teamsUserAadToken' in body ? body.teamsUserAadToken : undefined;
   if (fromBody !== undefined && typeof fromBody !== 'string') throw new BadRequestError("'teamsUserAadToken' must be a string.");
   const token = (typeof fromBody === 'string' ? fromBody : typeof header === 'string' ? header : '').trim();
   if (token === '') {
-    throw new BadRequestError(`A Teams user's Entra ID token is required, in the '${TEAMS_TOKEN_HEADER}' header or as 'teamsUserAadToken' in a JSON body.`);
+    throw new BadRequestError(
+      `A Teams user's Entra ID token is required, in the '${TEAMS_TOKEN_HEADER}' header or as 'teamsUserAadToken' in a JSON body.`,
+    );
   }
   return token;
 }

@@ -5,8 +5,7 @@ import { BadRequestError } from '../errors/app-errors';
 import { routeWithoutHead } from '../http/routes-without-head';
 import { redactTokens } from '../observability/redact';
 import type { IdentityService } from '../services/identity-service';
-
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+import { isGuid } from '../validation/formats';
 
 /** `/api/user`: the caller's ACS identity mapping, and admin erasure of another user's. */
 export function createUserRouter(identities: IdentityService, options: { readonly adminRole: string }): Router {
@@ -27,7 +26,7 @@ export function createUserRouter(identities: IdentityService, options: { readonl
   const eraseUser: RequestHandler = async (req, res) => {
     const param: unknown = req.params['userObjectId'];
     const userObjectId = typeof param === 'string' ? param : '';
-    if (!GUID.test(userObjectId)) throw new BadRequestError(`'${redactTokens(userObjectId, 64)}' is not a user object id (a GUID).`);
+    if (!isGuid(userObjectId)) throw new BadRequestError(`'${redactTokens(userObjectId, 64)}' is not a user object id (a GUID).`);
     await identities.deleteIdentityOfUser(callerOf(req), userObjectId.toLowerCase());
     res.status(204).end();
   };

@@ -1,13 +1,7 @@
 import type { CommunicationIdentityClient } from '@azure/communication-identity';
 import { isRestError } from '@azure/core-rest-pipeline';
 
-import {
-  AppError,
-  IdentityNotFoundError,
-  IdentityNotOwnedError,
-  InvalidTeamsTokenError,
-  UpstreamError,
-} from '../../errors/app-errors';
+import { AppError, IdentityNotFoundError, IdentityNotOwnedError, InvalidTeamsTokenError, UpstreamError } from '../../errors/app-errors';
 import type { AcsIdentities } from '../../services/ports';
 import { fromTransportFailure, fromUpstreamStatus } from '../upstream-errors';
 import { ORIGINAL_RETRY_AFTER } from './identity-client';
@@ -41,9 +35,14 @@ function translate(error: unknown, operation: Operation): Error {
   if (status === 404 || /doesn't exist|does not exist/i.test(error.message)) return new IdentityNotFoundError(undefined);
   if (status === 401 || status === 403) {
     // The resource refused this service's own credentials: a deployment problem, not the caller's.
-    return new UpstreamError('acs', 'error', `refused the service's credentials (${status} ${code}); check ACS_CONNECTION_STRING or the managed identity's role`, {
-      cause: error,
-    });
+    return new UpstreamError(
+      'acs',
+      'error',
+      `refused the service's credentials (${status} ${code}); check ACS_CONNECTION_STRING or the managed identity's role`,
+      {
+        cause: error,
+      },
+    );
   }
   const headers = error.response?.headers;
   return fromUpstreamStatus('acs', status, headers?.get('retry-after') ?? headers?.get(ORIGINAL_RETRY_AFTER), error);

@@ -2,6 +2,7 @@ import { CommunicationIdentityClient, type CommunicationIdentityClientOptions } 
 import type { PipelinePolicy } from '@azure/core-rest-pipeline';
 import type { TokenCredential } from '@azure/identity';
 
+import { isBareOrigin, isBase64, isLoopbackHost, parseAcsConnectionString } from '../../validation/formats';
 import { retryAfterSeconds } from '../upstream-errors';
 
 /**
@@ -51,17 +52,6 @@ function capRetryAfter(maxWaitMs: number): PipelinePolicy {
 
 export type IdentityClientOptions = IdentityClientTarget & IdentityClientTuning;
 
-// The SDK's own pattern (communication-common connectionString.ts), so both parse alike.
-const CONNECTION_STRING_PATTERN = /endpoint=(.*);accesskey=(.*)/i;
-const BASE64_PATTERN = /^[A-Za-z0-9+/]+={0,2}$/;
-const IPV4_LOOPBACK = /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/;
-
-/** True for `localhost`, 127.0.0.0/8 and `::1` (as `URL.hostname` writes them). */
-export function isLoopbackHost(hostname: string): boolean {
-  const host = hostname.toLowerCase();
-  return host === 'localhost' || host === '[::1]' || host === '::1' || IPV4_LOOPBACK.test(host);
-}
-
 /**
  * Check an endpoint and say whether it needs `allowInsecureConnection`. Messages never include the
  * connection string: it carries the access key.
@@ -73,8 +63,10 @@ function checkEndpoint(endpoint: string, usesTokenCredential: boolean): { allowI
   } catch {
     throw new TypeError('ACS endpoint must be an absolute URL');
   }
-  if (url.pathname !== '/' || url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
-    throw new TypeError(`ACS endpoint must be a bare origin such as https://{resource}.communication.azure.com/, got ${url.origin}${url.pathname}`);
+  if (!isBareOrigin(url)) {
+    throw new TypeError(
+      `ACS endpoint must be a bare origin such as https://{resource}.communication.azure.com/, got ${url.origin}${url.pathname}`,
+    );
   }
   if (url.protocol === 'https:') return { allowInsecureConnection: false };
   if (url.protocol !== 'http:') throw new TypeError(`ACS endpoint must use https, got ${url.protocol}`);
@@ -98,20 +90,20 @@ export function createIdentityClient(options: IdentityClientOptions): Communicat
     ...(options.maxRetries === undefined ? {} : { retryOptions: { maxRetries: options.maxRetries } }),
     ...(options.userAgentPrefix === undefined ? {} : { userAgentOptions: { userAgentPrefix: options.userAgentPrefix } }),
     // perRetry: runs on each attempt's response before the retry policy sees it.
-    ...(options.maxRetryWaitMs === undefined ? {} : { additionalPolicies: [{ policy: capRetryAfter(options.maxRetryWaitMs), position: 'perRetry' as const }] }),
+    ...(options.maxRetryWaitMs === undefined
+      ? {}
+      : { additionalPolicies: [{ policy: capRetryAfter(options.maxRetryWaitMs), position: 'perRetry' as const }] }),
   });
 
   if (options.connectionString !== undefined) {
-    const match = CONNECTION_STRING_PATTERN.exec(options.connectionString);
-    const endpoint = match?.[1];
-    const accessKey = match?.[2];
-    if (endpoint === undefined || endpoint === '' || accessKey === undefined || accessKey === '') {
+    const parts = parseAcsConnectionString(options.connectionString);
+    if (parts === undefined) {
       throw new TypeError('ACS connection string must look like endpoint=https://…/;accesskey=…');
     }
-    if (!BASE64_PATTERN.test(accessKey) || accessKey.length % 4 !== 0) {
+    if (!isBase64(parts.accessKey)) {
       throw new TypeError('ACS connection string accesskey must be base64');
     }
-    const { allowInsecureConnection } = checkEndpoint(endpoint, false);
+    const { allowInsecureConnection } = checkEndpoint(parts.endpoint, false);
     return new CommunicationIdentityClient(options.connectionString, pipelineOptions(allowInsecureConnection));
   }
 

@@ -1,6 +1,3 @@
-import { ConfidentialClientApplication, LogLevel } from '@azure/msal-node';
-import { createMsalNetworkClient, type MsalNetworkClient } from './msal-network-client';
-
 /**
  * Builds the service's MSAL confidential client (the On-Behalf-Of middle tier).
  *
@@ -14,7 +11,15 @@ import { createMsalNetworkClient, type MsalNetworkClient } from './msal-network-
  * - MSAL logs warnings and errors only, never with personal data.
  * - The app authenticates with a client secret or a client certificate (msal then sends a signed
  *   client assertion instead of the secret); one confidential client serves the whole process.
+ *
+ * @packageDocumentation
  */
+
+import { ConfidentialClientApplication, LogLevel } from '@azure/msal-node';
+import { createMsalNetworkClient, type MsalNetworkClient } from './msal-network-client';
+import { isGuid } from '../../validation/formats';
+
+/** MSAL's log levels by name, as the service's configuration writes them. */
 export type MsalLogLevelName = 'error' | 'warning' | 'info' | 'verbose' | 'trace';
 
 /** A certificate credential: msal signs a client assertion (PS256, `x5t#S256` header) with the key. */
@@ -53,7 +58,6 @@ export type MsalClientOptions = MsalClientCredential & {
 };
 
 const PUBLIC_CLOUD_HOST = 'https://login.microsoftonline.com';
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const SHA256_HEX = /^[0-9a-f]{64}$/i;
 const TENANT_DOMAIN = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/i;
 const LEVEL_NAMES: Readonly<Record<LogLevel, MsalLogLevelName>> = {
@@ -75,8 +79,16 @@ function authorityOrigin(authorityHost: string): URL {
   if (parsed.protocol !== 'https:') {
     throw new TypeError(`createMsalClient: authorityHost must use https (MSAL refuses other schemes), got '${authorityHost}'`);
   }
-  if ((parsed.pathname !== '/' && parsed.pathname !== '') || parsed.search !== '' || parsed.hash !== '' || parsed.username !== '' || parsed.password !== '') {
-    throw new TypeError(`createMsalClient: authorityHost must be a scheme and host only (no path, query or credentials), got '${authorityHost}'`);
+  if (
+    (parsed.pathname !== '/' && parsed.pathname !== '') ||
+    parsed.search !== '' ||
+    parsed.hash !== '' ||
+    parsed.username !== '' ||
+    parsed.password !== ''
+  ) {
+    throw new TypeError(
+      `createMsalClient: authorityHost must be a scheme and host only (no path, query or credentials), got '${authorityHost}'`,
+    );
   }
   return parsed;
 }
@@ -93,9 +105,9 @@ function checkedCredential(options: MsalClientCredential): { clientSecret: strin
     }
     return { clientSecret };
   }
-  const certificate = clientCertificate as Partial<Record<keyof MsalClientCertificate, unknown>> | null;
-  if (typeof certificate !== 'object' || certificate === null) throw new TypeError('createMsalClient: clientCertificate must be an object');
-  const { thumbprintSha256, privateKey, x5c } = certificate;
+  if (typeof clientCertificate !== 'object' || clientCertificate === null)
+    throw new TypeError('createMsalClient: clientCertificate must be an object');
+  const { thumbprintSha256, privateKey, x5c } = clientCertificate as Partial<Record<keyof MsalClientCertificate, unknown>>;
   if (typeof thumbprintSha256 !== 'string' || !SHA256_HEX.test(thumbprintSha256)) {
     throw new TypeError('createMsalClient: clientCertificate.thumbprintSha256 must be the 64-hex-digit SHA-256 thumbprint');
   }
@@ -120,10 +132,10 @@ export function createMsalClient(options: MsalClientOptions): ConfidentialClient
   if (['common', 'organizations', 'consumers'].includes(options.tenantId.toLowerCase())) {
     throw new TypeError('createMsalClient: On-Behalf-Of needs a tenant-specific authority, not common/organizations/consumers');
   }
-  if (!(GUID.test(options.tenantId) || TENANT_DOMAIN.test(options.tenantId))) {
+  if (!(isGuid(options.tenantId) || TENANT_DOMAIN.test(options.tenantId))) {
     throw new TypeError(`createMsalClient: tenantId must be a tenant GUID or domain, got '${options.tenantId}'`);
   }
-  if (typeof options.clientId !== 'string' || !GUID.test(options.clientId)) {
+  if (!isGuid(options.clientId)) {
     throw new TypeError(`createMsalClient: clientId must be the application (client) id GUID, got '${String(options.clientId)}'`);
   }
   const credential = checkedCredential(options);
