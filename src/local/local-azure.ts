@@ -6,7 +6,7 @@ import { createEntraEmulator, type EntraEmulator } from './entra/entra-emulator'
 import { SigningKeySet } from './entra/signing-keys';
 import { createGraphEmulator, type GraphEmulator } from './graph/graph-emulator';
 import { LOCAL_API_CLIENT_ID, LOCAL_SPA_CLIENT_ID, LOCAL_TENANT_ID, type DemoUser } from './local-directory';
-import { createLocalCertificates, type LocalCertificates } from './tls/local-certificate-authority';
+import { generateLocalCertificates, type LocalCertificates } from './tls/local-certificate-authority';
 
 /**
  * "Local Azure": the Entra ID, Microsoft Graph and ACS Identity emulators started together and
@@ -46,9 +46,10 @@ export interface LocalAzure {
 }
 
 export async function startLocalAzure(options: LocalAzureOptions = {}): Promise<LocalAzure> {
-  const certificates = options.certificates ?? createLocalCertificates();
+  // RSA key generation is most of the start-up time: the CA's, the TLS server's and the token signing
+  // keys are made at once, off the main thread.
+  const [certificates, keys] = await Promise.all([options.certificates ?? generateLocalCertificates(), SigningKeySet.create()]);
   const tls = { certPem: certificates.certPem, keyPem: certificates.keyPem };
-  const keys = await SigningKeySet.create();
   // A new secret every start: local mode never ships a fixed credential anyone could copy.
   const clientSecret = randomBytes(24).toString('base64url');
   // Likewise the mapping seal key: mappings sealed in one local run are not trusted by another.
@@ -72,24 +73,25 @@ export async function startLocalAzure(options: LocalAzureOptions = {}): Promise<
       { clientId: LOCAL_SPA_CLIENT_ID, displayName: 'Sample client app (local)' },
     ],
   });
-  const started: { close(): Promise<void> }[] = [entra];
+  const started: Closable[] = [entra];
   try {
-    const graph = await createGraphEmulator({
+    // Together: the ACS emulator makes its own token signing key meanwhile.
+    const graphStarting = createGraphEmulator({
       tls,
       keys,
       tenantId: LOCAL_TENANT_ID,
       port: options.ports?.graph ?? 0,
       ...(options.graphThrottle ? { throttle: options.graphThrottle } : {}),
     });
-    started.push(graph);
-    const acs = await createAcsEmulator({
+    const acsStarting = createAcsEmulator({
       entraKeys: keys,
       entraTenantId: LOCAL_TENANT_ID,
       entraIssuers: [entra.issuerV2],
       port: options.ports?.acs ?? 0,
       ...(options.acsLimits ? { limits: options.acsLimits } : {}),
     });
-    started.push(acs);
+    await settleStarts(started, [graphStarting, acsStarting]);
+    const [graph, acs] = [await graphStarting, await acsStarting];
 
     return {
       entra,
@@ -113,6 +115,21 @@ export async function startLocalAzure(options: LocalAzureOptions = {}): Promise<
   }
 }
 
-async function closeAll(servers: readonly { close(): Promise<void> }[]): Promise<void> {
+/**
+ * Waits for servers starting at once and adds each one that started to `started`, so that when one
+ * fails the caller still closes the others; then rethrows the first failure.
+ */
+async function settleStarts(started: Closable[], starting: readonly Promise<Closable>[]): Promise<void> {
+  const outcomes = await Promise.allSettled(starting);
+  for (const outcome of outcomes) if (outcome.status === 'fulfilled') started.push(outcome.value);
+  const failure = outcomes.find((outcome) => outcome.status === 'rejected');
+  if (failure !== undefined) throw failure.reason;
+}
+
+interface Closable {
+  close(): Promise<void>;
+}
+
+async function closeAll(servers: readonly Closable[]): Promise<void> {
   await Promise.allSettled([...servers].reverse().map((server) => server.close()));
 }

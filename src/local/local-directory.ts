@@ -19,9 +19,19 @@ export interface DemoUser {
 }
 
 export const DEMO_USERS: Readonly<Record<'alice' | 'bob' | 'carol', DemoUser>> = Object.freeze({
-  alice: { name: 'alice', oid: '4e3bceae-c3d6-4f18-af3b-e572b99fb2f1', displayName: 'Alice Local', userPrincipalName: 'alice@contoso.local' },
+  alice: {
+    name: 'alice',
+    oid: '4e3bceae-c3d6-4f18-af3b-e572b99fb2f1',
+    displayName: 'Alice Local',
+    userPrincipalName: 'alice@contoso.local',
+  },
   bob: { name: 'bob', oid: '9bcb3c9e-81a2-443a-82fd-7f44ef56e186', displayName: 'Bob Local', userPrincipalName: 'bob@contoso.local' },
-  carol: { name: 'carol', oid: '159fc4c6-81ad-484a-88f4-38a8ad8eebaa', displayName: 'Carol Local', userPrincipalName: 'carol@contoso.local' },
+  carol: {
+    name: 'carol',
+    oid: '159fc4c6-81ad-484a-88f4-38a8ad8eebaa',
+    displayName: 'Carol Local',
+    userPrincipalName: 'carol@contoso.local',
+  },
 });
 
 /** The Microsoft Graph resource, as it appears in `aud` of Graph tokens. */

@@ -1,7 +1,7 @@
 import { createPrivateKey, randomUUID, type KeyObject } from 'node:crypto';
 
 import { ConfidentialClientApplication, LogLevel, ServerError } from '@azure/msal-node';
-import { decodeJwt, SignJWT, type JWTPayload } from 'jose';
+import { decodeJwt, SignJWT, type JWTHeaderParameters } from 'jose';
 
 import { createMsalClient, type MsalClientCertificate } from '../../src/adapters/entra/msal-client';
 import { createMsalNetworkClient, type MsalNetworkClient } from '../../src/adapters/entra/msal-network-client';
@@ -13,6 +13,7 @@ import {
   type ClientCertificateMaterial,
   type LocalCertificates,
 } from '../../src/local/tls/local-certificate-authority';
+import { accessTokenOf, match } from './support';
 
 /**
  * Certificate credentials (private_key_jwt) on the Entra emulator: real msal-node signing client
@@ -41,7 +42,11 @@ let tokenEndpoint: string;
 /** Uploaded to the API's app registration. */
 const registered: ClientCertificateMaterial = createClientCertificate({ commonName: 'api registered' });
 /** Also uploaded, but past its end date. */
-const expired: ClientCertificateMaterial = createClientCertificate({ commonName: 'api expired', notBefore: new Date(Date.now() - 10 * 86_400_000), validityDays: 2 });
+const expired: ClientCertificateMaterial = createClientCertificate({
+  commonName: 'api expired',
+  notBefore: new Date(Date.now() - 10 * 86_400_000),
+  validityDays: 2,
+});
 /** Never uploaded anywhere. */
 const stranger: ClientCertificateMaterial = createClientCertificate({ commonName: 'stranger' });
 
@@ -71,7 +76,10 @@ afterAll(async () => {
   await entra.close();
 });
 
-function msalWithCertificate(material: ClientCertificateMaterial, extra: Partial<MsalClientCertificate> = {}): ConfidentialClientApplication {
+function msalWithCertificate(
+  material: ClientCertificateMaterial,
+  extra: Partial<MsalClientCertificate> = {},
+): ConfidentialClientApplication {
   return createMsalClient({
     authorityHost: entra.url,
     tenantId: entra.tenantId,
@@ -103,9 +111,9 @@ async function clientAssertion(options: AssertionOptions = {}): Promise<string> 
   const names = options.names ?? registered;
   const now = Math.floor(Date.now() / 1000);
   const thumbprint = options.thumbprint ?? 'sha256';
-  const header: Record<string, unknown> = { alg: options.alg ?? (thumbprint === 'sha1' ? 'RS256' : 'PS256'), typ: 'JWT' };
+  const header: JWTHeaderParameters = { alg: options.alg ?? (thumbprint === 'sha1' ? 'RS256' : 'PS256'), typ: 'JWT' };
   if (thumbprint === 'sha256') header['x5t#S256'] = Buffer.from(names.thumbprintSha256, 'hex').toString('base64url');
-  if (thumbprint === 'sha1') header['x5t'] = Buffer.from(names.thumbprintSha1, 'hex').toString('base64url');
+  if (thumbprint === 'sha1') header.x5t = Buffer.from(names.thumbprintSha1, 'hex').toString('base64url');
   Object.assign(header, options.header);
   const claims: Record<string, unknown> = {
     aud: tokenEndpoint,
@@ -118,7 +126,7 @@ async function clientAssertion(options: AssertionOptions = {}): Promise<string> 
   };
   for (const [name, value] of Object.entries(claims)) if (value === undefined) delete claims[name];
   const key = options.signingKey ?? createPrivateKey(names.keyPem);
-  return new SignJWT(claims as JWTPayload).setProtectedHeader(header as { alg: string }).sign(key);
+  return new SignJWT(claims).setProtectedHeader(header).sign(key);
 }
 
 function clientCredentialsForm(assertion: string, extra: Record<string, string> = {}): Record<string, string> {
@@ -144,34 +152,45 @@ describe('Entra emulator: certificate credentials through msal-node', () => {
       oboAssertion: await entra.mintAccessToken({ user: 'alice' }),
       scopes: [GRAPH_USER_READWRITE],
     });
-    const payload = await entra.keys.verify(result?.accessToken as string, { audience: GRAPH_RESOURCE, issuer: entra.issuerV1 });
+    const payload = await entra.keys.verify(accessTokenOf(result), { audience: GRAPH_RESOURCE, issuer: entra.issuerV1 });
     expect(payload).toMatchObject({ oid: DEMO_USERS.alice.oid, appid: LOCAL_API_CLIENT_ID, appidacr: '2' });
   });
 
   it('issues an app-only Graph token by client credentials with a certificate', async () => {
     const result = await msalWithCertificate(registered).acquireTokenByClientCredential({ scopes: [GRAPH_DEFAULT] });
-    const payload = await entra.keys.verify(result?.accessToken as string, { audience: GRAPH_RESOURCE, issuer: entra.issuerV1 });
+    const payload = await entra.keys.verify(accessTokenOf(result), { audience: GRAPH_RESOURCE, issuer: entra.issuerV1 });
     expect(payload).toMatchObject({ appid: LOCAL_API_CLIENT_ID, appidacr: '2', roles: ['User.ReadWrite.All'], idtyp: 'app' });
   });
 
   it('still marks tokens for the secret appidacr 1', async () => {
-    const cca = createMsalClient({ authorityHost: entra.url, tenantId: entra.tenantId, clientId: LOCAL_API_CLIENT_ID, clientSecret: API_SECRET, ca: certs.caCertPem });
+    const cca = createMsalClient({
+      authorityHost: entra.url,
+      tenantId: entra.tenantId,
+      clientId: LOCAL_API_CLIENT_ID,
+      clientSecret: API_SECRET,
+      ca: certs.caCertPem,
+    });
     const result = await cca.acquireTokenByClientCredential({ scopes: [GRAPH_DEFAULT] });
-    expect(decodeJwt(result?.accessToken as string)).toMatchObject({ appidacr: '1' });
+    expect(decodeJwt(accessTokenOf(result))).toMatchObject({ appidacr: '1' });
   });
 
   it('reuses one assertion for several requests, which Entra must accept (msal keeps it up to 10 minutes)', async () => {
     const cca = msalWithCertificate(registered);
     const before = entra.counters.get('token');
     for (const user of ['alice', 'bob', 'carol'] as const) {
-      const result = await cca.acquireTokenOnBehalfOf({ oboAssertion: await entra.mintAccessToken({ user }), scopes: [GRAPH_USER_READWRITE] });
-      expect(decodeJwt(result?.accessToken as string)['oid']).toBe(DEMO_USERS[user].oid);
+      const result = await cca.acquireTokenOnBehalfOf({
+        oboAssertion: await entra.mintAccessToken({ user }),
+        scopes: [GRAPH_USER_READWRITE],
+      });
+      expect(decodeJwt(accessTokenOf(result))['oid']).toBe(DEMO_USERS[user].oid);
     }
     expect(entra.counters.get('token')).toBe(before + 3);
   });
 
   it('accepts the certificate chain in x5c when it holds the named certificate', async () => {
-    const result = await msalWithCertificate(registered, { x5c: registered.certPem }).acquireTokenByClientCredential({ scopes: [GRAPH_DEFAULT] });
+    const result = await msalWithCertificate(registered, { x5c: registered.certPem }).acquireTokenByClientCredential({
+      scopes: [GRAPH_DEFAULT],
+    });
     expect(result?.accessToken).toEqual(expect.any(String));
   });
 
@@ -186,7 +205,7 @@ describe('Entra emulator: certificate credentials through msal-node', () => {
       system: { networkClient: http, loggerOptions: { logLevel: LogLevel.Error, loggerCallback: () => undefined } },
     });
     const result = await cca.acquireTokenByClientCredential({ scopes: [GRAPH_DEFAULT] });
-    expect(decodeJwt(result?.accessToken as string)).toMatchObject({ appidacr: '2' });
+    expect(decodeJwt(accessTokenOf(result))).toMatchObject({ appidacr: '2' });
   });
 
   it('refuses a certificate the app registration does not have: ServerError invalid_client AADSTS700027', async () => {
@@ -195,7 +214,9 @@ describe('Entra emulator: certificate credentials through msal-node', () => {
       .catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(ServerError);
     expect(error).toMatchObject({ errorCode: 'invalid_client', errorNo: 700027 });
-    expect((error as ServerError).errorMessage).toContain('AADSTS700027: The certificate with identifier used to sign the client assertion is not registered on application.');
+    expect((error as ServerError).errorMessage).toContain(
+      'AADSTS700027: The certificate with identifier used to sign the client assertion is not registered on application.',
+    );
     expect((error as ServerError).errorMessage).toContain(`Thumbprint of key used by client: '${stranger.thumbprintSha256.toUpperCase()}'`);
   });
 
@@ -204,14 +225,18 @@ describe('Entra emulator: certificate credentials through msal-node', () => {
       name: 'ServerError',
       errorCode: 'invalid_client',
       errorNo: 700027,
-      errorMessage: expect.stringContaining('The key used is expired.'),
+      errorMessage: match.stringContaining('The key used is expired.'),
     });
   });
 
   it('refuses x5c that does not hold the named certificate', async () => {
     await expect(
       msalWithCertificate(registered, { x5c: stranger.certPem }).acquireTokenByClientCredential({ scopes: [GRAPH_DEFAULT] }),
-    ).rejects.toMatchObject({ errorCode: 'invalid_client', errorNo: 700027, errorMessage: expect.stringContaining('x5c header does not hold') });
+    ).rejects.toMatchObject({
+      errorCode: 'invalid_client',
+      errorNo: 700027,
+      errorMessage: match.stringContaining('x5c header does not hold'),
+    });
   });
 });
 
@@ -223,7 +248,9 @@ describe('Entra emulator: client assertions on the wire', () => {
     const { client_id: _unused, ...withoutClientId } = clientCredentialsForm(assertion);
     const second = await postToken(withoutClientId);
     expect(second.status).toBe(200);
-    expect(decodeJwt(second.body.access_token as string)).toMatchObject({ appid: LOCAL_API_CLIENT_ID, appidacr: '2' });
+    const accessToken = second.body.access_token;
+    if (accessToken === undefined) throw new Error('a 200 answer without access_token');
+    expect(decodeJwt(accessToken)).toMatchObject({ appid: LOCAL_API_CLIENT_ID, appidacr: '2' });
   });
 
   it('accepts RS256 with the SHA-1 x5t header', async () => {
@@ -235,7 +262,9 @@ describe('Entra emulator: client assertions on the wire', () => {
     const { status, body } = await refusal(await clientAssertion({ claims: { nbf: now - 1800, exp: now - 900 } }));
     expect(status).toBe(401);
     expect(body).toMatchObject({ error: 'invalid_client', error_codes: [700024] });
-    expect(body.error_description).toMatch(/^AADSTS700024: Client assertion is not within its valid time range\. Current time: .*, assertion valid from .*, expiry time of assertion /);
+    expect(body.error_description).toMatch(
+      /^AADSTS700024: Client assertion is not within its valid time range\. Current time: .*, assertion valid from .*, expiry time of assertion /,
+    );
   });
 
   it('refuses an assertion that is not valid yet, or valid for far longer than msal makes them (AADSTS700024)', async () => {
@@ -246,14 +275,23 @@ describe('Entra emulator: client assertions on the wire', () => {
 
   it('tolerates five minutes of clock skew', async () => {
     const now = Math.floor(Date.now() / 1000);
-    expect((await postToken(clientCredentialsForm(await clientAssertion({ claims: { nbf: now + 120, exp: now + 700 } })))).status).toBe(200);
-    expect((await postToken(clientCredentialsForm(await clientAssertion({ claims: { nbf: now - 800, exp: now - 120 } })))).status).toBe(200);
+    expect((await postToken(clientCredentialsForm(await clientAssertion({ claims: { nbf: now + 120, exp: now + 700 } })))).status).toBe(
+      200,
+    );
+    expect((await postToken(clientCredentialsForm(await clientAssertion({ claims: { nbf: now - 800, exp: now - 120 } })))).status).toBe(
+      200,
+    );
   });
 
   it('refuses an assertion for another audience (AADSTS50027)', async () => {
     for (const aud of [`${entra.authority}/oauth2/token`, entra.issuerV2, LOCAL_API_CLIENT_ID]) {
       const { status, body } = await refusal(await clientAssertion({ claims: { aud } }));
-      expect({ aud, status, error: body.error, codes: body.error_codes }).toEqual({ aud, status: 401, error: 'invalid_client', codes: [50027] });
+      expect({ aud, status, error: body.error, codes: body.error_codes }).toEqual({
+        aud,
+        status: 401,
+        error: 'invalid_client',
+        codes: [50027],
+      });
       expect(body.error_description).toContain(`is not the token endpoint '${tokenEndpoint}'`);
     }
   });
@@ -270,7 +308,9 @@ describe('Entra emulator: client assertions on the wire', () => {
     const { status, body } = await refusal(await clientAssertion({ signingKey: createPrivateKey(stranger.keyPem) }));
     expect(status).toBe(401);
     expect(body).toMatchObject({ error: 'invalid_client', error_codes: [700027] });
-    expect(body.error_description).toMatch(/^AADSTS700027: Client assertion contains an invalid signature\. \[Reason - The provided signature value did not match the expected signature value\./);
+    expect(body.error_description).toMatch(
+      /^AADSTS700027: Client assertion contains an invalid signature\. \[Reason - The provided signature value did not match the expected signature value\./,
+    );
   });
 
   it('refuses an assertion naming no certificate, or one of an app that has none (AADSTS700027)', async () => {
@@ -310,7 +350,9 @@ describe('Entra emulator: client assertions on the wire', () => {
     expect((await refusal(withoutType)).body).toMatchObject({ error: 'invalid_request', error_codes: [900144] });
     const { client_assertion: _assertion, ...withoutAssertion } = clientCredentialsForm(assertion);
     expect((await refusal(withoutAssertion)).body).toMatchObject({ error: 'invalid_request', error_codes: [900144] });
-    const wrongType = await refusal(clientCredentialsForm(assertion, { client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:saml2-bearer' }));
+    const wrongType = await refusal(
+      clientCredentialsForm(assertion, { client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:saml2-bearer' }),
+    );
     expect(wrongType).toMatchObject({ status: 400, body: { error: 'invalid_request' } });
   });
 
@@ -325,18 +367,24 @@ describe('MSAL client factory: credentials', () => {
   const base = { authorityHost: 'https://login.microsoftonline.com', tenantId: LOCAL_TENANT_ID, clientId: LOCAL_API_CLIENT_ID };
 
   it('takes a certificate instead of a secret', () => {
-    expect(createMsalClient({ ...base, clientCertificate: { thumbprintSha256: registered.thumbprintSha256, privateKey: registered.keyPem } })).toBeInstanceOf(
-      ConfidentialClientApplication,
-    );
+    expect(
+      createMsalClient({ ...base, clientCertificate: { thumbprintSha256: registered.thumbprintSha256, privateKey: registered.keyPem } }),
+    ).toBeInstanceOf(ConfidentialClientApplication);
   });
 
   it('refuses both, neither, and malformed certificate fields with a TypeError', () => {
     const certificate = { thumbprintSha256: registered.thumbprintSha256, privateKey: registered.keyPem };
     // Casts: these options are what the type forbids, as a JavaScript caller or bad config could pass them.
-    expect(() => createMsalClient({ ...base, clientSecret: 's', clientCertificate: certificate } as unknown as Parameters<typeof createMsalClient>[0])).toThrow(/not both/);
+    expect(() =>
+      createMsalClient({ ...base, clientSecret: 's', clientCertificate: certificate } as unknown as Parameters<typeof createMsalClient>[0]),
+    ).toThrow(/not both/);
     expect(() => createMsalClient(base as unknown as Parameters<typeof createMsalClient>[0])).toThrow(/clientSecret/);
-    expect(() => createMsalClient({ ...base, clientCertificate: { ...certificate, thumbprintSha256: registered.thumbprintSha1 } })).toThrow(/thumbprintSha256/);
-    expect(() => createMsalClient({ ...base, clientCertificate: { ...certificate, privateKey: registered.certPem } })).toThrow(/privateKey/);
+    expect(() => createMsalClient({ ...base, clientCertificate: { ...certificate, thumbprintSha256: registered.thumbprintSha1 } })).toThrow(
+      /thumbprintSha256/,
+    );
+    expect(() => createMsalClient({ ...base, clientCertificate: { ...certificate, privateKey: registered.certPem } })).toThrow(
+      /privateKey/,
+    );
     expect(() => createMsalClient({ ...base, clientCertificate: { ...certificate, x5c: 'abc' } })).toThrow(/x5c/);
   });
 });

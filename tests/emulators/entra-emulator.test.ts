@@ -5,8 +5,16 @@ import { createMsalNetworkClient, type MsalNetworkClient } from '../../src/adapt
 import { createEntraEmulator, type EntraEmulator } from '../../src/local/entra/entra-emulator';
 import { SigningKeySet } from '../../src/local/entra/signing-keys';
 import { startServer } from '../../src/local/kit/start-server';
-import { ACS_TEAMS_AUDIENCE, DEMO_USERS, GRAPH_RESOURCE, LOCAL_API_CLIENT_ID, LOCAL_SPA_CLIENT_ID, LOCAL_TENANT_ID } from '../../src/local/local-directory';
+import {
+  ACS_TEAMS_AUDIENCE,
+  DEMO_USERS,
+  GRAPH_RESOURCE,
+  LOCAL_API_CLIENT_ID,
+  LOCAL_SPA_CLIENT_ID,
+  LOCAL_TENANT_ID,
+} from '../../src/local/local-directory';
 import { createLocalCertificates, type LocalCertificates } from '../../src/local/tls/local-certificate-authority';
+import { accessTokenOf, match } from './support';
 
 const API_SECRET = 'local-api-secret';
 const OTHER_CLIENT_ID = '3b0f5a8e-7f55-4c35-9d0e-5a1d2c6f0b11';
@@ -74,7 +82,7 @@ function postForm(path: string, form: Record<string, string>, headers: Record<st
   });
 }
 
-async function oboForm(assertion: string, scope = `${GRAPH_USER_READWRITE} openid profile offline_access`): Promise<Record<string, string>> {
+function oboForm(assertion: string, scope = `${GRAPH_USER_READWRITE} openid profile offline_access`): Record<string, string> {
   return {
     client_id: LOCAL_API_CLIENT_ID,
     scope,
@@ -149,7 +157,8 @@ describe('Entra emulator: metadata and signing keys', () => {
       upn: DEMO_USERS.alice.userPrincipalName,
       unique_name: DEMO_USERS.alice.userPrincipalName,
     });
-    expect(payload.exp).toBe((payload.iat as number) + 3600);
+    expect(payload.iat).toEqual(expect.any(Number));
+    expect(payload.exp).toBe(Number(payload.iat) + 3600);
   });
 
   it('verifies a v2 API token against the v2 keys, with the client id as audience and no x5t header', async () => {
@@ -160,18 +169,31 @@ describe('Entra emulator: metadata and signing keys', () => {
       audience: LOCAL_API_CLIENT_ID,
     });
     expect(protectedHeader).not.toHaveProperty('x5t');
-    expect(payload).toMatchObject({ ver: '2.0', oid: DEMO_USERS.bob.oid, azp: LOCAL_SPA_CLIENT_ID, preferred_username: DEMO_USERS.bob.userPrincipalName });
+    expect(payload).toMatchObject({
+      ver: '2.0',
+      oid: DEMO_USERS.bob.oid,
+      azp: LOCAL_SPA_CLIENT_ID,
+      preferred_username: DEMO_USERS.bob.userPrincipalName,
+    });
     expect(payload).not.toHaveProperty('appid');
   });
 
   it('mints a Teams user token for ACS in the v1 shape', async () => {
     const token = await entra.mintTeamsToken({ user: 'carol', appId: OTHER_CLIENT_ID });
     const payload = await entra.keys.verify(token, { audience: ACS_TEAMS_AUDIENCE, issuer: entra.issuerV1 });
-    expect(payload).toMatchObject({ oid: DEMO_USERS.carol.oid, tid: LOCAL_TENANT_ID, appid: OTHER_CLIENT_ID, scp: 'Teams.ManageCalls Teams.ManageChats', ver: '1.0' });
+    expect(payload).toMatchObject({
+      oid: DEMO_USERS.carol.oid,
+      tid: LOCAL_TENANT_ID,
+      appid: OTHER_CLIENT_ID,
+      scp: 'Teams.ManageCalls Teams.ManageChats',
+      ver: '1.0',
+    });
   });
 
   it('answers an unknown tenant with invalid_tenant AADSTS90002', async () => {
-    const response = await http.sendGetRequestAsync<AadErrorBody>(`${entra.url}/00000000-0000-0000-0000-000000000001/v2.0/.well-known/openid-configuration`);
+    const response = await http.sendGetRequestAsync<AadErrorBody>(
+      `${entra.url}/00000000-0000-0000-0000-000000000001/v2.0/.well-known/openid-configuration`,
+    );
     expect(response.status).toBe(400);
     expect(response.body.error).toBe('invalid_tenant');
     expect(response.body.error_codes).toEqual([90002]);
@@ -180,7 +202,9 @@ describe('Entra emulator: metadata and signing keys', () => {
 
   it('serves instance discovery in the shape MSAL expects', async () => {
     const authorize = encodeURIComponent(`${entra.authority}/oauth2/v2.0/authorize`);
-    const response = await http.sendGetRequestAsync<Record<string, unknown>>(`${entra.url}/common/discovery/instance?api-version=1.1&authorization_endpoint=${authorize}`);
+    const response = await http.sendGetRequestAsync<Record<string, unknown>>(
+      `${entra.url}/common/discovery/instance?api-version=1.1&authorization_endpoint=${authorize}`,
+    );
     expect(response.status).toBe(200);
     const host = new URL(entra.url).host;
     expect(response.body).toEqual({
@@ -192,10 +216,14 @@ describe('Entra emulator: metadata and signing keys', () => {
 
   it('publishes a rolled key at once and keeps the old one until it is retired', async () => {
     const keys = await SigningKeySet.create();
-    const rolling = await createEntraEmulator({ tls: { certPem: certs.certPem, keyPem: certs.keyPem }, applications: [{ clientId: LOCAL_API_CLIENT_ID }], keys });
+    const rolling = await createEntraEmulator({
+      tls: { certPem: certs.certPem, keyPem: certs.keyPem },
+      applications: [{ clientId: LOCAL_API_CLIENT_ID }],
+      keys,
+    });
     try {
-      const kidsAt = async (): Promise<string[]> =>
-        (await http.sendGetRequestAsync<JSONWebKeySet>(`${rolling.authority}/discovery/v2.0/keys`)).body.keys.map((key) => key.kid as string);
+      const kidsAt = async (): Promise<(string | undefined)[]> =>
+        (await http.sendGetRequestAsync<JSONWebKeySet>(`${rolling.authority}/discovery/v2.0/keys`)).body.keys.map((key) => key.kid);
       const oldKid = keys.currentKid;
       const beforeRoll = await rolling.mintAccessToken({ user: 'alice' });
       expect(await kidsAt()).toEqual([oldKid]);
@@ -225,7 +253,7 @@ describe('Entra emulator: On-Behalf-Of through msal-node', () => {
     expect(result?.fromCache).toBe(false);
     expect(entra.counters.get('token')).toBe(before + 1);
 
-    const graphToken = result?.accessToken as string;
+    const graphToken = accessTokenOf(result);
     const header = decodeProtectedHeader(graphToken);
     expect(typeof header['nonce']).toBe('string');
     const payload = await entra.keys.verify(graphToken, { audience: GRAPH_RESOURCE, issuer: entra.issuerV1 });
@@ -251,7 +279,7 @@ describe('Entra emulator: On-Behalf-Of through msal-node', () => {
   it('accepts a v2 assertion (aud = client id) and .default', async () => {
     const assertion = await entra.mintAccessToken({ user: 'bob', version: 2 });
     const result = await msalClient().acquireTokenOnBehalfOf({ oboAssertion: assertion, scopes: [`${GRAPH_RESOURCE}/.default`] });
-    const payload = decodeJwt(result?.accessToken as string);
+    const payload = decodeJwt(accessTokenOf(result));
     expect(payload).toMatchObject({ oid: DEMO_USERS.bob.oid, aud: GRAPH_RESOURCE, iss: entra.issuerV1 });
     expect(String(payload['scp']).split(' ')).toEqual(expect.arrayContaining(['User.Read', 'User.ReadWrite']));
   });
@@ -269,7 +297,10 @@ describe('Entra emulator: On-Behalf-Of through msal-node', () => {
   it('refuses an unknown client with unauthorized_client AADSTS700016', async () => {
     const assertion = await entra.mintAccessToken({ user: 'alice' });
     await expect(
-      msalClient({ clientId: '5d2b7c3e-0a6f-4f8b-9c1d-2e3f4a5b6c7d' }).acquireTokenOnBehalfOf({ oboAssertion: assertion, scopes: [GRAPH_USER_READWRITE] }),
+      msalClient({ clientId: '5d2b7c3e-0a6f-4f8b-9c1d-2e3f4a5b6c7d' }).acquireTokenOnBehalfOf({
+        oboAssertion: assertion,
+        scopes: [GRAPH_USER_READWRITE],
+      }),
     ).rejects.toMatchObject({ name: 'ServerError', errorCode: 'unauthorized_client', errorNo: 700016 });
   });
 
@@ -283,9 +314,12 @@ describe('Entra emulator: On-Behalf-Of through msal-node', () => {
   });
 
   it('refuses a Graph token used as an assertion (confused deputy)', async () => {
-    const graph = await msalClient().acquireTokenOnBehalfOf({ oboAssertion: await entra.mintAccessToken({ user: 'carol' }), scopes: [GRAPH_USER_READWRITE] });
+    const graph = await msalClient().acquireTokenOnBehalfOf({
+      oboAssertion: await entra.mintAccessToken({ user: 'carol' }),
+      scopes: [GRAPH_USER_READWRITE],
+    });
     await expect(
-      msalClient().acquireTokenOnBehalfOf({ oboAssertion: graph?.accessToken as string, scopes: [GRAPH_USER_READWRITE] }),
+      msalClient().acquireTokenOnBehalfOf({ oboAssertion: accessTokenOf(graph), scopes: [GRAPH_USER_READWRITE] }),
     ).rejects.toMatchObject({ errorCode: 'invalid_grant', errorNo: 500131 });
   });
 
@@ -297,7 +331,9 @@ describe('Entra emulator: On-Behalf-Of through msal-node', () => {
       .catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(ServerError);
     expect(error).toMatchObject({ errorCode: 'invalid_grant', errorNo: 500133 });
-    expect((error as ServerError).errorMessage).toMatch(/Error\(s\): 500133 - Timestamp: .* - Description: AADSTS500133: Assertion is not within its valid time range/);
+    expect((error as ServerError).errorMessage).toMatch(
+      /Error\(s\): 500133 - Timestamp: .* - Description: AADSTS500133: Assertion is not within its valid time range/,
+    );
   });
 
   it('refuses an assertion that is not yet valid (AADSTS500133)', async () => {
@@ -316,19 +352,22 @@ describe('Entra emulator: On-Behalf-Of through msal-node', () => {
     await expect(msalClient().acquireTokenOnBehalfOf({ oboAssertion: unknownKid, scopes: [GRAPH_USER_READWRITE] })).rejects.toMatchObject({
       errorCode: 'invalid_grant',
       errorNo: 50013,
-      errorMessage: expect.stringContaining('The key was not found'),
+      errorMessage: match.stringContaining('The key was not found'),
     });
     // Same claims, the tenant's kid in the header, but a forged signature.
     const forged = await rogue.sign(genuine, { header: { kid: entra.keys.currentKid } });
     await expect(msalClient().acquireTokenOnBehalfOf({ oboAssertion: forged, scopes: [GRAPH_USER_READWRITE] })).rejects.toMatchObject({
       errorCode: 'invalid_grant',
       errorNo: 50013,
-      errorMessage: expect.stringContaining('did not match the expected signature'),
+      errorMessage: match.stringContaining('did not match the expected signature'),
     });
   });
 
   it('refuses an assertion with a foreign issuer', async () => {
-    const assertion = await entra.mintAccessToken({ user: 'alice', issuer: 'https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/' });
+    const assertion = await entra.mintAccessToken({
+      user: 'alice',
+      issuer: 'https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/',
+    });
     await expect(msalClient().acquireTokenOnBehalfOf({ oboAssertion: assertion, scopes: [GRAPH_USER_READWRITE] })).rejects.toMatchObject({
       errorCode: 'invalid_grant',
       errorNo: 50013,
@@ -341,7 +380,7 @@ describe('Entra emulator: On-Behalf-Of through msal-node', () => {
     await expect(msalClient().acquireTokenOnBehalfOf({ oboAssertion: assertion, scopes: [GRAPH_USER_READWRITE] })).rejects.toMatchObject({
       name: 'ServerError',
       errorCode: 'invalid_grant',
-      errorMessage: expect.stringContaining('not a user token'),
+      errorMessage: match.stringContaining('not a user token'),
     });
   });
 
@@ -370,14 +409,19 @@ describe('Entra emulator: On-Behalf-Of through msal-node', () => {
         .catch((caught: unknown) => caught);
       expect(error).toBeInstanceOf(InteractionRequiredAuthError);
       expect(error).toMatchObject({ errorCode: 'interaction_required', errorNo: 50079 });
-      const claims = JSON.parse((error as InteractionRequiredAuthError).claims) as { access_token: { capolids: { essential: boolean; values: string[] } } };
+      const claims = JSON.parse((error as InteractionRequiredAuthError).claims) as {
+        access_token: { capolids: { essential: boolean; values: string[] } };
+      };
       expect(claims.access_token.capolids.essential).toBe(true);
       expect(claims.access_token.capolids.values).toHaveLength(1);
     } finally {
       entra.clearInteraction(DEMO_USERS.bob.oid);
     }
-    const after = await msalClient().acquireTokenOnBehalfOf({ oboAssertion: await entra.mintAccessToken({ user: 'bob' }), scopes: [GRAPH_USER_READWRITE] });
-    expect(decodeJwt(after?.accessToken as string).oid).toBe(DEMO_USERS.bob.oid);
+    const after = await msalClient().acquireTokenOnBehalfOf({
+      oboAssertion: await entra.mintAccessToken({ user: 'bob' }),
+      scopes: [GRAPH_USER_READWRITE],
+    });
+    expect(decodeJwt(accessTokenOf(after))['oid']).toBe(DEMO_USERS.bob.oid);
   });
 
   it('surfaces a missing user consent as InteractionRequiredAuthError (consent_required)', async () => {
@@ -435,7 +479,7 @@ describe('Entra emulator: client credentials', () => {
   it('issues an app-only Graph token with the granted application permissions', async () => {
     const cca = msalClient();
     const result = await cca.acquireTokenByClientCredential({ scopes: [`${GRAPH_RESOURCE}/.default`] });
-    const payload = await entra.keys.verify(result?.accessToken as string, { audience: GRAPH_RESOURCE, issuer: entra.issuerV1 });
+    const payload = await entra.keys.verify(accessTokenOf(result), { audience: GRAPH_RESOURCE, issuer: entra.issuerV1 });
     expect(payload).toMatchObject({
       appid: LOCAL_API_CLIENT_ID,
       idtyp: 'app',
@@ -469,7 +513,7 @@ describe('Entra emulator: client credentials', () => {
       { ...FORM_HEADERS, authorization: `Basic ${basic}` },
     );
     expect(response.status).toBe(200);
-    expect(response.body).toMatchObject({ token_type: 'Bearer', ext_expires_in: expect.any(Number) });
+    expect(response.body).toMatchObject({ token_type: 'Bearer', ext_expires_in: match.any(Number) });
     expect(response.body).not.toHaveProperty('refresh_token');
   });
 });
@@ -479,14 +523,24 @@ describe('Entra emulator: token endpoint wire rules', () => {
 
   it('writes errors in the AAD envelope and echoes client-request-id as the correlation id', async () => {
     const correlationId = 'a3c0e0f4-8f0e-4b52-9e55-0d7c3cfe2a10';
-    const response = await postForm(`${tokenPath}?client-request-id=${correlationId}`, await oboForm(await entra.mintAccessToken({ user: 'alice' })).then((form) => ({ ...form, client_secret: 'wrong' })));
+    const response = await postForm(`${tokenPath}?client-request-id=${correlationId}`, {
+      ...oboForm(await entra.mintAccessToken({ user: 'alice' })),
+      client_secret: 'wrong',
+    });
     expect(response.status).toBe(401);
     expect(response.headers['cache-control']).toBe('no-store, no-cache');
     expect(response.headers['x-ms-request-id']).toBe(response.body.trace_id);
-    expect(response.body).toMatchObject({ error: 'invalid_client', error_codes: [7000215], correlation_id: correlationId, error_uri: `${entra.url}/error?code=7000215` });
+    expect(response.body).toMatchObject({
+      error: 'invalid_client',
+      error_codes: [7000215],
+      correlation_id: correlationId,
+      error_uri: `${entra.url}/error?code=7000215`,
+    });
     expect(response.body.timestamp).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}Z$/);
     expect(response.body.error_description).toMatch(
-      new RegExp(`^AADSTS7000215: .*\\r\\nTrace ID: ${response.body.trace_id}\\r\\nCorrelation ID: ${correlationId}\\r\\nTimestamp: ${response.body.timestamp}$`),
+      new RegExp(
+        `^AADSTS7000215: .*\\r\\nTrace ID: ${response.body.trace_id}\\r\\nCorrelation ID: ${correlationId}\\r\\nTimestamp: ${response.body.timestamp}$`,
+      ),
     );
   });
 
@@ -501,13 +555,18 @@ describe('Entra emulator: token endpoint wire rules', () => {
   });
 
   it('refuses unsupported grant types (AADSTS70003)', async () => {
-    const response = await postForm(tokenPath, { grant_type: 'password', client_id: LOCAL_API_CLIENT_ID, username: 'alice', password: 'x' });
+    const response = await postForm(tokenPath, {
+      grant_type: 'password',
+      client_id: LOCAL_API_CLIENT_ID,
+      username: 'alice',
+      password: 'x',
+    });
     expect(response.status).toBe(400);
     expect(response.body).toMatchObject({ error: 'unsupported_grant_type', error_codes: [70003] });
   });
 
   it('requires the OBO parameters', async () => {
-    const form = await oboForm(await entra.mintAccessToken({ user: 'alice' }));
+    const form = oboForm(await entra.mintAccessToken({ user: 'alice' }));
     const { assertion: _assertion, ...withoutAssertion } = form;
     const response = await postForm(tokenPath, withoutAssertion);
     expect(response.status).toBe(400);
@@ -516,13 +575,16 @@ describe('Entra emulator: token endpoint wire rules', () => {
   });
 
   it('refuses a malformed assertion', async () => {
-    const response = await postForm(tokenPath, await oboForm('not-a-jwt'));
+    const response = await postForm(tokenPath, oboForm('not-a-jwt'));
     expect(response.status).toBe(400);
     expect(response.body).toMatchObject({ error: 'invalid_grant', error_codes: [50027] });
   });
 
   it('refuses a resource other than Graph', async () => {
-    const response = await postForm(tokenPath, await oboForm(await entra.mintAccessToken({ user: 'alice' }), `api://${OTHER_CLIENT_ID}/read openid`));
+    const response = await postForm(
+      tokenPath,
+      oboForm(await entra.mintAccessToken({ user: 'alice' }), `api://${OTHER_CLIENT_ID}/read openid`),
+    );
     expect(response.status).toBe(400);
     expect(response.body).toMatchObject({ error: 'invalid_resource', error_codes: [500011] });
   });
@@ -536,13 +598,19 @@ describe('Entra emulator: token endpoint wire rules', () => {
 
 describe('Entra emulator: local CLI token endpoint', () => {
   it('mints a v1 API token for a demo user', async () => {
-    const response = await http.sendPostRequestAsync<{ token_type: string; access_token: string; expires_in: number }>(`${entra.url}/_local/users/alice/token`, {
-      headers: { 'content-type': 'application/json' },
-      body: '{}',
-    });
+    const response = await http.sendPostRequestAsync<{ token_type: string; access_token: string; expires_in: number }>(
+      `${entra.url}/_local/users/alice/token`,
+      {
+        headers: { 'content-type': 'application/json' },
+        body: '{}',
+      },
+    );
     expect(response.status).toBe(200);
     expect(response.body).toMatchObject({ token_type: 'Bearer', expires_in: 3600 });
-    const payload = await entra.keys.verify(response.body.access_token, { audience: `api://${LOCAL_API_CLIENT_ID}`, issuer: entra.issuerV1 });
+    const payload = await entra.keys.verify(response.body.access_token, {
+      audience: `api://${LOCAL_API_CLIENT_ID}`,
+      issuer: entra.issuerV1,
+    });
     expect(payload).toMatchObject({ oid: DEMO_USERS.alice.oid, scp: 'access_as_user', ver: '1.0' });
   });
 
@@ -557,13 +625,16 @@ describe('Entra emulator: local CLI token endpoint', () => {
     expect(payload).toMatchObject({ oid: DEMO_USERS.bob.oid, scp: 'access_as_user Tokens.Read', ver: '2.0' });
   });
 
-  it('assigns app roles to the user when asked (the CLI\'s --role), and refuses malformed ones', async () => {
+  it("assigns app roles to the user when asked (the CLI's --role), and refuses malformed ones", async () => {
     const response = await http.sendPostRequestAsync<{ access_token: string }>(`${entra.url}/_local/users/alice/token`, {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ roles: ['AcsAuth.Admin'] }),
     });
     expect(response.status).toBe(200);
-    const payload = await entra.keys.verify(response.body.access_token, { audience: `api://${LOCAL_API_CLIENT_ID}`, issuer: entra.issuerV1 });
+    const payload = await entra.keys.verify(response.body.access_token, {
+      audience: `api://${LOCAL_API_CLIENT_ID}`,
+      issuer: entra.issuerV1,
+    });
     expect(payload).toMatchObject({ oid: DEMO_USERS.alice.oid, scp: 'access_as_user', roles: ['AcsAuth.Admin'] });
     const malformed = await http.sendPostRequestAsync<AadErrorBody>(`${entra.url}/_local/users/alice/token`, {
       headers: { 'content-type': 'application/json' },
@@ -585,7 +656,12 @@ describe('Entra emulator: local CLI token endpoint', () => {
 
 describe('MSAL client factory', () => {
   it('refuses bad options with a TypeError', () => {
-    const base = { authorityHost: 'https://login.microsoftonline.com', tenantId: LOCAL_TENANT_ID, clientId: LOCAL_API_CLIENT_ID, clientSecret: 's' };
+    const base = {
+      authorityHost: 'https://login.microsoftonline.com',
+      tenantId: LOCAL_TENANT_ID,
+      clientId: LOCAL_API_CLIENT_ID,
+      clientSecret: 's',
+    };
     expect(() => createMsalClient({ ...base, authorityHost: 'http://127.0.0.1:1234' })).toThrow(TypeError);
     expect(() => createMsalClient({ ...base, authorityHost: 'https://login.microsoftonline.com/tenant' })).toThrow(/scheme and host only/);
     expect(() => createMsalClient({ ...base, clientId: 'api' })).toThrow(/clientId/);
@@ -596,7 +672,12 @@ describe('MSAL client factory', () => {
   });
 
   it('does not trust the emulator without its CA (TLS verification stays on)', async () => {
-    const untrusting = createMsalClient({ authorityHost: entra.url, tenantId: entra.tenantId, clientId: LOCAL_API_CLIENT_ID, clientSecret: API_SECRET });
+    const untrusting = createMsalClient({
+      authorityHost: entra.url,
+      tenantId: entra.tenantId,
+      clientId: LOCAL_API_CLIENT_ID,
+      clientSecret: API_SECRET,
+    });
     const before = entra.counters.get('token');
     await expect(
       untrusting.acquireTokenOnBehalfOf({ oboAssertion: await entra.mintAccessToken({ user: 'alice' }), scopes: [GRAPH_USER_READWRITE] }),

@@ -33,8 +33,7 @@ export const ACS_ERRORS = Object.freeze({
   clockSkew: {
     status: 401,
     code: 'Denied',
-    message:
-      'The time difference between the originating client and the server is greater than the allowed margin of 5 minutes.',
+    message: 'The time difference between the originating client and the server is greater than the allowed margin of 5 minutes.',
   },
   /** Recorded live. */
   identityNotOwned: { status: 401, code: 'IdentityNotOwned', message: "Provided identity doesn't belong to the resource." },

@@ -44,8 +44,7 @@ export interface IssuedAcsToken {
 }
 
 export type AcsTokenCheck =
-  | { readonly ok: true; readonly claims: AcsTokenClaims }
-  | { readonly ok: false; readonly reason: 'expired' | 'bad-signature' };
+  { readonly ok: true; readonly claims: AcsTokenClaims } | { readonly ok: false; readonly reason: 'expired' | 'bad-signature' };
 
 /** The live token's `scp` value (a bit mask; its meaning is not documented). */
 const LIVE_SCP = 1792;

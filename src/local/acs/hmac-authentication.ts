@@ -56,10 +56,9 @@ export function contentHash(body: Buffer): string {
 export function verifyHmacRequest(request: HmacSignedRequest, key: Buffer, now: number = Date.now()): HmacVerdict {
   const authorization = singleHeader(request.headers, 'authorization');
   if (authorization === undefined) return { ok: false, failure: 'missing-authorization' };
-  const match = AUTHORIZATION_PATTERN.exec(authorization);
-  if (match === null) return { ok: false, failure: 'bad-authorization-format' };
-  const signedHeaders = (match[1] as string).toLowerCase().split(';');
-  const signature = match[2] as string;
+  const [, signedHeaderList, signature] = AUTHORIZATION_PATTERN.exec(authorization) ?? [];
+  if (signedHeaderList === undefined || signature === undefined) return { ok: false, failure: 'bad-authorization-format' };
+  const signedHeaders = signedHeaderList.toLowerCase().split(';');
 
   // The documented scheme signs exactly these three; a client may use `date` instead of `x-ms-date`.
   const dateHeader = signedHeaders.includes('x-ms-date') ? 'x-ms-date' : 'date';
@@ -73,14 +72,17 @@ export function verifyHmacRequest(request: HmacSignedRequest, key: Buffer, now: 
     values.push(value);
   }
 
-  const date = singleHeader(request.headers, dateHeader) as string;
-  if (!RFC1123_PATTERN.test(date)) return { ok: false, failure: 'bad-date' };
+  // Found by the loop above; checked again so the type narrows without an assertion.
+  const date = singleHeader(request.headers, dateHeader);
+  if (date === undefined || !RFC1123_PATTERN.test(date)) return { ok: false, failure: 'bad-date' };
   const sentAt = Date.parse(date);
   if (Number.isNaN(sentAt)) return { ok: false, failure: 'bad-date' };
   if (Math.abs(now - sentAt) > MAX_CLOCK_SKEW_MS) return { ok: false, failure: 'clock-skew' };
 
-  const claimedHash = singleHeader(request.headers, 'x-ms-content-sha256') as string;
-  if (!constantTimeEquals(claimedHash, contentHash(request.body))) return { ok: false, failure: 'content-hash-mismatch' };
+  const claimedHash = singleHeader(request.headers, 'x-ms-content-sha256');
+  if (claimedHash === undefined || !constantTimeEquals(claimedHash, contentHash(request.body))) {
+    return { ok: false, failure: 'content-hash-mismatch' };
+  }
 
   const stringToSign = `${request.method.toUpperCase()}\n${request.pathAndQuery}\n${values.join(';')}`;
   const expected = createHmac('sha256', key).update(stringToSign, 'utf8').digest('base64');

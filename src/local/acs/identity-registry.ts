@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { GUID_PATTERN_SOURCE } from '../../validation/formats';
 
 /**
  * The emulator's identities and the tokens it has issued for them. Deleted identities stay listed
@@ -11,9 +12,7 @@ export interface IdentityRecord {
   readonly tokensRevokedAt?: Date;
 }
 
-export type ParsedIdentityId =
-  | { readonly kind: 'acs'; readonly resourceId: string }
-  | { readonly kind: 'malformed' };
+export type ParsedIdentityId = { readonly kind: 'acs'; readonly resourceId: string } | { readonly kind: 'malformed' };
 
 interface MutableIdentity {
   readonly id: string;
@@ -30,22 +29,15 @@ interface IssuedTokenEntry {
   readonly expiresAtMs: number;
 }
 
-const GUID = '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}';
-const ACS_USER_ID = new RegExp(`^8:acs:(${GUID})_(${GUID})$`);
-const GUID_ONLY = new RegExp(`^${GUID}$`);
+const ACS_USER_ID = new RegExp(`^8:acs:(${GUID_PATTERN_SOURCE})_(${GUID_PATTERN_SOURCE})$`);
 /** Past this many remembered tokens, expired ones are forgotten (they fail on `exp` anyway). */
 const TOKEN_PRUNE_THRESHOLD = 10_000;
 
-/** True when `value` is a GUID in the 8-4-4-4-12 form. */
-export function isGuid(value: string): boolean {
-  return GUID_ONLY.test(value);
-}
-
 /** Classify an identity id: a communication user of some resource, or not an id this API accepts. */
 export function parseIdentityId(id: string): ParsedIdentityId {
-  const match = ACS_USER_ID.exec(id);
-  if (match === null) return { kind: 'malformed' };
-  return { kind: 'acs', resourceId: (match[1] as string).toLowerCase() };
+  const resourceId = ACS_USER_ID.exec(id)?.[1];
+  if (resourceId === undefined) return { kind: 'malformed' };
+  return { kind: 'acs', resourceId: resourceId.toLowerCase() };
 }
 
 export type TokenStanding = 'valid' | 'revoked' | 'deleted' | 'unknown-identity';
@@ -123,7 +115,7 @@ export class IdentityRegistry {
   tokenStanding(token: string, identityId: string): TokenStanding {
     const record = this.#identities.get(identityId);
     const entry = this.#tokens.get(token);
-    if (record === undefined || entry === undefined || entry.identityId !== identityId) return 'unknown-identity';
+    if (record === undefined || entry?.identityId !== identityId) return 'unknown-identity';
     if (record.deletedAt !== undefined) return 'deleted';
     if (entry.sequence <= record.revokedThroughSequence) return 'revoked';
     return 'valid';

@@ -17,8 +17,7 @@ export interface TeamsTokenVerifierOptions {
 }
 
 export type TeamsTokenVerdict =
-  | { readonly ok: true; readonly oid: string; readonly expiresAtSeconds: number }
-  | { readonly ok: false; readonly error: AcsErrorSpec };
+  { readonly ok: true; readonly oid: string; readonly expiresAtSeconds: number } | { readonly ok: false; readonly error: AcsErrorSpec };
 
 const REQUIRED_SCOPES = ['Teams.ManageCalls', 'Teams.ManageChats'];
 /** Entra resources commonly allow 5 minutes of clock skew (the .NET token-validation default); unconfirmed for ACS. */

@@ -1,3 +1,10 @@
+/**
+ * Entra's error answers, reproduced exactly: msal-node turns the envelope's `error`, `error_codes`,
+ * `suberror` and `claims` into the error objects services branch on, so an emulator refusal must parse
+ * into the same error a real one would. Route handlers throw AadError; the middleware here renders it.
+ *
+ * @packageDocumentation
+ */
 import { randomUUID } from 'node:crypto';
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import type { ErrorEnvelopeInput } from '../kit/faults';
@@ -101,8 +108,10 @@ export function sendAadError(req: Request, res: Response, baseUrl: string, error
  * Which codes the real STS uses for these is unconfirmed: they are plausible picks.
  */
 function defaultsFor(status: number): { error: string; aadsts: number | undefined; text: string } {
-  if (status === 429) return { error: 'temporarily_unavailable', aadsts: 90055, text: 'There are too many incoming requests. Try again later.' };
-  if (status === 500) return { error: 'server_error', aadsts: 50000, text: 'There was an error issuing a token or an issue with our sign-in service.' };
+  if (status === 429)
+    return { error: 'temporarily_unavailable', aadsts: 90055, text: 'There are too many incoming requests. Try again later.' };
+  if (status === 500)
+    return { error: 'server_error', aadsts: 50000, text: 'There was an error issuing a token or an issue with our sign-in service.' };
   if (status >= 500) return { error: 'temporarily_unavailable', aadsts: 90033, text: 'A transient error has occurred. Please try again.' };
   if (status === 401) return { error: 'invalid_client', aadsts: undefined, text: 'Client authentication failed.' };
   if (status === 404) return { error: 'not_found', aadsts: undefined, text: 'The requested resource was not found.' };
@@ -140,11 +149,16 @@ export function aadErrorHandler(baseUrl: () => string): ErrorRequestHandler {
       sendAadError(req, res, baseUrl(), err);
       return;
     }
-    const status = typeof err === 'object' && err !== null && 'status' in err ? Number((err as { status: unknown }).status) : NaN;
+    const status = typeof err === 'object' && err !== null && 'status' in err ? Number(err.status) : NaN;
     if (status >= 400 && status < 500) {
       sendAadError(req, res, baseUrl(), new AadError(400, 'invalid_request', 9002313, 'Invalid request. Request is malformed or invalid.'));
       return;
     }
-    sendAadError(req, res, baseUrl(), new AadError(500, 'server_error', 50000, 'There was an error issuing a token or an issue with our sign-in service.'));
+    sendAadError(
+      req,
+      res,
+      baseUrl(),
+      new AadError(500, 'server_error', 50000, 'There was an error issuing a token or an issue with our sign-in service.'),
+    );
   };
 }

@@ -1,12 +1,13 @@
-import { createHash, randomBytes } from 'node:crypto';
-import type { JWTPayload } from 'jose';
-import type { DemoUser } from '../local-directory';
-
 /**
  * Claim sets in the shapes Entra ID issues (access-token claims reference): v1 tokens carry
  * `appid`/`appidacr`, `unique_name`/`upn` and `ver: "1.0"`; v2 tokens carry `azp`/`azpacr`,
  * `preferred_username` and `ver: "2.0"`. Times are integer seconds.
+ *
+ * @packageDocumentation
  */
+import { createHash, randomBytes } from 'node:crypto';
+import type { JWTPayload } from 'jose';
+import type { DemoUser } from '../local-directory';
 
 /** A GUID derived from a seed, so ids such as a service principal's `oid` are stable across restarts. */
 export function stableGuid(seed: string): string {

@@ -42,3 +42,8 @@ export function canonicalApplicationGraphPermission(name: string): string | unde
 export function graphScopeUrl(permission: string): string {
   return `${GRAPH_RESOURCE}/${permission}`;
 }
+
+/** Entra lists permission and scope names in `scp`, `roles` and `scope` case-insensitively sorted. */
+export function compareScopeNames(a: string, b: string): number {
+  return a.toLowerCase().localeCompare(b.toLowerCase());
+}

@@ -1,3 +1,12 @@
+/**
+ * The Entra ID emulator's token-signing keys, shared with the Graph and ACS emulators so they can
+ * verify the tokens it issues the way the real services verify Entra's.
+ *
+ * Like Entra, several keys are published at once and any may be rolled at any time: `roll()` makes a
+ * new key the signer and keeps the previous one published until `retire()` removes it.
+ *
+ * @packageDocumentation
+ */
 import {
   calculateJwkThumbprint,
   createLocalJWKSet,
@@ -12,13 +21,7 @@ import {
   type JWTVerifyOptions,
 } from 'jose';
 
-/**
- * The Entra ID emulator's token-signing keys, shared with the Graph and ACS emulators so they can
- * verify the tokens it issues the way the real services verify Entra's.
- *
- * Like Entra, several keys are published at once and any may be rolled at any time: `roll()` makes a
- * new key the signer and keeps the previous one published until `retire()` removes it.
- */
+/** A signing key pair and the public JWK published for it. */
 interface KeyEntry {
   readonly kid: string;
   readonly privateKey: CryptoKey;
@@ -40,7 +43,8 @@ async function newKey(): Promise<KeyEntry> {
 }
 
 export class SigningKeySet {
-  #keys: KeyEntry[];
+  /** Newest first: the first key signs. Never empty, which the type records. */
+  #keys: [KeyEntry, ...KeyEntry[]];
 
   private constructor(first: KeyEntry) {
     this.#keys = [first];
@@ -52,7 +56,7 @@ export class SigningKeySet {
 
   /** `kid` of the key that signs new tokens. */
   get currentKid(): string {
-    return (this.#keys[0] as KeyEntry).kid;
+    return this.#keys[0].kid;
   }
 
   /** Every published key id, newest first. */
@@ -67,7 +71,7 @@ export class SigningKeySet {
 
   /** Sign a payload with the current key (RS256). */
   async sign(payload: JWTPayload, options: SignOptions = {}): Promise<string> {
-    const key = this.#keys[0] as KeyEntry;
+    const key = this.#keys[0];
     const header: Record<string, string> = { typ: 'JWT', alg: 'RS256', kid: key.kid, ...options.header };
     if (options.x5t) header['x5t'] = key.kid;
     return new SignJWT(payload).setProtectedHeader(header as { alg: string }).sign(key.privateKey);
@@ -82,7 +86,7 @@ export class SigningKeySet {
 
   /** Stop publishing every key but the current one: tokens signed by retired keys no longer verify. */
   retire(): void {
-    this.#keys = this.#keys.slice(0, 1);
+    this.#keys = [this.#keys[0]];
   }
 
   /** Verify a token against the published keys (signature, RS256, then the given claim checks). */

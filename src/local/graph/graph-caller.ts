@@ -2,6 +2,15 @@ import type { JWTPayload } from 'jose';
 import type { SigningKeySet } from '../entra/signing-keys';
 import { GraphEmulatorError } from './graph-emulator-error';
 
+/**
+ * Who is calling the Graph emulator and what they may do: the bearer token checked as Graph checks
+ * tokens Entra issued for it, and the permission each kind of access needs. The emulator is meant to
+ * refuse whatever Graph would refuse, so a service that works here does not meet its first 401 or
+ * 403 in the cloud.
+ *
+ * @packageDocumentation
+ */
+
 /** The Graph resource's two audience spellings: its URI and its app id. */
 export const GRAPH_AUDIENCES: readonly string[] = ['https://graph.microsoft.com', '00000003-0000-0000-c000-000000000000'];
 

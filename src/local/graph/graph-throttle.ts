@@ -24,9 +24,10 @@ export class SlidingWindowThrottle {
     const now = this.#now();
     const since = now - this.#windowMs;
     const log = (this.#accepted.get(key) ?? []).filter((at) => at > since);
-    if (log.length >= this.#limit) {
+    // The limit is at least 1, so a full log always has an oldest entry.
+    const [oldest] = log;
+    if (oldest !== undefined && log.length >= this.#limit) {
       this.#accepted.set(key, log);
-      const oldest = log[0] as number;
       // Graph sends fractional seconds (e.g. "2.128"); never 0, so a client cannot retry into the same window.
       const retryAfterSeconds = Math.max(0.001, Math.ceil(oldest + this.#windowMs - now) / 1000);
       return { allowed: false, retryAfterSeconds };

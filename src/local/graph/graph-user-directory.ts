@@ -1,6 +1,14 @@
 import type { JWTPayload } from 'jose';
 import { DEMO_USERS } from '../local-directory';
 
+/**
+ * The users of the Graph emulator's tenant and the properties it serves for them. A user appears the
+ * first time its token reaches Graph rather than through a provisioning step, so any user the Entra
+ * emulator signs in is a Graph user too.
+ *
+ * @packageDocumentation
+ */
+
 /** The user properties the emulator serves (Graph v1.0's default `user` projection). */
 export interface GraphUser {
   readonly id: string;

@@ -1,5 +1,13 @@
 import { GraphEmulatorError } from './graph-emulator-error';
 
+/**
+ * Open extensions on users, with Graph's validation and limits (two per app per user, 2048 bytes),
+ * which is where this service keeps its user-to-identity mappings. The limits are the point: a client
+ * that would hit them on Graph hits them here first.
+ *
+ * @packageDocumentation
+ */
+
 /** A custom property value: Graph allows primitives and arrays of primitives on open extensions. */
 export type ExtensionPrimitive = string | number | boolean;
 export type ExtensionValue = ExtensionPrimitive | readonly ExtensionPrimitive[];
@@ -137,7 +145,10 @@ export class OpenExtensionStore {
     const body = assertObject(rawBody);
     assertOpenType(body, false);
     const extensionName = body['extensionName'];
-    if (extensionName !== undefined && (typeof extensionName !== 'string' || extensionName.toLowerCase() !== current.extensionName.toLowerCase())) {
+    if (
+      extensionName !== undefined &&
+      (typeof extensionName !== 'string' || extensionName.toLowerCase() !== current.extensionName.toLowerCase())
+    ) {
       // Renaming would change the id; unconfirmed how Graph answers, refused here.
       throw badRequest("The property 'extensionName' cannot be changed.");
     }
@@ -149,8 +160,7 @@ export class OpenExtensionStore {
   }
 
   delete(oid: string, id: string): void {
-    const bag = this.#byUser.get(oid);
-    if (bag === undefined || !bag.delete(id.toLowerCase())) throw notFound();
+    if (!this.#byUser.get(oid)?.delete(id.toLowerCase())) throw notFound();
   }
 
   /** Seed an extension as if `appId` had created it (no per-app limit, so tests can model legacy data). */

@@ -8,6 +8,8 @@
  * - with `$expand` a page of directory objects holds at most 100 objects, whatever `$top` asks;
  * - the next link is an absolute URL carrying an opaque `$skiptoken` (`X'…'`, hex) plus every other
  *   query option of the request.
+ *
+ * @packageDocumentation
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Request } from 'express';
@@ -43,9 +45,13 @@ interface ListQuery extends UserQuery {
  * client on page one forever.
  */
 function assertSupportedOptions(req: Request): void {
-  for (const name of Object.keys(req.query as Record<string, unknown>)) {
+  for (const name of Object.keys(req.query)) {
     if (name.startsWith('$') && !SUPPORTED_OPTIONS.has(name)) {
-      throw new GraphEmulatorError(400, 'Request_UnsupportedQuery', `The query option '${name.slice(0, 40)}' is not supported on /users by the Graph emulator.`);
+      throw new GraphEmulatorError(
+        400,
+        'Request_UnsupportedQuery',
+        `The query option '${name.slice(0, 40)}' is not supported on /users by the Graph emulator.`,
+      );
     }
   }
 }

@@ -2,6 +2,8 @@
  * The OData query options the Graph emulator understands on users (`$select`, `$expand=extensions`)
  * and the user projection they produce. One home for both routes that return users, the single
  * user (`/me`, `/users/{id}`) and the list (`/users`), so the two cannot drift apart.
+ *
+ * @packageDocumentation
  */
 import type { Request } from 'express';
 import { GraphEmulatorError } from './graph-emulator-error';
@@ -24,7 +26,11 @@ export function singleQueryOption(req: Request, name: string): string | undefine
   const value = (req.query as Record<string, unknown>)[name];
   if (value === undefined) return undefined;
   if (typeof value !== 'string') {
-    throw new GraphEmulatorError(400, 'BadRequest', `Query option '${name}' was specified more than once, but it must be specified at most once.`);
+    throw new GraphEmulatorError(
+      400,
+      'BadRequest',
+      `Query option '${name}' was specified more than once, but it must be specified at most once.`,
+    );
   }
   return value;
 }
@@ -61,15 +67,23 @@ export function parseUserQuery(req: Request): UserQuery {
   let extensionIdFilter: string | undefined;
   const inner = expand[1]?.trim();
   if (inner !== undefined && inner !== '') {
-    const filter = /^\$filter\s*=\s*id\s+eq\s+'((?:[^']|'')*)'$/i.exec(inner);
-    if (filter === null) {
-      throw new GraphEmulatorError(400, 'BadRequest', `Invalid $expand options for 'extensions': only $filter=id eq '{name}' is supported.`);
+    const quotedId = /^\$filter\s*=\s*id\s+eq\s+'((?:[^']|'')*)'$/i.exec(inner)?.[1];
+    if (quotedId === undefined) {
+      throw new GraphEmulatorError(
+        400,
+        'BadRequest',
+        `Invalid $expand options for 'extensions': only $filter=id eq '{name}' is supported.`,
+      );
     }
-    extensionIdFilter = (filter[1] as string).replaceAll("''", "'");
+    extensionIdFilter = quotedId.replaceAll("''", "'");
   }
   // Graph documents that $select must include id when expanding extensions on users (opentypeextension-get.md).
   if (select !== undefined && !select.includes('id')) {
-    throw new GraphEmulatorError(400, 'Request_BadRequest', "The $select query option must include 'id' when $expand=extensions is requested.");
+    throw new GraphEmulatorError(
+      400,
+      'Request_BadRequest',
+      "The $select query option must include 'id' when $expand=extensions is requested.",
+    );
   }
   return { select, expandExtensions: true, extensionIdFilter };
 }

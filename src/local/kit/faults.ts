@@ -118,8 +118,8 @@ export class FaultInjector {
   /** Take the next fault that matches this route, consuming one of its uses. */
   take(route: string): FaultSpec | undefined {
     const index = this.#faults.findIndex((fault) => fault.spec.route === undefined || fault.spec.route === route);
-    if (index === -1) return undefined;
-    const fault = this.#faults[index] as ArmedFault;
+    const fault = this.#faults[index]; // index -1 (no match) reads as undefined
+    if (fault === undefined) return undefined;
     fault.remaining -= 1;
     if (fault.remaining <= 0) this.#faults.splice(index, 1);
     return fault.spec;

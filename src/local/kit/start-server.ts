@@ -2,6 +2,14 @@ import { createServer as createHttpServer, type RequestListener, type Server } f
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 
+/**
+ * How an emulator listens: loopback only unless told otherwise, http or https, and a count of
+ * accepted connections so tests can see whether clients reuse keep-alive connections.
+ *
+ * @packageDocumentation
+ */
+
+/** Where and how to listen. */
 export interface StartServerOptions {
   /** Interface to bind; loopback by default so an emulator is never reachable from the network. */
   readonly host?: string;
@@ -22,6 +30,7 @@ export interface StartedServer {
   close(): Promise<void>;
 }
 
+/** Listen with `listener`; resolves once the port is bound (rejects if it cannot be). */
 export function startServer(listener: RequestListener, options: StartServerOptions = {}): Promise<StartedServer> {
   const host = options.host ?? '127.0.0.1';
   const server: Server = options.tls

@@ -1,4 +1,5 @@
-import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHash, generateKeyPair, generateKeyPairSync, randomBytes, type RSAKeyPairOptions } from 'node:crypto';
+import { promisify } from 'node:util';
 import forge from 'node-forge';
 
 /**
@@ -28,13 +29,28 @@ export interface LocalCertificateOptions {
 const DEFAULT_HOSTS = ['127.0.0.1', '::1', 'localhost'] as const;
 const IP_ADDRESS = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-f:]+)$/i;
 
-function newKeyPair(): { publicKeyPem: string; privateKeyPem: string } {
-  // node's native RSA generation takes tens of milliseconds; forge's pure-JS one takes seconds.
-  const { publicKey, privateKey } = generateKeyPairSync('rsa', {
-    modulusLength: 2048,
-    publicKeyEncoding: { type: 'spki', format: 'pem' },
-    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
-  });
+interface KeyPairPem {
+  readonly publicKeyPem: string;
+  readonly privateKeyPem: string;
+}
+
+const RSA_2048_PEM: RSAKeyPairOptions<'pem', 'pem'> = {
+  modulusLength: 2048,
+  publicKeyEncoding: { type: 'spki', format: 'pem' },
+  privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+};
+
+// node's native RSA generation takes a few hundred milliseconds at most; forge's pure-JS one takes seconds.
+function newKeyPair(): KeyPairPem {
+  const { publicKey, privateKey } = generateKeyPairSync('rsa', RSA_2048_PEM);
+  return { publicKeyPem: publicKey, privateKeyPem: privateKey };
+}
+
+const generateRsaPem = promisify(generateKeyPair);
+
+/** The same, off the main thread (libuv's pool), so several keys are made at once on several cores. */
+async function newKeyPairInBackground(): Promise<KeyPairPem> {
+  const { publicKey, privateKey } = await generateRsaPem('rsa', RSA_2048_PEM);
   return { publicKeyPem: publicKey, privateKeyPem: privateKey };
 }
 
@@ -49,13 +65,43 @@ function validity(cert: forge.pki.Certificate, days: number): void {
   cert.validity.notAfter = new Date(notBefore.getTime() + days * 86_400_000);
 }
 
+/** The CA and the server certificate, made synchronously (tests that need them before anything starts). */
 export function createLocalCertificates(options: LocalCertificateOptions = {}): LocalCertificates {
+  const checked = checkedOptions(options);
+  return issueCertificates(checked, newKeyPair(), newKeyPair());
+}
+
+/**
+ * The same, with both keys made at once off the main thread: local mode's start waits on key
+ * generation more than on anything else.
+ */
+export async function generateLocalCertificates(options: LocalCertificateOptions = {}): Promise<LocalCertificates> {
+  const checked = checkedOptions(options);
+  const [caKeys, serverKeys] = await Promise.all([newKeyPairInBackground(), newKeyPairInBackground()]);
+  return issueCertificates(checked, caKeys, serverKeys);
+}
+
+interface CheckedCertificateOptions {
+  readonly hosts: readonly string[];
+  /** The first host, also the subject's common name. */
+  readonly commonName: string;
+  readonly days: number;
+}
+
+function checkedOptions(options: LocalCertificateOptions): CheckedCertificateOptions {
   const hosts = options.hosts ?? DEFAULT_HOSTS;
   const days = options.validityDays ?? 30;
-  if (hosts.length === 0) throw new TypeError('hosts must name at least one host');
+  const [commonName] = hosts;
+  if (commonName === undefined) throw new TypeError('hosts must name at least one host');
   if (!Number.isInteger(days) || days < 1) throw new TypeError('validityDays must be a positive integer');
+  return { hosts, commonName, days };
+}
 
-  const caKeys = newKeyPair();
+function issueCertificates(
+  { hosts, commonName, days }: CheckedCertificateOptions,
+  caKeys: KeyPairPem,
+  serverKeys: KeyPairPem,
+): LocalCertificates {
   const caKey = forge.pki.privateKeyFromPem(caKeys.privateKeyPem);
   const caSubject = [
     { name: 'commonName', value: 'acs-auth-server local emulator CA (throwaway)' },
@@ -74,12 +120,11 @@ export function createLocalCertificates(options: LocalCertificateOptions = {}): 
   ]);
   ca.sign(caKey, forge.md.sha256.create());
 
-  const serverKeys = newKeyPair();
   const server = forge.pki.createCertificate();
   server.publicKey = forge.pki.publicKeyFromPem(serverKeys.publicKeyPem);
   server.serialNumber = serialNumber();
   validity(server, days);
-  server.setSubject([{ name: 'commonName', value: hosts[0] as string }]);
+  server.setSubject([{ name: 'commonName', value: commonName }]);
   server.setIssuer(caSubject);
   server.setExtensions([
     { name: 'basicConstraints', cA: false, critical: true },
