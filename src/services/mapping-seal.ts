@@ -53,7 +53,13 @@ export type UntrustedReason =
 export type SealOrigin = 'service' | 'adopted';
 
 export type MappingVerdict =
-  | { readonly trusted: true; readonly acsUserId: string; readonly keyId: string; readonly currentKey: boolean; readonly origin: SealOrigin }
+  | {
+      readonly trusted: true;
+      readonly acsUserId: string;
+      readonly keyId: string;
+      readonly currentKey: boolean;
+      readonly origin: SealOrigin;
+    }
   | { readonly trusted: false; readonly reason: UntrustedReason; readonly acsUserId: string | undefined };
 
 export interface MappingSealer {
@@ -82,7 +88,15 @@ const ACS_USER_ID = /^8:acs:[A-Za-z0-9_-]{1,200}$/;
 
 /** Domain-separated, unambiguous input: a JSON array of the bound values (no separator can be smuggled). */
 function sealedMessage(subject: MappingSubject, acsUserId: string, acsResource: string, origin: SealOrigin): string {
-  return JSON.stringify(['acs-auth-server mapping seal', SEAL_VERSION, origin, subject.tid.toLowerCase(), subject.oid.toLowerCase(), acsUserId, acsResource]);
+  return JSON.stringify([
+    'acs-auth-server mapping seal',
+    SEAL_VERSION,
+    origin,
+    subject.tid.toLowerCase(),
+    subject.oid.toLowerCase(),
+    acsUserId,
+    acsResource,
+  ]);
 }
 
 function isAcsUserId(value: unknown): value is string {
@@ -108,7 +122,9 @@ export function createMappingSealer(keys: readonly SealKey[], acsResource: strin
   if (byId.size !== keys.length) throw new TypeError('seal key ids must be unique');
 
   const mac = (key: SealKey, subject: MappingSubject, acsUserId: string, origin: SealOrigin): Buffer =>
-    createHmac('sha256', key.secret).update(sealedMessage(subject, acsUserId, acsResource, origin), 'utf8').digest();
+    createHmac('sha256', key.secret)
+      .update(sealedMessage(subject, acsUserId, acsResource, origin), 'utf8')
+      .digest();
 
   return {
     currentKeyId: current.id,
@@ -124,14 +140,15 @@ export function createMappingSealer(keys: readonly SealKey[], acsResource: strin
       if (id === undefined) return untrusted('malformed_identity');
       if (seal === undefined || seal === null || seal === '') return untrusted('no_seal');
       if (typeof seal !== 'string' || seal.length > MAX_SEAL_LENGTH) return untrusted('malformed_seal');
-      const parts = SEAL_SHAPE.exec(seal);
-      if (parts === null) return untrusted('malformed_seal');
-      const origin: SealOrigin = parts[1] === 'a' ? 'adopted' : 'service';
-      const key = byId.get(parts[2] as string);
+      // No match leaves every part undefined; a match has all three (none of the groups is optional).
+      const [, originCode, keyId, macText] = SEAL_SHAPE.exec(seal) ?? [];
+      if (keyId === undefined || macText === undefined) return untrusted('malformed_seal');
+      const origin: SealOrigin = originCode === 'a' ? 'adopted' : 'service';
+      const key = byId.get(keyId);
       if (key === undefined) return untrusted('unknown_key');
-      const presented = Buffer.from(parts[3] as string, 'base64url');
+      const presented = Buffer.from(macText, 'base64url');
       // Canonical encoding only: a MAC with other trailing bits would decode to the same bytes.
-      if (presented.length !== MAC_BYTES || presented.toString('base64url') !== parts[3]) return untrusted('malformed_seal');
+      if (presented.length !== MAC_BYTES || presented.toString('base64url') !== macText) return untrusted('malformed_seal');
       if (!timingSafeEqual(presented, mac(key, subject, id, origin))) return untrusted('seal_mismatch');
       return { trusted: true, acsUserId: id, keyId: key.id, currentKey: key.id === current.id, origin };
     },

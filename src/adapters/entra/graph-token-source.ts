@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 
-import { InteractionRequiredAuthError, ServerError, type ConfidentialClientApplication } from '@azure/msal-node';
+import { InteractionRequiredAuthError, ServerError, type AuthenticationResult, type ConfidentialClientApplication } from '@azure/msal-node';
 import { LRUCache } from 'lru-cache';
 
 import { AppError, InteractionRequiredError, InvalidTokenError, ThrottledError, UpstreamError } from '../../errors/app-errors';
@@ -51,81 +51,112 @@ function withDeadline<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
 }
 
 export function createGraphTokenSource(msal: ConfidentialClientApplication, options: GraphTokenSourceOptions): GraphTokenSource {
-  let throttledUntil = 0;
-
-  function translate(error: unknown): Error {
-    if (error instanceof AppError) return error;
-    if (error instanceof InteractionRequiredAuthError) {
-      return new InteractionRequiredError(
-        'Microsoft Entra ID needs the user to sign in again (consent, MFA or another conditional access policy) before Graph can be reached on their behalf.',
-        error.claims ?? '',
-        { cause: error, clientId: options.clientId },
-      );
-    }
-    if (error instanceof ServerError) {
-      // msal-node 7 leaves ServerError.status unset: tell throttling and outages apart by error code.
-      // Entra answers 429/503 with temporarily_unavailable and 500 with server_error; while msal
-      // replays its own throttle it throws the remembered AADSTS numbers (e.g. "90055") as the code.
-      const code = error.errorCode;
-      const replayedThrottle = /^\d+( \d+)*$/.test(code);
-      if (code === 'temporarily_unavailable' || code === 'server_error' || replayedThrottle) {
-        if (!replayedThrottle || throttledUntil < Date.now()) throttledUntil = Date.now() + MSAL_DEFAULT_THROTTLE_SECONDS * 1000;
-        return new ThrottledError('upstream_throttled', `Microsoft Entra ID is unavailable or throttling (${code})`, (throttledUntil - Date.now()) / 1000, {
-          cause: error,
-        });
-      }
-      if (error.errorCode === 'invalid_grant') {
-        // The caller's token passed our checks but Entra would not redeem it (expired in between,
-        // revoked session): the client must get a new token.
-        return new InvalidTokenError('Microsoft Entra ID refused to exchange the access token on behalf of the user.', { cause: error });
-      }
-      return new UpstreamError('entra', 'error', `refused the token request (${error.errorCode}); check ENTRA_CLIENT_ID, the credential (ENTRA_CLIENT_SECRET or ENTRA_CLIENT_CERTIFICATE_PATH) and the app's Graph permissions`, {
-        cause: error,
-      });
-    }
-    // What is left is msal's network_error / endpoints_resolution_error or our own deadline.
-    return fromTransportFailure('entra', error);
-  }
-
-  async function acquire<T>(work: () => Promise<T | null>): Promise<T> {
-    let result: T | null;
-    try {
-      result = await withDeadline(work(), options.timeoutMs);
-    } catch (error) {
-      throw translate(error);
-    }
-    if (result === null) throw new UpstreamError('entra', 'error', 'returned no token');
-    return result;
-  }
-
+  const throttle: ThrottleWindow = { until: 0 };
   const cache = options.cacheMaxEntries > 0 ? new LRUCache<string, string>({ max: options.cacheMaxEntries }) : undefined;
-
-  /** msal forgets its throttle when emptied, so the pause it imposes after a 429/5xx is kept here. */
-  function refuseWhileThrottled(): void {
-    const remainingMs = throttledUntil - Date.now();
-    if (remainingMs > 0) {
-      throw new ThrottledError('upstream_throttled', 'Microsoft Entra ID token requests are paused after a throttling answer', remainingMs / 1000);
-    }
-  }
+  const acquire = <T>(work: () => Promise<T | null>): Promise<T> => acquireWithin(work, options, throttle);
 
   return {
     async forUser(assertion) {
       const key = createHash('sha256').update(assertion).digest('base64url');
       const cached = cache?.get(key);
       if (cached !== undefined) return cached;
-      refuseWhileThrottled();
-      const result = await acquire(() => msal.acquireTokenOnBehalfOf({ oboAssertion: assertion, scopes: [...options.oboScopes], skipCache: true }));
+      refuseWhileThrottled(throttle);
+      const result = await acquire(() =>
+        msal.acquireTokenOnBehalfOf({ oboAssertion: assertion, scopes: [...options.oboScopes], skipCache: true }),
+      );
       msal.clearCache();
-      if (!result.accessToken) throw new UpstreamError('entra', 'error', 'returned an empty access token');
+      const accessToken = nonEmptyAccessToken(result);
       const ttl = (result.expiresOn?.getTime() ?? 0) - Date.now() - EXPIRY_MARGIN_MS;
-      if (cache && ttl > 0) cache.set(key, result.accessToken, { ttl });
-      return result.accessToken;
+      if (cache && ttl > 0) cache.set(key, accessToken, { ttl });
+      return accessToken;
     },
     async forApp() {
-      refuseWhileThrottled();
-      const result = await acquire(() => msal.acquireTokenByClientCredential({ scopes: [options.appScope] }));
-      if (!result.accessToken) throw new UpstreamError('entra', 'error', 'returned an empty access token');
-      return result.accessToken;
+      refuseWhileThrottled(throttle);
+      return nonEmptyAccessToken(await acquire(() => msal.acquireTokenByClientCredential({ scopes: [options.appScope] })));
     },
   };
+}
+
+/**
+ * Until when Entra ID token requests are paused after a throttling answer. msal forgets its own
+ * pause when its cache is emptied (after every On-Behalf-Of call), so the pause is kept here.
+ */
+interface ThrottleWindow {
+  until: number;
+}
+
+function refuseWhileThrottled(throttle: ThrottleWindow): void {
+  const remainingMs = throttle.until - Date.now();
+  if (remainingMs > 0) {
+    throw new ThrottledError(
+      'upstream_throttled',
+      'Microsoft Entra ID token requests are paused after a throttling answer',
+      remainingMs / 1000,
+    );
+  }
+}
+
+/** Run one msal acquisition within the deadline, with its failures as the project's AppErrors. */
+async function acquireWithin<T>(
+  work: () => Promise<T | null>,
+  options: Pick<GraphTokenSourceOptions, 'timeoutMs' | 'clientId'>,
+  throttle: ThrottleWindow,
+): Promise<T> {
+  let result: T | null;
+  try {
+    result = await withDeadline(work(), options.timeoutMs);
+  } catch (error) {
+    throw translate(error, options.clientId, throttle);
+  }
+  if (result === null) throw new UpstreamError('entra', 'error', 'returned no token');
+  return result;
+}
+
+function nonEmptyAccessToken(result: AuthenticationResult): string {
+  if (!result.accessToken) throw new UpstreamError('entra', 'error', 'returned an empty access token');
+  return result.accessToken;
+}
+
+function translate(error: unknown, clientId: string, throttle: ThrottleWindow): Error {
+  if (error instanceof AppError) return error;
+  if (error instanceof InteractionRequiredAuthError) {
+    return new InteractionRequiredError(
+      'Microsoft Entra ID needs the user to sign in again (consent, MFA or another conditional access policy) before Graph can be reached on their behalf.',
+      error.claims ?? '',
+      { cause: error, clientId },
+    );
+  }
+  if (error instanceof ServerError) return translateServerError(error, throttle);
+  // What is left is msal's network_error / endpoints_resolution_error or our own deadline.
+  return fromTransportFailure('entra', error);
+}
+
+function translateServerError(error: ServerError, throttle: ThrottleWindow): Error {
+  // msal-node 7 leaves ServerError.status unset: tell throttling and outages apart by error code.
+  // Entra answers 429/503 with temporarily_unavailable and 500 with server_error; while msal
+  // replays its own throttle it throws the remembered AADSTS numbers (e.g. "90055") as the code.
+  const code = error.errorCode;
+  const replayedThrottle = /^\d+( \d+)*$/.test(code);
+  if (code === 'temporarily_unavailable' || code === 'server_error' || replayedThrottle) {
+    if (!replayedThrottle || throttle.until < Date.now()) throttle.until = Date.now() + MSAL_DEFAULT_THROTTLE_SECONDS * 1000;
+    return new ThrottledError(
+      'upstream_throttled',
+      `Microsoft Entra ID is unavailable or throttling (${code})`,
+      (throttle.until - Date.now()) / 1000,
+      {
+        cause: error,
+      },
+    );
+  }
+  if (error.errorCode === 'invalid_grant') {
+    // The caller's token passed our checks but Entra would not redeem it (expired in between,
+    // revoked session): the client must get a new token.
+    return new InvalidTokenError('Microsoft Entra ID refused to exchange the access token on behalf of the user.', { cause: error });
+  }
+  return new UpstreamError(
+    'entra',
+    'error',
+    `refused the token request (${error.errorCode}); check ENTRA_CLIENT_ID, the credential (ENTRA_CLIENT_SECRET or ENTRA_CLIENT_CERTIFICATE_PATH) and the app's Graph permissions`,
+    { cause: error },
+  );
 }

@@ -1,4 +1,4 @@
-import { Agent, request, type RequestOptions } from 'node:https';
+import { Agent, request } from 'node:https';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import {
   ClientAuthError,
@@ -51,85 +51,123 @@ export function createMsalNetworkClient(options: MsalNetworkClientOptions = {}):
   if (options.ca !== undefined && !options.ca.includes('-----BEGIN CERTIFICATE-----')) {
     throw new TypeError('ca must be PEM-encoded certificates');
   }
-  const agent = new Agent({ keepAlive: true, ...(options.ca === undefined ? {} : { ca: options.ca }) });
+  const transport: Transport = {
+    agent: new Agent({ keepAlive: true, ...(options.ca === undefined ? {} : { ca: options.ca }) }),
+    timeoutMs,
+  };
+  return {
+    sendGetRequestAsync: <T>(url: string, requestOptions?: NetworkRequestOptions) => send<T>(transport, 'GET', url, requestOptions),
+    sendPostRequestAsync: <T>(url: string, requestOptions?: NetworkRequestOptions) => send<T>(transport, 'POST', url, requestOptions),
+    destroy: () => transport.agent.destroy(),
+  };
+}
 
-  const send = <T>(method: 'GET' | 'POST', url: string, requestOptions: NetworkRequestOptions | undefined): Promise<NetworkResponse<T>> =>
-    new Promise<NetworkResponse<T>>((resolve, reject) => {
-      const correlationId = requestOptions?.correlationId ?? '';
-      const networkError = (reason: string): ClientAuthError =>
-        new ClientAuthError(ClientAuthErrorCodes.networkError, correlationId, reason);
-      let target: URL;
-      try {
-        target = new URL(url);
-      } catch {
-        reject(networkError(`Network request failed: invalid URL`));
-        return;
-      }
-      if (target.protocol !== 'https:') {
-        reject(networkError(`Network request failed: only https is allowed, got ${target.protocol}`));
-        return;
-      }
-      const headers: Record<string, string | number> = { ...requestOptions?.headers };
-      const body = method === 'POST' ? (requestOptions?.body ?? '') : undefined;
-      if (body !== undefined) headers['content-length'] = Buffer.byteLength(body);
-      const httpOptions: RequestOptions = { method, agent, headers };
+/** What every request of one client shares. */
+interface Transport {
+  readonly agent: Agent;
+  readonly timeoutMs: number;
+}
 
-      let settled = false;
-      const fail = (error: ClientAuthError): void => {
+/**
+ * One request. It settles once: the first of a complete answer, a transport failure, an oversized
+ * body or the deadline wins, and a failure also destroys the request so nothing keeps running.
+ */
+function send<T>(
+  transport: Transport,
+  method: 'GET' | 'POST',
+  url: string,
+  requestOptions: NetworkRequestOptions | undefined,
+): Promise<NetworkResponse<T>> {
+  return new Promise<NetworkResponse<T>>((resolve, reject) => {
+    const correlationId = requestOptions?.correlationId ?? '';
+    const target = httpsTarget(url, correlationId);
+    if (target instanceof ClientAuthError) {
+      reject(target);
+      return;
+    }
+    const headers: Record<string, string | number> = { ...requestOptions?.headers };
+    const body = method === 'POST' ? (requestOptions?.body ?? '') : undefined;
+    if (body !== undefined) headers['content-length'] = Buffer.byteLength(body);
+
+    let settled = false;
+    const fail = (error: ClientAuthError): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      req.destroy();
+      reject(error);
+    };
+    const onResponse = (res: IncomingMessage): void => {
+      readBody(res, correlationId, fail, (text) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        req.destroy();
-        reject(error);
-      };
+        const parsed = parseJson<T>(text, correlationId);
+        if (parsed instanceof ClientAuthError) reject(parsed);
+        else resolve({ headers: headerDictionary(res.headers), body: parsed.value, status: res.statusCode ?? 0 });
+      });
+    };
 
-      let req: ReturnType<typeof request>;
-      try {
-        req = request(target, httpOptions, onResponse);
-      } catch (error) {
-        reject(networkError(`Network request failed: ${error instanceof Error ? error.message : 'unknown'}`));
-        return;
-      }
-      function onResponse(res: IncomingMessage): void {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > MAX_BODY_BYTES) {
-            fail(new ClientAuthError(ClientAuthErrorCodes.tokenParsingError, correlationId, 'Failed to parse response: body too large'));
-            return;
-          }
-          chunks.push(chunk);
-        });
-        res.on('error', (error) => fail(networkError(`Network request failed: ${error.message}`)));
-        res.on('end', () => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          let parsed: T;
-          try {
-            parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as T;
-          } catch (error) {
-            reject(
-              new ClientAuthError(
-                ClientAuthErrorCodes.tokenParsingError,
-                correlationId,
-                `Failed to parse response: ${error instanceof Error ? error.message : 'unknown'}`,
-              ),
-            );
-            return;
-          }
-          resolve({ headers: headerDictionary(res.headers), body: parsed, status: res.statusCode ?? 0 });
-        });
-      }
-      const timer = setTimeout(() => fail(networkError('Request timeout')), timeoutMs);
-      req.on('error', (error) => fail(networkError(`Network request failed: ${error.message}`)));
-      req.end(body);
-    });
+    let req: ReturnType<typeof request>;
+    try {
+      req = request(target, { method, agent: transport.agent, headers }, onResponse);
+    } catch (error) {
+      reject(networkError(correlationId, `Network request failed: ${error instanceof Error ? error.message : 'unknown'}`));
+      return;
+    }
+    const timer = setTimeout(() => fail(networkError(correlationId, 'Request timeout')), transport.timeoutMs);
+    req.on('error', (error) => fail(networkError(correlationId, `Network request failed: ${error.message}`)));
+    req.end(body);
+  });
+}
 
-  return {
-    sendGetRequestAsync: <T>(url: string, requestOptions?: NetworkRequestOptions) => send<T>('GET', url, requestOptions),
-    sendPostRequestAsync: <T>(url: string, requestOptions?: NetworkRequestOptions) => send<T>('POST', url, requestOptions),
-    destroy: () => agent.destroy(),
-  };
+function networkError(correlationId: string, reason: string): ClientAuthError {
+  return new ClientAuthError(ClientAuthErrorCodes.networkError, correlationId, reason);
+}
+
+/** The URL to request, or the error to reject with: tokens and client credentials travel over https only. */
+function httpsTarget(url: string, correlationId: string): URL | ClientAuthError {
+  let target: URL;
+  try {
+    target = new URL(url);
+  } catch {
+    return networkError(correlationId, `Network request failed: invalid URL`);
+  }
+  if (target.protocol !== 'https:')
+    return networkError(correlationId, `Network request failed: only https is allowed, got ${target.protocol}`);
+  return target;
+}
+
+/** Collect the response body, up to MAX_BODY_BYTES, and hand it to `onBody` once complete. */
+function readBody(
+  res: IncomingMessage,
+  correlationId: string,
+  fail: (error: ClientAuthError) => void,
+  onBody: (text: string) => void,
+): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  res.on('data', (chunk: Buffer) => {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) {
+      fail(new ClientAuthError(ClientAuthErrorCodes.tokenParsingError, correlationId, 'Failed to parse response: body too large'));
+      return;
+    }
+    chunks.push(chunk);
+  });
+  res.on('error', (error) => fail(networkError(correlationId, `Network request failed: ${error.message}`)));
+  res.on('end', () => onBody(Buffer.concat(chunks).toString('utf8')));
+}
+
+/** The parsed body (boxed, as any JSON value, `null` included, is a valid answer), or the error MSAL expects for one that is not JSON. */
+function parseJson<T>(text: string, correlationId: string): { readonly value: T } | ClientAuthError {
+  try {
+    return { value: JSON.parse(text) as T };
+  } catch (error) {
+    return new ClientAuthError(
+      ClientAuthErrorCodes.tokenParsingError,
+      correlationId,
+      `Failed to parse response: ${error instanceof Error ? error.message : 'unknown'}`,
+    );
+  }
 }

@@ -76,7 +76,8 @@ class StaticTokenProvider implements AuthenticationProvider {
 
 /** The chain's fallback provider: a request without its own token must fail, never go out anonymously. */
 const refuseWithoutToken: AuthenticationProvider = {
-  getAccessToken: () => Promise.reject(new GraphClientError('No access token for this Graph request: build it with graphClient.api(path, accessToken).')),
+  getAccessToken: () =>
+    Promise.reject(new GraphClientError('No access token for this Graph request: build it with graphClient.api(path, accessToken).')),
 };
 
 /**
@@ -87,8 +88,11 @@ const refuseWithoutToken: AuthenticationProvider = {
  */
 class FetchHandler implements Middleware {
   async execute(context: Context): Promise<void> {
+    // The SDK types `request` as the DOM's RequestInfo, which this Node program (no DOM lib) does not
+    // declare; what the SDK puts there is the URL string or a Request, both of which fetch takes.
+    const input = context.request as string | Request;
     try {
-      context.response = await fetch(context.request, context.options);
+      context.response = await fetch(input, context.options);
     } catch (cause) {
       const name = typeof cause === 'object' && cause !== null ? (cause as { name?: unknown }).name : undefined;
       const message = typeof cause === 'object' && cause !== null ? (cause as { message?: unknown }).message : undefined;
@@ -138,7 +142,9 @@ function parseBaseUrl(raw: string): URL {
 export function createGraphClient(options: GraphClientOptions = {}): GraphClient {
   const baseUrl = parseBaseUrl(options.baseUrl ?? DEFAULT_BASE_URL);
   const { timeoutMs, maxRetries } = options;
-  if (timeoutMs !== undefined && !(Number.isInteger(timeoutMs) && timeoutMs > 0)) throw new TypeError('timeoutMs must be a positive integer');
+  if (timeoutMs !== undefined && !(Number.isInteger(timeoutMs) && timeoutMs > 0)) {
+    throw new TypeError('timeoutMs must be a positive integer');
+  }
   if (maxRetries !== undefined && !(Number.isInteger(maxRetries) && maxRetries >= 0 && maxRetries <= 10)) {
     throw new TypeError('maxRetries must be an integer from 0 to 10');
   }

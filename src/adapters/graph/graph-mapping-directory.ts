@@ -71,7 +71,8 @@ export function createGraphMappingDirectory(graph: GraphClient, options: GraphMa
   async function fetchPage(link: string | undefined): Promise<UsersPage> {
     try {
       const token = await appToken();
-      const request = link === undefined ? graph.api('/users', token).select('id').expand('extensions').top(PAGE_SIZE) : graph.api(link, token);
+      const request =
+        link === undefined ? graph.api('/users', token).select('id').expand('extensions').top(PAGE_SIZE) : graph.api(link, token);
       return (await request.get()) as UsersPage;
     } catch (error) {
       throw translate(error);
@@ -96,7 +97,11 @@ export function createGraphMappingDirectory(graph: GraphClient, options: GraphMa
     async read(oid) {
       let user: { extensions?: unknown };
       try {
-        user = (await graph.api(`/users/${encodeURIComponent(oid)}`, await appToken()).select('id').expand('extensions').get()) as typeof user;
+        user = (await graph
+          .api(`/users/${encodeURIComponent(oid)}`, await appToken())
+          .select('id')
+          .expand('extensions')
+          .get()) as typeof user;
       } catch (error) {
         // The user was deleted since the scan: nothing is mapped any more.
         if (error instanceof GraphError && error.statusCode === 404) return undefined;

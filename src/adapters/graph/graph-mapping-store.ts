@@ -53,7 +53,11 @@ export function findMappingExtension(extensions: unknown, extensionName: string)
 
 /** The id to address an extension by in a URL: its `id`, else its name (on users they are equal). */
 function idOf(extension: OpenExtension, fallback: string): string {
-  return typeof extension.id === 'string' && extension.id !== '' ? extension.id : typeof extension.extensionName === 'string' ? extension.extensionName : fallback;
+  return typeof extension.id === 'string' && extension.id !== ''
+    ? extension.id
+    : typeof extension.extensionName === 'string'
+      ? extension.extensionName
+      : fallback;
 }
 
 /** The mapping held by an extension, unverified; both values as Graph returned them. */
@@ -73,9 +77,14 @@ export function translate(error: unknown): Error {
   if (error.statusCode === 401 || error.statusCode === 403) {
     // Graph refused the token this service obtained: a consent or permission problem of the
     // deployment (User.ReadWrite delegated, User.ReadWrite.All for admin erasure), not the caller's.
-    return new UpstreamError('graph', 'error', `refused the request (${error.statusCode} ${error.code ?? ''}); check the app's Graph permissions`, {
-      cause: error,
-    });
+    return new UpstreamError(
+      'graph',
+      'error',
+      `refused the request (${error.statusCode} ${error.code ?? ''}); check the app's Graph permissions`,
+      {
+        cause: error,
+      },
+    );
   }
   return fromUpstreamStatus('graph', error.statusCode, error.headers?.get('retry-after'), error);
 }
