@@ -97,13 +97,16 @@ export async function readLockedPackages(projectRoot: string): Promise<LockedPac
   for (const [path, entry] of Object.entries(lock.packages)) {
     if (path === '') continue;
     if (!path.startsWith('node_modules/')) {
-      throw new Error(`package-lock.json lists '${path}' outside node_modules (a workspace or file: dependency); the package script does not support it`);
+      throw new Error(
+        `package-lock.json lists '${path}' outside node_modules (a workspace or file: dependency); the package script does not support it`,
+      );
     }
     if (entry.dev === true) {
       devOnly.push(path);
       continue;
     }
-    if (entry.link === true) throw new Error(`production dependency '${path}' is a link (npm link / file:); the package must hold real files`);
+    if (entry.link === true)
+      throw new Error(`production dependency '${path}' is a link (npm link / file:); the package must hold real files`);
     production.push({ path, version: entry.version, optional: entry.optional === true || entry.devOptional === true });
   }
   production.sort((a, b) => compareNames(a.path, b.path));
@@ -186,15 +189,26 @@ function assertLockCoversDependencies(manifest: ProjectManifest, locked: LockedP
 async function compile(projectRoot: string, outDir: string): Promise<void> {
   const tsc = join(projectRoot, 'node_modules', 'typescript', 'bin', 'tsc');
   try {
-    await execFileAsync(process.execPath, [tsc, '-p', join(projectRoot, 'tsconfig.build.json'), '--outDir', outDir], {
-      cwd: projectRoot,
-      maxBuffer: 16 * 1024 * 1024,
-    });
+    // Not incremental: `npm start`'s build info describes dist/, and must not learn of this folder.
+    await execFileAsync(
+      process.execPath,
+      [tsc, '-p', join(projectRoot, 'tsconfig.build.json'), '--outDir', outDir, '--incremental', 'false'],
+      {
+        cwd: projectRoot,
+        maxBuffer: 16 * 1024 * 1024,
+      },
+    );
   } catch (error) {
-    const output = error as { stdout?: string; stderr?: string; message: string };
-    const details = `${output.stdout ?? ''}${output.stderr ?? ''}`.trim() || output.message;
-    throw new Error(`tsc -p tsconfig.build.json failed:\n${details}`);
+    throw new Error(`tsc -p tsconfig.build.json failed:\n${processOutputOf(error)}`, { cause: error });
   }
+}
+
+/** What a failed child process printed (execFile's error carries its stdout and stderr), else the error's message. */
+function processOutputOf(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const stdout = 'stdout' in error && typeof error.stdout === 'string' ? error.stdout : '';
+  const stderr = 'stderr' in error && typeof error.stderr === 'string' ? error.stderr : '';
+  return `${stdout}${stderr}`.trim() || error.message;
 }
 
 async function collectDependency(projectRoot: string, pkg: LockedPackage): Promise<PackageFile[]> {
@@ -210,7 +224,9 @@ async function collectDependency(projectRoot: string, pkg: LockedPackage): Promi
   if (!info.isDirectory()) throw new Error(`production dependency '${pkg.path}' is not a folder`);
   const installed = JSON.parse(await readFile(join(directory, 'package.json'), 'utf8')) as { readonly version?: string };
   if (pkg.version !== undefined && installed.version !== pkg.version) {
-    throw new Error(`node_modules does not match package-lock.json: '${pkg.path}' is ${String(installed.version)}, the lock says ${pkg.version}; run npm ci`);
+    throw new Error(
+      `node_modules does not match package-lock.json: '${pkg.path}' is ${String(installed.version)}, the lock says ${pkg.version}; run npm ci`,
+    );
   }
   // Nested node_modules hold separate lock entries, each judged on its own (dev or production).
   return collectTree(directory, pkg.path, await realpath(directory), new Set(['node_modules']));
@@ -221,7 +237,12 @@ async function collectDependency(projectRoot: string, pkg: LockedPackage): Promi
  * A symbolic link is followed only when it stays inside `boundary` and points at a file; anything
  * else (a link out of the package, a link to a folder, a socket) stops the build.
  */
-async function collectTree(directory: string, prefix: string, boundary: string, skipTopLevel: ReadonlySet<string> = new Set()): Promise<PackageFile[]> {
+async function collectTree(
+  directory: string,
+  prefix: string,
+  boundary: string,
+  skipTopLevel: ReadonlySet<string> = new Set(),
+): Promise<PackageFile[]> {
   const files: PackageFile[] = [];
   const walk = async (current: string, top: boolean): Promise<void> => {
     const names = (await readdir(current)).sort(compareNames);
@@ -259,10 +280,8 @@ async function readRegularFile(projectRoot: string, name: string): Promise<Packa
 }
 
 function assertUnique(files: readonly PackageFile[]): void {
-  for (let index = 1; index < files.length; index += 1) {
-    if ((files[index] as PackageFile).name === (files[index - 1] as PackageFile).name) {
-      throw new Error(`two files would be packaged as ${(files[index] as PackageFile).name}`);
-    }
+  for (const [index, file] of files.entries()) {
+    if (file.name === files[index - 1]?.name) throw new Error(`two files would be packaged as ${file.name}`);
   }
 }
 
@@ -278,7 +297,9 @@ function formatSize(bytes: number): string {
 async function runFromCommandLine(): Promise<void> {
   const projectRoot = resolve(__dirname, '..');
   const result = await buildPackage({ projectRoot, outFile: join(projectRoot, DEFAULT_PACKAGE_FILE) });
-  process.stdout.write(`packaged ${relative(projectRoot, result.outFile)}: ${result.files} files, ${formatSize(result.bytes)} (${result.bytes} bytes)\n`);
+  process.stdout.write(
+    `packaged ${relative(projectRoot, result.outFile)}: ${result.files} files, ${formatSize(result.bytes)} (${result.bytes} bytes)\n`,
+  );
 }
 
 if (require.main === module) {

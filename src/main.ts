@@ -1,3 +1,6 @@
+// First: it makes the modules imported after it load from the compile cache.
+import './compile-cache';
+
 import { loadDotEnv } from './config/dotenv';
 import { describeStartupError, startService } from './server';
 

@@ -2,17 +2,13 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 import { composeService, type ServiceRuntime } from './composition-root';
-import { trackConnections } from './http/connection-drain';
 import { ConfigError, hasNoAzureSettings, loadConfig, type Config } from './config/config';
-import { startLocalAzure, type LocalAzure } from './local/local-azure';
-import { LOCAL_TENANT_ID } from './local/local-directory';
-import { adminFilePath, removeLocalFile, removeLocalSession, sessionFilePath, writeLocalAdmin, writeLocalSession } from './local/local-session';
+import { trackConnections } from './http/connection-drain';
+import type { LocalAzure } from './local/local-azure';
+import type { LocalMode } from './local/local-mode';
 import { createLogger, type Logger } from './observability/logger';
 
-/**
- * Starts the service: decides between Azure and local mode, loads the config, composes the service
- * and listens. `main.ts` calls this with `process.env`; tests and the package check call it too.
- */
+/** A started service: its address, its parts, and how to stop it. */
 export interface RunningService {
   readonly url: string;
   readonly config: Config;
@@ -32,25 +28,17 @@ export function wantsLocalMode(env: Env): boolean {
   return hasNoAzureSettings(env) && env['NODE_ENV'] !== 'production';
 }
 
-const SHUTDOWN_GRACE_MS = 10_000;
-
-function banner(url: string): string {
-  const line = '='.repeat(78);
-  return [
-    line,
-    ' acs-auth-server is running on LOCAL EMULATORS of Entra ID, Microsoft Graph and ACS Identity.',
-    ' Nothing here talks to Azure. Identities, mappings and tokens live in memory until you stop it.',
-    ` Tenant ${LOCAL_TENANT_ID}; demo users: alice, bob, carol.`,
-    '',
-    ' Get a token for a demo user and call the API:',
-    `   curl -X POST -H "Authorization: Bearer $(npm run -s token -- alice)" ${url}/api/user`,
-    `   curl -H "Authorization: Bearer $(npm run -s token -- alice)" ${url}/api/token`,
-    '',
-    ' To run against Azure, set the ENTRA_*, ACS_* settings (see .env.sample and docs/configuration.md).',
-    line,
-    '',
-  ].join('\n');
+/**
+ * The emulators are loaded only here, on demand: a deployment in Azure mode never loads their modules
+ * (nor node-forge, which they use to make certificates). The `.js` suffix is what Node's resolver needs
+ * for a dynamic import from the built CommonJS; Jest maps it back to the TypeScript source.
+ */
+async function startLocalMode(sessionFile: string | undefined): Promise<LocalMode> {
+  const localMode = await import('./local/local-mode.js');
+  return localMode.startLocalMode(sessionFile === undefined ? {} : { sessionFile });
 }
+
+const SHUTDOWN_GRACE_MS = 10_000;
 
 export interface StartOptions {
   /** Print the local-mode banner (the process entry point does). */
@@ -64,10 +52,12 @@ export interface StartOptions {
   readonly shutdownGraceMs?: number;
 }
 
+/**
+ * Starts the service: decides between Azure and local mode, loads the config, composes the service
+ * and listens. `main.ts` calls this with `process.env`; tests and the package check call it too.
+ */
 export async function startService(env: Env, options: StartOptions = {}): Promise<RunningService> {
-  const sessionFile = options.sessionFile ?? sessionFilePath();
-  const adminFile = adminFilePath(sessionFile);
-  const local = wantsLocalMode(env) ? await startLocalAzure({}) : undefined;
+  const local = wantsLocalMode(env) ? await startLocalMode(options.sessionFile) : undefined;
   let config: Config;
   try {
     config = loadConfig(local ? { NODE_ENV: 'development', ...env, ...local.settings } : env);
@@ -101,15 +91,7 @@ export async function startService(env: Env, options: StartOptions = {}): Promis
   const { port } = server.address() as AddressInfo;
   const url = `http://localhost:${port}`;
 
-  if (local) {
-    await writeLocalSession(
-      { serviceUrl: url, entraUrl: local.entra.url, tenantId: LOCAL_TENANT_ID, caCertPem: local.caCertPem, pid: process.pid },
-      sessionFile,
-    );
-    await writeLocalAdmin({ settings: local.settings, caCertPem: local.caCertPem, pid: process.pid }, adminFile);
-    logger.warn({ mode: 'local', entra: local.entra.url, graph: local.graph.url, acs: local.acs.url }, 'running on local emulators');
-    if (options.announce) process.stderr.write(banner(url));
-  }
+  await local?.announce(url, logger, { banner: options.announce === true });
   logger.info({ port, mode: local ? 'local' : 'azure', environment: config.environment }, 'listening');
 
   let stopping: Promise<void> | undefined;
@@ -117,17 +99,13 @@ export async function startService(env: Env, options: StartOptions = {}): Promis
     stopping ??= (async () => {
       await connections.drain(options.shutdownGraceMs ?? SHUTDOWN_GRACE_MS);
       await runtime.close();
-      if (local) {
-        await removeLocalSession(sessionFile);
-        await removeLocalFile(adminFile);
-        await local.close();
-      }
+      await local?.close();
       logger.info('stopped');
     })();
     return stopping;
   };
 
-  return { url, config, logger, server, runtime, local, stop };
+  return { url, config, logger, server, runtime, local: local?.azure, stop };
 }
 
 export function describeStartupError(error: unknown): string {

@@ -1,7 +1,7 @@
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
-import forge from 'node-forge';
+import type NodeForge from 'node-forge';
 
 import { ConfigError } from '../../config/config';
 
@@ -53,7 +53,16 @@ function readCertificateFile(path: string): Buffer {
 }
 
 function pemBlocksOf(pem: string): PemBlock[] {
-  return [...pem.matchAll(PEM_BLOCK)].map((match) => ({ label: match[1] as string, text: match[0] }));
+  return [...pem.matchAll(PEM_BLOCK)].map((match) => ({ label: match[1]!, text: match[0] }));
+}
+
+/**
+ * node-forge, loaded the first time a PKCS#12 file is read: a deployment with a client secret or a PEM
+ * certificate never needs it, and it is a large module to load at every start.
+ */
+function loadForge(): typeof NodeForge {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a synchronous on-demand load; start-up composes synchronously
+  return require('node-forge') as typeof NodeForge;
 }
 
 /**
@@ -63,13 +72,14 @@ function pemBlocksOf(pem: string): PemBlock[] {
  * or no bytes at all, so both are tried.
  */
 function pemBlocksOfPkcs12(bytes: Buffer, path: string): PemBlock[] {
-  let der: forge.asn1.Asn1;
+  const forge = loadForge();
+  let der: NodeForge.asn1.Asn1;
   try {
     der = forge.asn1.fromDer(forge.util.createBuffer(bytes.toString('binary')));
   } catch {
     return fail(`holds neither PEM text nor a PKCS#12 structure ('${path}')`);
   }
-  let pfx: forge.pkcs12.Pkcs12Pfx | undefined;
+  let pfx: NodeForge.pkcs12.Pkcs12Pfx | undefined;
   const problems: string[] = [];
   for (const password of ['', undefined]) {
     try {
@@ -81,19 +91,21 @@ function pemBlocksOfPkcs12(bytes: Buffer, path: string): PemBlock[] {
     }
   }
   if (pfx === undefined) {
-    const other = problems.find((problem) => !/MAC could not be verified/.test(problem));
+    const other = problems.find((problem) => !problem.includes('MAC could not be verified'));
     if (other === undefined) {
-      fail(`holds a password-protected PKCS#12 file ('${path}'); the service reads .p12/.pfx files without a password, as App Service writes them`);
+      fail(
+        `holds a password-protected PKCS#12 file ('${path}'); the service reads .p12/.pfx files without a password, as App Service writes them`,
+      );
     }
     return fail(`holds a PKCS#12 file that cannot be read ('${path}': ${other}); it must hold an RSA key and its certificate`);
   }
-  const bagsOf = (type: string): forge.pkcs12.Bag[] => pfx.getBags({ bagType: type })[type] ?? [];
+  const bagsOf = (type: string): NodeForge.pkcs12.Bag[] => pfx.getBags({ bagType: type })[type] ?? [];
   const blocks: PemBlock[] = [];
-  for (const bag of [...bagsOf(forge.pki.oids['pkcs8ShroudedKeyBag'] as string), ...bagsOf(forge.pki.oids['keyBag'] as string)]) {
+  for (const bag of [...bagsOf(forge.pki.oids['pkcs8ShroudedKeyBag']!), ...bagsOf(forge.pki.oids['keyBag']!)]) {
     if (bag.key === undefined) continue;
     blocks.push({ label: 'RSA PRIVATE KEY', text: forge.pki.privateKeyToPem(bag.key) });
   }
-  for (const bag of bagsOf(forge.pki.oids['certBag'] as string)) {
+  for (const bag of bagsOf(forge.pki.oids['certBag']!)) {
     // forge parses RSA certificates only and keeps the raw ASN.1 of others; node:crypto reads either.
     const asn1 = bag.cert ? forge.pki.certificateToAsn1(bag.cert) : bag.asn1;
     let certificate: X509Certificate;
@@ -121,7 +133,8 @@ function privateKeyOf(blocks: readonly PemBlock[], path: string, form: FileForm)
     return fail(`holds a private key that cannot be read ('${path}')`);
   }
   // msal-node signs client assertions with PS256 (RS256 for SHA-1 thumbprints): both need RSA.
-  if (key.asymmetricKeyType !== 'rsa') fail(`holds a ${key.asymmetricKeyType ?? 'non-RSA'} key ('${path}'); Entra client certificates for msal must use RSA`);
+  if (key.asymmetricKeyType !== 'rsa')
+    fail(`holds a ${key.asymmetricKeyType ?? 'non-RSA'} key ('${path}'); Entra client certificates for msal must use RSA`);
   return key;
 }
 
@@ -151,10 +164,14 @@ export function loadClientCertificate(path: string, now: Date = new Date()): Cli
   const key = privateKeyOf(blocks, path, form);
   const certificates = certificatesOf(blocks, path, form);
   const leaf = certificates.find((certificate) => certificate.checkPrivateKey(key));
-  if (leaf === undefined) fail(`holds a private key that matches none of its certificates ('${path}'); export the key and certificate together`);
-  if (now < new Date(leaf.validFrom)) fail(`holds a certificate that is not valid before ${new Date(leaf.validFrom).toISOString()} ('${path}')`);
+  if (leaf === undefined)
+    fail(`holds a private key that matches none of its certificates ('${path}'); export the key and certificate together`);
+  if (now < new Date(leaf.validFrom))
+    fail(`holds a certificate that is not valid before ${new Date(leaf.validFrom).toISOString()} ('${path}')`);
   if (now > new Date(leaf.validTo)) {
-    fail(`holds a certificate that expired on ${new Date(leaf.validTo).toISOString()} ('${path}'); renew it and upload the new one to the app registration`);
+    fail(
+      `holds a certificate that expired on ${new Date(leaf.validTo).toISOString()} ('${path}'); renew it and upload the new one to the app registration`,
+    );
   }
   const chain = [leaf, ...certificates.filter((certificate) => certificate !== leaf)];
   return {
