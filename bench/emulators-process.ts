@@ -32,19 +32,22 @@ export interface EmulatorsStarted {
   readonly oids: readonly string[];
 }
 
-export type EmulatorsApi = {
+/** A bench user's object id and the ACS identity it is mapped to. */
+export type MappingPair = readonly [oid: string, acsId: string];
+
+export interface EmulatorsApi {
   start(params: { readonly users: number }): Promise<EmulatorsStarted>;
   /** API access tokens (v1, `access_as_user`) for bench users `from` .. `from + count - 1`. */
   mintTokens(params: { readonly from: number; readonly count: number; readonly lifetimeSeconds: number }): Promise<string[]>;
   /** Create an ACS identity and its Graph mapping for every bench user, as if the service had; returns [oid, acsId] pairs. */
-  seedMappings(params: { readonly extensionName: string }): Array<readonly [string, string]>;
+  seedMappings(params: { readonly extensionName: string }): MappingPair[];
   setLatency(params: { readonly ms: number }): void;
   counters(): UpstreamCounters;
   resetCounters(): void;
   memory(): NodeJS.MemoryUsage;
   cpu(): NodeJS.CpuUsage;
   stop(): Promise<void>;
-};
+}
 
 /**
  * Limits lifted for the benchmark: the documented ACS limits (1,000 token issues per 30 s) and Graph's

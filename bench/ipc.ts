@@ -6,10 +6,14 @@ import { fork, type ChildProcess } from 'node:child_process';
  * still drives them step by step.
  */
 
-/** An API a child process serves: each method takes at most one structured-cloneable argument. */
-export type RpcApi = Record<string, (params: never) => unknown>;
+/**
+ * The constraint on an API a child process serves, `Api extends RpcApi<Api>`: each method takes at most one
+ * structured-cloneable argument. A mapped type over the API's own keys rather than an index signature
+ * (`Record<string, ...>`), so that an interface satisfies it as well as a type alias does.
+ */
+export type RpcApi<Api> = { readonly [K in keyof Api]: (params: never) => unknown };
 
-type Method<Api extends RpcApi, K extends keyof Api> = Api[K];
+type Method<Api extends RpcApi<Api>, K extends keyof Api> = Api[K];
 
 interface RpcRequest {
   readonly kind: 'rpc';
@@ -34,29 +38,40 @@ function isReply(message: unknown): message is RpcReply {
   return typeof message === 'object' && message !== null && (message as { kind?: unknown }).kind === 'rpc-result';
 }
 
+/** Whether a method name from the wire is one of the API's own methods (not, say, `toString`). */
+function isMethodOf<Api extends RpcApi<Api>>(handlers: Api, method: string): method is keyof Api & string {
+  return Object.hasOwn(handlers, method);
+}
+
 /**
  * In a child: answer the parent's calls with `handlers`, then say "ready". The child exits when the
  * parent goes away, so a crashed orchestrator never leaves servers behind.
  */
-export function serveRpc<Api extends RpcApi>(handlers: Api): void {
+export function serveRpc<Api extends RpcApi<Api>>(handlers: Api): void {
   const send = process.send?.bind(process);
   if (send === undefined) throw new Error('this module must be started by bench/run.ts (it needs an IPC channel)');
   process.on('message', (message: unknown) => {
     if (!isRequest(message)) return;
-    const handler = handlers[message.method];
     const reply = (outcome: RpcReply): void => {
       if (process.connected) send(outcome);
     };
-    if (handler === undefined) {
-      reply({ kind: 'rpc-result', id: message.id, ok: false, error: `unknown method ${message.method}` });
+    const { method } = message;
+    if (!isMethodOf(handlers, method)) {
+      reply({ kind: 'rpc-result', id: message.id, ok: false, error: `unknown method ${method}` });
       return;
     }
+    const handler = handlers[method];
     Promise.resolve()
       .then(() => handler(message.params as never))
       .then(
         (value) => reply({ kind: 'rpc-result', id: message.id, ok: true, value }),
         (error: unknown) =>
-          reply({ kind: 'rpc-result', id: message.id, ok: false, error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
+          reply({
+            kind: 'rpc-result',
+            id: message.id,
+            ok: false,
+            error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+          }),
       );
   });
   process.on('disconnect', () => process.exit(0));
@@ -64,11 +79,15 @@ export function serveRpc<Api extends RpcApi>(handlers: Api): void {
   send(ready);
 }
 
-export interface ChildHandle<Api extends RpcApi> {
+export interface ChildHandle<Api extends RpcApi<Api>> {
   readonly pid: number;
   readonly name: string;
   /** Call a method of the child; rejects on the child's error, on its exit, or after `timeoutMs`. */
-  call<K extends keyof Api & string>(method: K, params?: Parameters<Method<Api, K>>[0], timeoutMs?: number): Promise<Awaited<ReturnType<Method<Api, K>>>>;
+  call<K extends keyof Api & string>(
+    method: K,
+    params?: Parameters<Method<Api, K>>[0],
+    timeoutMs?: number,
+  ): Promise<Awaited<ReturnType<Method<Api, K>>>>;
   /** Ask politely (disconnect, then SIGTERM), then SIGKILL after `graceMs`. Resolves when it has exited. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -94,7 +113,7 @@ export function killAllChildren(): void {
 }
 
 /** Start `modulePath` (compiled .js, or .ts run under ts-node) in a child process with an IPC channel. */
-export async function forkChild<Api extends RpcApi>(modulePath: string, options: ForkOptions): Promise<ChildHandle<Api>> {
+export async function forkChild<Api extends RpcApi<Api>>(modulePath: string, options: ForkOptions): Promise<ChildHandle<Api>> {
   const loader = modulePath.endsWith('.ts') ? ['-r', 'ts-node/register/transpile-only'] : [];
   const child = fork(modulePath, [], {
     execArgv: [...loader, ...(options.nodeFlags ?? [])],
@@ -128,7 +147,10 @@ export async function forkChild<Api extends RpcApi>(modulePath: string, options:
   });
 
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${options.name} did not start within ${options.readyTimeoutMs ?? 60_000} ms`)), options.readyTimeoutMs ?? 60_000);
+    const timer = setTimeout(
+      () => reject(new Error(`${options.name} did not start within ${options.readyTimeoutMs ?? 60_000} ms`)),
+      options.readyTimeoutMs ?? 60_000,
+    );
     const onMessage = (message: unknown): void => {
       if ((message as ReadyMessage | undefined)?.kind !== 'ready') return;
       clearTimeout(timer);

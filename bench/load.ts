@@ -1,3 +1,5 @@
+import { inspect } from 'node:util';
+
 import autocannon from 'autocannon';
 
 /**
@@ -51,16 +53,27 @@ export function summarize(samples: Float64Array | number[]): LatencySummary {
   const sorted = Float64Array.from(samples).sort();
   if (sorted.length === 0) return { p50: Number.NaN, p90: Number.NaN, p99: Number.NaN, max: Number.NaN, mean: Number.NaN };
   // Nearest-rank percentiles: the value below which `p` of the samples fall.
-  const at = (p: number): number => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))] as number;
+  const at = (p: number): number => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))] ?? Number.NaN;
   let sum = 0;
   for (const value of sorted) sum += value;
-  return { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: sorted[sorted.length - 1] as number, mean: sum / sorted.length };
+  return { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: at(1), mean: sum / sorted.length };
+}
+
+/** A function that answers the items in turn, forever (the list must not be empty). */
+function roundRobin<T>(items: readonly T[]): () => T {
+  const [first] = items;
+  if (first === undefined) throw new Error('round-robin over an empty list');
+  let next = 0;
+  return () => {
+    const item = items[next % items.length] ?? first;
+    next += 1;
+    return item;
+  };
 }
 
 export async function runLoad(options: LoadOptions): Promise<LoadFigures> {
-  const { tokens } = options;
-  if (tokens.length === 0) throw new Error('no tokens to send');
-  let next = 0;
+  if (options.tokens.length === 0) throw new Error('no tokens to send');
+  const nextToken = roundRobin(options.tokens);
   const latencies: number[] = [];
   const statusCodes: Record<string, number> = {};
 
@@ -78,8 +91,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadFigures> {
             method: 'GET',
             path: options.path,
             setupRequest: (request) => {
-              const token = tokens[next % tokens.length] as string;
-              next += 1;
+              const token = nextToken();
               return { ...request, headers: { ...request.headers, authorization: `Bearer ${token}` } };
             },
           },
@@ -88,7 +100,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadFigures> {
       (error: unknown, done) => {
         clearTimeout(bound);
         clearInterval(progress);
-        if (error) reject(error instanceof Error ? error : new Error(String(error)));
+        if (error) reject(error instanceof Error ? error : new Error(`autocannon failed: ${inspect(error)}`));
         else resolve(done);
       },
     );

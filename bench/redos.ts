@@ -51,7 +51,13 @@ function microseconds(work: () => void): number {
     for (let run = 0; run < runs; run += 1) work();
     samples.push(Number(process.hrtime.bigint() - begin) / 1000 / runs);
   }
-  return samples.sort((a, b) => a - b)[2] as number;
+  return median(samples);
+}
+
+/** The middle value (the upper one of an even count); NaN for none. */
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
 }
 
 interface DirectCase {
@@ -71,17 +77,72 @@ const quietly = (work: () => unknown) => () => {
 };
 
 const DIRECT_CASES: readonly DirectCase[] = [
-  { name: "OLD redaction (before the fix): 'eyJ' repeated", sizesKb: [1, 2, 4, 8, 16], run: (s) => s.replace(OLD_JWT_LIKE, '[redacted]'), input: (n) => repeated('eyJ', n) },
-  { name: "redactTokens, uncut: 'eyJ' repeated (issue 11)", sizesKb: [1, 4, 16, 64, 256], run: (s) => redactTokens(s, s.length), input: (n) => repeated('eyJ', n) },
-  { name: "redactTokens, uncut: 'eyJab.' repeated", sizesKb: [1, 4, 16, 64, 256], run: (s) => redactTokens(s, s.length), input: (n) => repeated('eyJab.', n) },
-  { name: "redactTokens, uncut: 'eyJ' + base64url, no dot", sizesKb: [1, 4, 16, 64, 256], run: (s) => redactTokens(s, s.length), input: (n) => `eyJ${repeated('a', n - 3)}` },
-  { name: "redactTokens, uncut: 'a.' repeated", sizesKb: [1, 4, 16, 64, 256], run: (s) => redactTokens(s, s.length), input: (n) => repeated('a.', n) },
-  { name: 'redactTokens, as logged (cut at 256)', sizesKb: [1, 4, 16, 64, 256], run: (s) => redactTokens(s, 256), input: (n) => repeated('eyJ', n) },
-  { name: "summarizeError: message 'eyJ' repeated", sizesKb: [1, 4, 16, 64, 256], run: (s) => summarizeError(new Error(s)), input: (n) => repeated('eyJ', n) },
-  { name: 'clientAddressKey: colons and digits', sizesKb: [1, 4, 16, 64, 256], run: (s) => clientAddressKey({ ip: s }), input: (n) => repeated('1:', n) },
-  { name: "clientAddressKey: '[' then colons", sizesKb: [1, 4, 16, 64, 256], run: (s) => clientAddressKey({ ip: s }), input: (n) => `[${repeated('::1', n - 1)}` },
-  { name: "parseTokenOptions: scopes 'chat,' repeated", sizesKb: [1, 4, 16, 64, 256], run: (s) => quietly(() => parseTokenOptions({ scopes: s }, tokenQuery))(), input: (n) => repeated('chat,', n) },
-  { name: 'parseTokenOptions: expiresInMinutes digits', sizesKb: [1, 4, 16, 64, 256], run: (s) => quietly(() => parseTokenOptions({ expiresInMinutes: s }, tokenQuery))(), input: (n) => repeated('9', n) },
+  {
+    name: "OLD redaction (before the fix): 'eyJ' repeated",
+    sizesKb: [1, 2, 4, 8, 16],
+    run: (s) => s.replace(OLD_JWT_LIKE, '[redacted]'),
+    input: (n) => repeated('eyJ', n),
+  },
+  {
+    name: "redactTokens, uncut: 'eyJ' repeated (issue 11)",
+    sizesKb: [1, 4, 16, 64, 256],
+    run: (s) => redactTokens(s, s.length),
+    input: (n) => repeated('eyJ', n),
+  },
+  {
+    name: "redactTokens, uncut: 'eyJab.' repeated",
+    sizesKb: [1, 4, 16, 64, 256],
+    run: (s) => redactTokens(s, s.length),
+    input: (n) => repeated('eyJab.', n),
+  },
+  {
+    name: "redactTokens, uncut: 'eyJ' + base64url, no dot",
+    sizesKb: [1, 4, 16, 64, 256],
+    run: (s) => redactTokens(s, s.length),
+    input: (n) => `eyJ${repeated('a', n - 3)}`,
+  },
+  {
+    name: "redactTokens, uncut: 'a.' repeated",
+    sizesKb: [1, 4, 16, 64, 256],
+    run: (s) => redactTokens(s, s.length),
+    input: (n) => repeated('a.', n),
+  },
+  {
+    name: 'redactTokens, as logged (cut at 256)',
+    sizesKb: [1, 4, 16, 64, 256],
+    run: (s) => redactTokens(s, 256),
+    input: (n) => repeated('eyJ', n),
+  },
+  {
+    name: "summarizeError: message 'eyJ' repeated",
+    sizesKb: [1, 4, 16, 64, 256],
+    run: (s) => summarizeError(new Error(s)),
+    input: (n) => repeated('eyJ', n),
+  },
+  {
+    name: 'clientAddressKey: colons and digits',
+    sizesKb: [1, 4, 16, 64, 256],
+    run: (s) => clientAddressKey({ ip: s }),
+    input: (n) => repeated('1:', n),
+  },
+  {
+    name: "clientAddressKey: '[' then colons",
+    sizesKb: [1, 4, 16, 64, 256],
+    run: (s) => clientAddressKey({ ip: s }),
+    input: (n) => `[${repeated('::1', n - 1)}`,
+  },
+  {
+    name: "parseTokenOptions: scopes 'chat,' repeated",
+    sizesKb: [1, 4, 16, 64, 256],
+    run: (s) => quietly(() => parseTokenOptions({ scopes: s }, tokenQuery))(),
+    input: (n) => repeated('chat,', n),
+  },
+  {
+    name: 'parseTokenOptions: expiresInMinutes digits',
+    sizesKb: [1, 4, 16, 64, 256],
+    run: (s) => quietly(() => parseTokenOptions({ expiresInMinutes: s }, tokenQuery))(),
+    input: (n) => repeated('9', n),
+  },
 ];
 
 function printDirect(): void {
@@ -100,7 +161,12 @@ interface HttpCase {
   readonly name: string;
   readonly sizesKb: readonly number[];
   /** The request with an adversarial part of `bytes` characters (1: the same request at its smallest). */
-  readonly request: (bytes: number) => { readonly method: string; readonly path: string; readonly headers: Record<string, string>; readonly body?: string };
+  readonly request: (bytes: number) => {
+    readonly method: string;
+    readonly path: string;
+    readonly headers: Record<string, string>;
+    readonly body?: string;
+  };
 }
 
 function httpCases(tokens: { readonly user: string; readonly admin: string }): HttpCase[] {
@@ -108,9 +174,21 @@ function httpCases(tokens: { readonly user: string; readonly admin: string }): H
   const headerSizes = [1, 2, 4, 8, 12];
   const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
   return [
-    { name: "GET /x/ + 'eyJ'… (404; logged, redacted)", sizesKb: urlSizes, request: (n) => ({ method: 'GET', path: `/x/${repeated('eyJ', n)}`, headers: {} }) },
-    { name: "GET /api/ + 'eyJ'… (401; + per-address limit)", sizesKb: urlSizes, request: (n) => ({ method: 'GET', path: `/api/${repeated('eyJ', n)}`, headers: {} }) },
-    { name: 'GET /x/ + 12 KB (414, refused first)', sizesKb: [12], request: (n) => ({ method: 'GET', path: `/x/${repeated('eyJ', n)}`, headers: {} }) },
+    {
+      name: "GET /x/ + 'eyJ'… (404; logged, redacted)",
+      sizesKb: urlSizes,
+      request: (n) => ({ method: 'GET', path: `/x/${repeated('eyJ', n)}`, headers: {} }),
+    },
+    {
+      name: "GET /api/ + 'eyJ'… (401; + per-address limit)",
+      sizesKb: urlSizes,
+      request: (n) => ({ method: 'GET', path: `/api/${repeated('eyJ', n)}`, headers: {} }),
+    },
+    {
+      name: 'GET /x/ + 12 KB (414, refused first)',
+      sizesKb: [12],
+      request: (n) => ({ method: 'GET', path: `/x/${repeated('eyJ', n)}`, headers: {} }),
+    },
     {
       name: "GET /api/token?scopes='chat,'… (400; token routes' parser)",
       sizesKb: urlSizes,
@@ -121,10 +199,26 @@ function httpCases(tokens: { readonly user: string; readonly admin: string }): H
       sizesKb: urlSizes,
       request: (n) => ({ method: 'DELETE', path: `/api/user/${repeated('a', n)}`, headers: bearer(tokens.admin) }),
     },
-    { name: "Authorization: Bearer a…a! (401; bearer parse)", sizesKb: headerSizes, request: (n) => ({ method: 'GET', path: '/api/user', headers: { authorization: `Bearer ${repeated('a', n)}!` } }) },
-    { name: "Authorization: Bearer + spaces… (401)", sizesKb: headerSizes, request: (n) => ({ method: 'GET', path: '/api/user', headers: { authorization: `Bearer ${repeated(' ', n)}x!` } }) },
-    { name: "Authorization: Bearer eyJ.eyJ… (401; token shape)", sizesKb: headerSizes, request: (n) => ({ method: 'GET', path: '/api/user', headers: { authorization: `Bearer ${repeated('eyJ.', n)}` } }) },
-    { name: 'x-request-id: a…a! (200 /health; id check)', sizesKb: headerSizes, request: (n) => ({ method: 'GET', path: '/health', headers: { 'x-request-id': `${repeated('a', n)}!` } }) },
+    {
+      name: 'Authorization: Bearer a…a! (401; bearer parse)',
+      sizesKb: headerSizes,
+      request: (n) => ({ method: 'GET', path: '/api/user', headers: { authorization: `Bearer ${repeated('a', n)}!` } }),
+    },
+    {
+      name: 'Authorization: Bearer + spaces… (401)',
+      sizesKb: headerSizes,
+      request: (n) => ({ method: 'GET', path: '/api/user', headers: { authorization: `Bearer ${repeated(' ', n)}x!` } }),
+    },
+    {
+      name: 'Authorization: Bearer eyJ.eyJ… (401; token shape)',
+      sizesKb: headerSizes,
+      request: (n) => ({ method: 'GET', path: '/api/user', headers: { authorization: `Bearer ${repeated('eyJ.', n)}` } }),
+    },
+    {
+      name: 'x-request-id: a…a! (200 /health; id check)',
+      sizesKb: headerSizes,
+      request: (n) => ({ method: 'GET', path: '/health', headers: { 'x-request-id': `${repeated('a', n)}!` } }),
+    },
     {
       name: "X-Forwarded-For: '1.2.3.4:5, '… (401; proxy-addr, port)",
       sizesKb: headerSizes,
@@ -133,7 +227,12 @@ function httpCases(tokens: { readonly user: string; readonly admin: string }): H
     {
       name: "Content-Type: json; 'a=b; '… (401; content-type parse)",
       sizesKb: headerSizes,
-      request: (n) => ({ method: 'POST', path: '/api/user', headers: { 'content-type': `application/json; ${repeated('a=b; ', n)}charset=utf-8` }, body: '{}' }),
+      request: (n) => ({
+        method: 'POST',
+        path: '/api/user',
+        headers: { 'content-type': `application/json; ${repeated('a=b; ', n)}charset=utf-8` },
+        body: '{}',
+      }),
     },
   ];
 }
@@ -155,13 +254,17 @@ async function timed(base: URL, agent: Agent, spec: ReturnType<HttpCase['request
   return { micros: Number(process.hrtime.bigint() - start) / 1000, status };
 }
 
-const median = (values: number[]): number => values.sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
-
 /**
  * Median microseconds per request of the sized request and of the smallest one, sent alternately so
  * that both see the same machine (the difference is what the size costs).
  */
-async function paired(base: URL, agent: Agent, testCase: HttpCase, bytes: number, count: number): Promise<{ small: number; sized: number; status: number }> {
+async function paired(
+  base: URL,
+  agent: Agent,
+  testCase: HttpCase,
+  bytes: number,
+  count: number,
+): Promise<{ small: number; sized: number; status: number }> {
   const small: number[] = [];
   const sized: number[] = [];
   let status = 0;
@@ -175,7 +278,7 @@ async function paired(base: URL, agent: Agent, testCase: HttpCase, bytes: number
 }
 
 async function printHttp(base: URL, tokens: { readonly user: string; readonly admin: string }): Promise<void> {
-  console.log('\nPart 2: through HTTP, the real app (per size: microseconds per request, the smallest request\'s, and the');
+  console.log("\nPart 2: through HTTP, the real app (per size: microseconds per request, the smallest request's, and the");
   console.log('difference per KB; a difference per KB that stays near zero or flat = linear; each request alone)\n');
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   const count = QUICK ? 100 : 300;
@@ -204,15 +307,23 @@ async function main(): Promise<void> {
     RATE_LIMIT_PER_USER_PER_MINUTE: '1000000',
   });
   const discard = new Writable({ write: (_chunk, _encoding, callback) => callback() });
-  const runtime = composeService(config, { logger: createLogger({ level: config.log.level, destination: discard }), trustedCaPem: local.caCertPem });
+  const runtime = composeService(config, {
+    logger: createLogger({ level: config.log.level, destination: discard }),
+    trustedCaPem: local.caCertPem,
+  });
   const server = await new Promise<Server>((resolve) => {
     const listening = runtime.app.listen(0, '127.0.0.1', () => resolve(listening));
   });
   try {
     const base = new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
-    const tokens = { user: await local.entra.mintAccessToken({ user: 'alice' }), admin: await local.entra.mintAccessToken({ user: 'bob', roles: [config.entra.adminRole] }) };
+    const tokens = {
+      user: await local.entra.mintAccessToken({ user: 'alice' }),
+      admin: await local.entra.mintAccessToken({ user: 'bob', roles: [config.entra.adminRole] }),
+    };
     await printHttp(base, tokens);
-    console.log(`\nURLs over ${MAX_URL_LENGTH} characters are refused with 414 before anything else reads them; Node refuses header blocks over 16 KB (431).`);
+    console.log(
+      `\nURLs over ${MAX_URL_LENGTH} characters are refused with 414 before anything else reads them; Node refuses header blocks over 16 KB (431).`,
+    );
   } finally {
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));

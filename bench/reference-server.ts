@@ -5,6 +5,7 @@ import { CommunicationIdentityClient } from '@azure/communication-identity';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import { Agent, fetch } from 'undici';
 
+import type { MappingPair } from './emulators-process';
 import { serveRpc } from './ipc';
 
 /**
@@ -21,15 +22,15 @@ export interface ReferenceStartParams {
   readonly audience: string;
   readonly caCertPem: string;
   readonly acsConnectionString: string;
-  readonly mappings: ReadonlyArray<readonly [string, string]>;
+  readonly mappings: readonly MappingPair[];
 }
 
-export type ReferenceApi = {
+export interface ReferenceApi {
   start(params: ReferenceStartParams): Promise<{ readonly url: string }>;
   memory(): NodeJS.MemoryUsage;
   cpu(): NodeJS.CpuUsage;
   stop(): Promise<void>;
-};
+}
 
 let server: Server | undefined;
 

@@ -26,11 +26,16 @@ export function measureSealCost(verifications = 200_000): SealCost {
   const keys = ['new', 'old'].map((id) => ({ id, secret: createSecretKey(randomBytes(32)) }));
   const sealer = createMappingSealer(keys, acsResourceOf('https://contoso.communication.azure.com/'));
   const older = createMappingSealer([...keys].reverse(), acsResourceOf('https://contoso.communication.azure.com/'));
-  const subjects = Array.from({ length: 1000 }, () => ({ tid: randomUUID(), oid: randomUUID(), acsUserId: `8:acs:${randomUUID()}_${randomUUID()}` }));
+  const subjects = Array.from({ length: 1000 }, () => ({
+    tid: randomUUID(),
+    oid: randomUUID(),
+    acsUserId: `8:acs:${randomUUID()}_${randomUUID()}`,
+  }));
   const seals = subjects.map((subject) => older.seal(subject, subject.acsUserId));
   let trusted = 0;
   // Warm-up, then the measured loop.
-  for (let index = 0; index < 10_000; index += 1) sealer.verify(subjects[index % 1000]!, subjects[index % 1000]!.acsUserId, seals[index % 1000]);
+  for (let index = 0; index < 10_000; index += 1)
+    sealer.verify(subjects[index % 1000]!, subjects[index % 1000]!.acsUserId, seals[index % 1000]);
   const verifyMicros = cpuMicroseconds(() => {
     for (let index = 0; index < verifications; index += 1) {
       const subject = subjects[index % 1000]!;

@@ -17,13 +17,16 @@ export interface ServiceMemory extends NodeJS.MemoryUsage {
   readonly cachedMappings: number;
 }
 
-export type ServiceApi = {
-  start(params: { readonly env: Readonly<Record<string, string>>; readonly caCertPem: string }): Promise<{ readonly url: string; readonly mappingCache: Config['mappingCache'] }>;
+export interface ServiceApi {
+  start(params: {
+    readonly env: Readonly<Record<string, string>>;
+    readonly caCertPem: string;
+  }): Promise<{ readonly url: string; readonly mappingCache: Config['mappingCache'] }>;
   /** Memory of this process; collects garbage first when node runs with --expose-gc and `gc` is true. */
   memory(params: { readonly gc: boolean }): ServiceMemory;
   cpu(): NodeJS.CpuUsage;
   stop(): Promise<void>;
-};
+}
 
 let runtime: ServiceRuntime | undefined;
 let server: Server | undefined;

@@ -18,6 +18,7 @@ import { createTokenRouter } from './routes/token-router';
 import { createUserRouter } from './routes/user-router';
 import type { IdentityService } from './services/identity-service';
 
+/** What the app is built from: the config it needs and the already-built service parts. */
 export interface AppDependencies {
   readonly config: Pick<Config, 'environment' | 'server' | 'entra' | 'acs' | 'rateLimits'>;
   readonly logger: Logger;
@@ -27,7 +28,8 @@ export interface AppDependencies {
 
 /**
  * Builds the Express app from already-built dependencies. It reads no environment and never
- * listens: `server.ts` (the composition root) does both, and tests hand it emulator-backed deps.
+ * listens: `composition-root.ts` builds the dependencies from the config, `server.ts` reads the
+ * environment and listens, and tests hand it emulator-backed dependencies.
  */
 export function createApp(deps: AppDependencies): Express {
   const { config, logger } = deps;
@@ -66,14 +68,21 @@ export function createApp(deps: AppDependencies): Express {
   app.use(
     '/api',
     createOpenApiRouter(
-      createOpenApiDocument({ requiredScope: config.entra.requiredScope, tokenScopes: config.acs.tokenScopes, adminRole: config.entra.adminRole }),
+      createOpenApiDocument({
+        requiredScope: config.entra.requiredScope,
+        tokenScopes: config.acs.tokenScopes,
+        adminRole: config.entra.adminRole,
+      }),
     ),
   );
   const authenticate = createAuthenticate(deps.validateToken);
   app.use('/api', authenticate, requireClientApp(config.entra.allowedClientAppIds), requireScope(config.entra.requiredScope));
   if (perUserPerMinute > 0) app.use('/api', limitByCaller(perUserPerMinute));
   app.use('/api/user', createUserRouter(deps.identities, { adminRole: config.entra.adminRole }));
-  app.use('/api/token', createTokenRouter(deps.identities, { scopes: config.acs.tokenScopes, expiresInMinutes: config.acs.tokenExpiresInMinutes }));
+  app.use(
+    '/api/token',
+    createTokenRouter(deps.identities, { scopes: config.acs.tokenScopes, expiresInMinutes: config.acs.tokenExpiresInMinutes }),
+  );
 
   app.use(notFound);
   app.use(createErrorHandler({ logger, exposeStack: config.environment === 'development' }));

@@ -1,3 +1,11 @@
+/**
+ * The composition root: the one place that builds each SDK client (once per process) and wires the
+ * adapters, the service and the app together. Production and local mode run exactly this code;
+ * local mode only passes the emulators' CA, which these clients (and no others) then trust.
+ *
+ * @packageDocumentation
+ */
+
 import { DefaultAzureCredential } from '@azure/identity';
 import type { Express } from 'express';
 import type { FetchImplementation } from 'jose';
@@ -22,11 +30,7 @@ import { createMappingCache } from './services/mapping-cache';
 import { mappingSealerOf } from './services/mapping-seal';
 import type { GraphTokenSource } from './services/ports';
 
-/**
- * The composition root: the one place that builds each SDK client (once per process) and wires the
- * adapters, the service and the app together. Production and local mode run exactly this code;
- * local mode only passes the emulators' CA, which these clients (and no others) then trust.
- */
+/** What the composition root takes besides the config: where to log, and the local CA if any. */
 export interface ComposeOptions {
   readonly logger: Logger;
   /** PEM of a CA the upstream clients trust for the local emulators. Never set in production. */
@@ -171,7 +175,8 @@ export interface MappingAdminRuntime {
  * the request pipeline. Needs the application permission User.ReadWrite.All (User.Read.All for audit).
  */
 export function composeMappingAdmin(config: Config, options: ComposeOptions): MappingAdminRuntime {
-  const { graph, graphTokens, close } = composeGraphAccess(config, options);
+  const graphAccess = composeGraphAccess(config, options);
+  const { graph, graphTokens } = graphAccess;
   const directory = createGraphMappingDirectory(graph, {
     extensionName: config.graph.extensionName,
     baseUrl: config.graph.baseUrl,
@@ -184,5 +189,5 @@ export function composeMappingAdmin(config: Config, options: ComposeOptions): Ma
     extensionName: config.graph.extensionName,
     keyIds: config.mappingSeal.keys.map((key) => key.id),
   });
-  return { maintenance, close };
+  return { maintenance, close: () => graphAccess.close() };
 }

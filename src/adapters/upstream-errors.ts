@@ -16,7 +16,13 @@ export function retryAfterSeconds(value: string | null | undefined, fallback: nu
 }
 
 const TIMEOUT_NAMES = new Set(['TimeoutError', 'AbortError']);
-const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'ESOCKETTIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+const TIMEOUT_CODES = new Set([
+  'ETIMEDOUT',
+  'ESOCKETTIMEDOUT',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+]);
 
 /** True when an error (or one of its causes) is a timeout or an abort by our own deadline. */
 export function isTimeout(error: unknown): boolean {

@@ -58,11 +58,12 @@ export function parseAdoptionPlan(text: string, scope: PlanScope): AdoptionPair[
   try {
     plan = JSON.parse(text);
   } catch (error) {
-    throw new Error(`it is not JSON (${error instanceof Error ? error.message : String(error)})`);
+    throw new Error(`it is not JSON (${error instanceof Error ? error.message : String(error)})`, { cause: error });
   }
   if (!isRecord(plan) || plan['kind'] !== PLAN_KIND) throw new Error(`it is not an adoption plan (no "kind": "${PLAN_KIND}")`);
   if (plan['version'] !== 1) throw new Error(`its version is ${JSON.stringify(plan['version'])}, not 1`);
-  if (plan['tenantId'] !== scope.tenantId) throw new Error(`it was made for tenant ${JSON.stringify(plan['tenantId'])}, not ${scope.tenantId}`);
+  if (plan['tenantId'] !== scope.tenantId)
+    throw new Error(`it was made for tenant ${JSON.stringify(plan['tenantId'])}, not ${scope.tenantId}`);
   if (plan['extensionName'] !== scope.extensionName) {
     throw new Error(`it was made for the extension ${JSON.stringify(plan['extensionName'])}, not ${scope.extensionName}`);
   }

@@ -62,7 +62,9 @@ export type DuplicateResolution = 'sealed_owner' | 'no_sealed_holder' | 'several
 export type DuplicateGroup = {
   readonly acsUserId: string;
   readonly holders: readonly DuplicateHolder[];
-} & ({ readonly resolution: 'sealed_owner'; readonly owner: string } | { readonly resolution: Exclude<DuplicateResolution, 'sealed_owner'> });
+} & (
+  { readonly resolution: 'sealed_owner'; readonly owner: string } | { readonly resolution: Exclude<DuplicateResolution, 'sealed_owner'> }
+);
 
 export interface AuditReport {
   readonly extensionName: string;
@@ -241,7 +243,11 @@ const SEAL_RESULTS: readonly SealResult[] = [
  * What a run does with an unsealed mapping: leave it (`none`: no --adopt; `closed`: a service seal
  * and no override), list it as a candidate (`all`: dry run), or adopt it if the plan lists it (`plan`).
  */
-type Adoption = { readonly mode: 'none' } | { readonly mode: 'closed' } | { readonly mode: 'all' } | { readonly mode: 'plan'; readonly pairs: ReadonlyMap<string, string> };
+type Adoption =
+  | { readonly mode: 'none' }
+  | { readonly mode: 'closed' }
+  | { readonly mode: 'all' }
+  | { readonly mode: 'plan'; readonly pairs: ReadonlyMap<string, string> };
 
 const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -270,9 +276,9 @@ function sameMapping(a: Classified, b: Classified): boolean {
 }
 
 function groupOf(holders: DuplicateHolder[]): DuplicateGroup {
-  const acsUserId = (holders[0] as DuplicateHolder).acsUserId;
+  const acsUserId = holders[0]!.acsUserId;
   const sealed = holders.filter((holder) => holder.sealed);
-  if (sealed.length === 1) return { acsUserId, holders, resolution: 'sealed_owner', owner: (sealed[0] as DuplicateHolder).oid };
+  if (sealed.length === 1) return { acsUserId, holders, resolution: 'sealed_owner', owner: sealed[0]!.oid };
   return { acsUserId, holders, resolution: sealed.length === 0 ? 'no_sealed_holder' : 'several_sealed_holders' };
 }
 
@@ -304,10 +310,9 @@ function summarize(options: MappingMaintenanceOptions, usersScanned: number, map
     if (origin !== undefined) byOrigin[origin] += 1;
     if (status === 'current_key') current += 1;
     else if (status === 'older_key') {
-      olderKeys[keyId as string] = (olderKeys[keyId as string] ?? 0) + 1;
-      (olderKeyUsers[keyId as string] ??= []).push(oid);
-    }
-    else if (status === 'no_seal') unsealed += 1;
+      olderKeys[keyId!] = (olderKeys[keyId!] ?? 0) + 1;
+      (olderKeyUsers[keyId!] ??= []).push(oid);
+    } else if (status === 'no_seal') unsealed += 1;
     else broken[status] += 1;
   }
   return {
@@ -345,7 +350,8 @@ function patiently(options: MappingMaintenanceOptions, progress: MaintenanceProg
 /** Why a duplicate holder is not maintained, or undefined for a proven owner (maintained like any other user). */
 function duplicateSkip(mapping: Classified, group: DuplicateGroup): SealLine | undefined {
   const { oid, acsUserId, status } = mapping;
-  if (group.resolution !== 'sealed_owner') return { oid, acsUserId, result: 'skipped_duplicate', detail: status, resolution: group.resolution };
+  if (group.resolution !== 'sealed_owner')
+    return { oid, acsUserId, result: 'skipped_duplicate', detail: status, resolution: group.resolution };
   if (group.owner === oid) return undefined;
   return { oid, acsUserId, result: 'skipped_forgery', detail: status, owner: group.owner };
 }
@@ -384,7 +390,7 @@ function planSeals(
     else if (isBroken(status)) report({ oid, acsUserId, result: 'skipped_broken', detail: status });
     else if (status === 'current_key') alreadyCurrent += 1;
     // A verifying seal always has an origin; a re-seal keeps it (an adopted mapping stays adopted).
-    else if (status === 'older_key') toWrite.push({ mapping, origin: origin as SealOrigin });
+    else if (status === 'older_key') toWrite.push({ mapping, origin: origin! });
     else {
       const planned = planUnsealed(mapping, adoption);
       if ('result' in planned) report(planned);
@@ -417,7 +423,7 @@ async function readCompareWrite(options: MappingMaintenanceOptions, { mapping, o
   const { directory, sealer, tenantId } = options;
   const { oid, status } = mapping;
   // Only well-formed ids get here: an unsealed or older-key verdict comes after the identity check.
-  const acsUserId = mapping.acsUserId as string;
+  const acsUserId = mapping.acsUserId!;
   const stored = await directory.read(oid);
   if (stored === undefined) return { oid, acsUserId, result: 'gone' };
   const now = classify(sealer, tenantId, oid, stored);
@@ -511,7 +517,12 @@ export function createMappingMaintenance(options: MappingMaintenanceOptions): Ma
       if (apply) stoppedBecause = await writeSeals(options, patiently(options, progress), toWrite, report);
       else {
         for (const { mapping, origin } of toWrite) {
-          report({ oid: mapping.oid, acsUserId: mapping.acsUserId, result: mapping.status === 'no_seal' ? 'would_seal' : 'would_reseal', origin });
+          report({
+            oid: mapping.oid,
+            acsUserId: mapping.acsUserId,
+            result: mapping.status === 'no_seal' ? 'would_seal' : 'would_reseal',
+            origin,
+          });
         }
       }
       const afterGoLive = adopt?.afterGoLive ?? false;

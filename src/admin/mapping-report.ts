@@ -3,7 +3,16 @@
  * would let anyone replay the mapping it belongs to elsewhere in the directory), a token or a key.
  */
 import type { SealOrigin } from '../services/mapping-seal';
-import type { AuditReport, DuplicateGroup, DuplicateHolder, MappingStatus, SealLine, SealReport, SealResult, StalePlanEntry } from './mapping-maintenance';
+import type {
+  AuditReport,
+  DuplicateGroup,
+  DuplicateHolder,
+  MappingStatus,
+  SealLine,
+  SealReport,
+  SealResult,
+  StalePlanEntry,
+} from './mapping-maintenance';
 import { BROKEN_REASONS } from './mapping-maintenance';
 
 const LABEL_WIDTH = 44;
@@ -39,8 +48,10 @@ function holderLine(group: DuplicateGroup, holder: DuplicateHolder): string {
 }
 
 function groupVerdict(group: DuplicateGroup): string {
-  if (group.resolution === 'sealed_owner') return `owner ${group.owner} (its seal verifies): maintained as usual; the others are forgeries, never sealed`;
-  if (group.resolution === 'several_sealed_holders') return "several holders' seals verify (a bug, or a leaked key: rotate it): none is sealed";
+  if (group.resolution === 'sealed_owner')
+    return `owner ${group.owner} (its seal verifies): maintained as usual; the others are forgeries, never sealed`;
+  if (group.resolution === 'several_sealed_holders')
+    return "several holders' seals verify (a bug, or a leaked key: rotate it): none is sealed";
   return "no holder's seal verifies: none is sealed";
 }
 
@@ -62,7 +73,11 @@ function duplicateLines(report: AuditReport): string[] {
 function adoptionLines(audit: AuditReport, afterGoLive: boolean): string[] {
   const first = `Adoption of unsealed mappings: never implicit; only the pairs of a reviewed plan: ${ADOPT_STEPS}.`;
   if (audit.adoptionOpen) {
-    return [first, 'No mapping carries a service seal. That is no proof the service is not live: mappings adopted at the cut-over carry', 'none, and a user can remove their own.'];
+    return [
+      first,
+      'No mapping carries a service seal. That is no proof the service is not live: mappings adopted at the cut-over carry',
+      'none, and a user can remove their own.',
+    ];
   }
   const live = `${plural(audit.sealed.byOrigin.service, 'mapping carries', 'mappings carry')} a service seal (the service is live)`;
   if (afterGoLive) return [first, `${live}, but ${AFTER_GO_LIVE_FLAG} overrides it: the plan's pairs are adopted anyway.`];
@@ -88,7 +103,9 @@ function olderKeyUserLines(report: AuditReport): string[] {
 export function formatAudit(report: AuditReport): string {
   const { sealed } = report;
   const claimed = report.duplicates.reduce((sum, group) => sum + group.holders.length, 0);
-  const adoption = report.adoptionOpen ? `refused by the service until adopted (seal ${ADOPT_FLAG})` : 'refused by the service; the service is live';
+  const adoption = report.adoptionOpen
+    ? `refused by the service until adopted (seal ${ADOPT_FLAG})`
+    : 'refused by the service; the service is live';
   const unsealedNote = report.unsealed === 0 ? '' : adoption;
   const lines = [
     `Identity mappings in the open extension ${report.extensionName} (tenant ${report.tenantId})`,
@@ -96,13 +113,21 @@ export function formatAudit(report: AuditReport): string {
     row('users with a mapping', report.usersWithMapping),
     row(`sealed under the current key '${sealed.currentKey.keyId}'`, sealed.currentKey.count),
     ...Object.entries(sealed.olderKeys).map(([keyId, count]) =>
-      row(`sealed under the older key '${keyId}'`, count, count === 0 ? 'none left: the key may be removed from MAPPING_SEAL_KEYS' : 'seal --apply re-seals them'),
+      row(
+        `sealed under the older key '${keyId}'`,
+        count,
+        count === 0 ? 'none left: the key may be removed from MAPPING_SEAL_KEYS' : 'seal --apply re-seals them',
+      ),
     ),
     row('sealed by the service (origin service)', sealed.byOrigin.service),
     row('adopted by this command (origin adopted)', sealed.byOrigin.adopted),
     row('unsealed (no_seal)', report.unsealed, unsealedNote),
     ...BROKEN_REASONS.map((reason) => row(`broken: ${reason}`, report.broken[reason])),
-    row('duplicates (ACS ids named by 2+ users)', report.duplicates.length, report.duplicates.length > 0 ? `held by ${plural(claimed, 'user', 'users')}` : ''),
+    row(
+      'duplicates (ACS ids named by 2+ users)',
+      report.duplicates.length,
+      report.duplicates.length > 0 ? `held by ${plural(claimed, 'user', 'users')}` : '',
+    ),
     '',
     ...olderKeyUserLines(report),
     '',
@@ -147,7 +172,9 @@ function skipDetail(line: SealLine): string {
     case 'skipped_live':
       return `unsealed: not adopted, the service is live (a user may have written it; see ${AFTER_GO_LIVE_FLAG}); they get a new identity with POST /api/user`;
     case 'not_in_plan':
-      return line.planned === undefined ? 'unsealed: not adopted, the plan does not list it' : `unsealed: not adopted, the plan lists this user with ${line.planned}`;
+      return line.planned === undefined
+        ? 'unsealed: not adopted, the plan does not list it'
+        : `unsealed: not adopted, the plan lists this user with ${line.planned}`;
     default:
       return `broken: ${line.detail ?? ''}`;
   }
@@ -183,7 +210,10 @@ export function formatSealLine(line: SealLine): string {
 }
 
 function staleLine({ oid, acsUserId, now }: StalePlanEntry): string {
-  const found = now === undefined ? 'no mapping' : `${describeStatus(now.status)}${now.acsUserId === acsUserId ? '' : ` naming ${now.acsUserId ?? 'no valid ACS id'}`}`;
+  const found =
+    now === undefined
+      ? 'no mapping'
+      : `${describeStatus(now.status)}${now.acsUserId === acsUserId ? '' : ` naming ${now.acsUserId ?? 'no valid ACS id'}`}`;
   return `    ${oid}  ${acsUserId}  now ${found}`;
 }
 
@@ -219,6 +249,7 @@ export function formatSealSummary(report: SealReport): string {
     lines.push(row('plan entries no longer unsealed (not adopted)', report.stalePlan.length), ...report.stalePlan.map(staleLine));
   }
   if (report.stoppedBecause !== undefined) lines.push(`Stopped writing: ${report.stoppedBecause}.`);
-  if (counts.failed + counts.not_attempted > 0) lines.push('Not every mapping was written: run the same command again; it rescans and skips what is done.');
+  if (counts.failed + counts.not_attempted > 0)
+    lines.push('Not every mapping was written: run the same command again; it rescans and skips what is done.');
   return `${lines.join('\n')}\n`;
 }

@@ -92,7 +92,7 @@ function tokenize(argv: readonly string[]): { flags: Set<string>; words: string[
   const words: string[] = [];
   let plan: string | undefined;
   for (let index = 0; index < argv.length; index += 1) {
-    const argument = argv[index] as string;
+    const argument = argv[index]!;
     if (argument === PLAN_FLAG || argument.startsWith(`${PLAN_FLAG}=`)) {
       const value = argument === PLAN_FLAG ? argv[(index += 1)] : argument.slice(PLAN_FLAG.length + 1);
       if (value === undefined || value === '' || value.startsWith('-')) throw new UsageError(`${PLAN_FLAG} needs a file name`);
@@ -109,9 +109,13 @@ function sealArguments(flags: ReadonlySet<string>, plan: string | undefined, jso
   const apply = flags.has('--apply');
   const adopt = flags.has(ADOPT_FLAG);
   const afterGoLive = flags.has(AFTER_GO_LIVE_FLAG);
-  if (!adopt && (plan !== undefined || afterGoLive)) throw new UsageError(`${plan === undefined ? AFTER_GO_LIVE_FLAG : PLAN_FLAG} goes with ${ADOPT_FLAG}`);
+  if (!adopt && (plan !== undefined || afterGoLive))
+    throw new UsageError(`${plan === undefined ? AFTER_GO_LIVE_FLAG : PLAN_FLAG} goes with ${ADOPT_FLAG}`);
   // Adoption writes only what an operator reviewed: never from a rescan alone.
-  if (adopt && apply && plan === undefined) throw new UsageError(`seal ${ADOPT_FLAG} --apply needs ${PLAN_FLAG} <file>: the plan a dry run (seal ${ADOPT_FLAG} ${PLAN_FLAG} <file>) wrote and you reviewed`);
+  if (adopt && apply && plan === undefined)
+    throw new UsageError(
+      `seal ${ADOPT_FLAG} --apply needs ${PLAN_FLAG} <file>: the plan a dry run (seal ${ADOPT_FLAG} ${PLAN_FLAG} <file>) wrote and you reviewed`,
+    );
   return { verb: 'seal', json, apply, adopt, plan, afterGoLive };
 }
 
@@ -120,12 +124,14 @@ export function parseMappingsArguments(argv: readonly string[]): MappingsArgumen
   if (flags.has('--help') || flags.has('-h')) return { verb: 'help', asked: true };
   if (argv.length === 0) return { verb: 'help', asked: false };
   if (flags.has(RETIRED_FLAG)) {
-    throw new UsageError(`${RETIRED_FLAG} is gone: adopting takes a reviewed plan (seal ${ADOPT_FLAG} ${PLAN_FLAG} <file>, then seal ${ADOPT_FLAG} --apply ${PLAN_FLAG} <file>), with ${AFTER_GO_LIVE_FLAG} once the service is live`);
+    throw new UsageError(
+      `${RETIRED_FLAG} is gone: adopting takes a reviewed plan (seal ${ADOPT_FLAG} ${PLAN_FLAG} <file>, then seal ${ADOPT_FLAG} --apply ${PLAN_FLAG} <file>), with ${AFTER_GO_LIVE_FLAG} once the service is live`,
+    );
   }
   const [verb, ...extra] = words;
   if (verb === undefined) throw new UsageError('no command given: audit or seal');
   if (verb !== 'audit' && verb !== 'seal') throw new UsageError(`unknown command '${verb}'`);
-  if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0] as string}'`);
+  if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0]!}'`);
   const allowed = verb === 'seal' ? ['--json', '--apply', ADOPT_FLAG, PLAN_FLAG, AFTER_GO_LIVE_FLAG] : ['--json'];
   const unknown = [...flags].find((flag) => !allowed.includes(flag));
   if (unknown !== undefined) throw new UsageError(`unknown option '${unknown}' for ${verb}`);
@@ -159,7 +165,8 @@ async function loadSettings(io: CommandIo): Promise<{ config: Config; trustedCaP
   const file = adminFilePath(sessionFilePath(io.cwd));
   const admin = await readLocalAdmin(file);
   if (admin === undefined) throw new Error(`no local mode is running here (${file} not found): ${START_LOCAL}`);
-  if (!isRunning(admin.pid)) throw new Error(`the local mode that wrote ${file} (pid ${admin.pid}) is not running any more: ${START_LOCAL}`);
+  if (!isRunning(admin.pid))
+    throw new Error(`the local mode that wrote ${file} (pid ${admin.pid}) is not running any more: ${START_LOCAL}`);
   return { config: loadConfig({ NODE_ENV: 'development', ...io.env, ...admin.settings }), trustedCaPem: admin.caCertPem };
 }
 
@@ -194,16 +201,27 @@ async function readPlan(file: string, cwd: string, scope: PlanScope): Promise<Ad
 /** A dry run's adoption candidates, written as the plan to review; the note goes to stderr under --json (stdout stays JSON). */
 async function writePlan(args: SealArguments, io: CommandIo, scope: PlanScope, report: SealReport): Promise<void> {
   if (args.plan === undefined || args.apply) return;
-  const pairs = report.users.filter((line) => line.result === 'would_seal').map((line) => ({ oid: line.oid, acsUserId: line.acsUserId as string }));
+  const pairs = report.users.filter((line) => line.result === 'would_seal').map((line) => ({ oid: line.oid, acsUserId: line.acsUserId! }));
   await writeFile(resolve(io.cwd, args.plan), serializeAdoptionPlan(scope, pairs));
   const next = `npm run -s mappings -- seal ${ADOPT_FLAG} --apply ${PLAN_FLAG} ${args.plan}${args.afterGoLive ? ` ${AFTER_GO_LIVE_FLAG}` : ''}`;
-  (args.json ? io.stderr : io.stdout).write(`\nPlan written to ${args.plan}: ${pairs.length} mapping(s) to adopt. Review every pair, then run: ${next}\n`);
+  (args.json ? io.stderr : io.stdout).write(
+    `\nPlan written to ${args.plan}: ${pairs.length} mapping(s) to adopt. Review every pair, then run: ${next}\n`,
+  );
 }
 
-async function runSeal(admin: ReturnType<typeof composeMappingAdmin>, args: SealArguments, io: CommandIo, scope: PlanScope): Promise<number> {
+async function runSeal(
+  admin: ReturnType<typeof composeMappingAdmin>,
+  args: SealArguments,
+  io: CommandIo,
+  scope: PlanScope,
+): Promise<number> {
   const plan = args.adopt && args.apply && args.plan !== undefined ? await readPlan(args.plan, io.cwd, scope) : undefined;
   const adopt = args.adopt ? { afterGoLive: args.afterGoLive, ...(plan === undefined ? {} : { plan }) } : undefined;
-  const report = await admin.maintenance.seal({ apply: args.apply, ...(adopt === undefined ? {} : { adopt }), progress: progressTo(io, args.json) });
+  const report = await admin.maintenance.seal({
+    apply: args.apply,
+    ...(adopt === undefined ? {} : { adopt }),
+    progress: progressTo(io, args.json),
+  });
   io.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : formatSealSummary(report));
   await writePlan(args, io, scope, report);
   return report.counts.failed + report.counts.not_attempted > 0 ? EXIT.incomplete : EXIT.ok;
@@ -216,7 +234,8 @@ async function execute(args: Exclude<MappingsArguments, { verb: 'help' }>, io: C
   const logger = createLogger({ level: 'error', destination: { write: (line: string) => io.stderr.write(line) } });
   const admin = composeMappingAdmin(config, { logger, ...(trustedCaPem === undefined ? {} : { trustedCaPem }) });
   try {
-    if (args.verb === 'seal') return await runSeal(admin, args, io, { tenantId: config.entra.tenantId, extensionName: config.graph.extensionName });
+    if (args.verb === 'seal')
+      return await runSeal(admin, args, io, { tenantId: config.entra.tenantId, extensionName: config.graph.extensionName });
     const report = await admin.maintenance.audit(progressTo(io, args.json));
     io.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : formatAudit(report));
     return EXIT.ok;

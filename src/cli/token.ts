@@ -25,7 +25,7 @@ function parseArguments(argv: readonly string[]): Arguments {
   let teams = false;
   const roles: string[] = [];
   for (let index = 0; index < argv.length; index += 1) {
-    const argument = argv[index] as string;
+    const argument = argv[index]!;
     if (argument === '--v2') version = 2;
     else if (argument === '--teams') teams = true;
     else if (argument === '--scp' || argument === '--role') {
@@ -70,12 +70,19 @@ async function main(): Promise<void> {
   const url = new URL(`/_local/users/${encodeURIComponent(args.user)}/${route}`, session.entraUrl);
   const body = args.teams
     ? {}
-    : { version: args.version, ...(args.scp === undefined ? {} : { scp: args.scp }), ...(args.roles.length > 0 ? { roles: args.roles } : {}) };
+    : {
+        version: args.version,
+        ...(args.scp === undefined ? {} : { scp: args.scp }),
+        ...(args.roles.length > 0 ? { roles: args.roles } : {}),
+      };
   let answer: { status: number; text: string };
   try {
     answer = await post(url, session.caCertPem, body);
   } catch (error) {
-    throw new Error(`could not reach the local Entra ID emulator at ${session.entraUrl} (is 'npm start' still running?): ${(error as Error).message}`);
+    throw new Error(
+      `could not reach the local Entra ID emulator at ${session.entraUrl} (is 'npm start' still running?): ${(error as Error).message}`,
+      { cause: error },
+    );
   }
   if (answer.status !== 200) throw new Error(`the Entra ID emulator refused (${answer.status}): ${answer.text}`);
   const { access_token: token } = JSON.parse(answer.text) as { access_token?: unknown };

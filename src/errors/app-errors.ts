@@ -75,7 +75,9 @@ export class InsufficientScopeError extends AppError {
   constructor(scope: string) {
     const message = `The access token does not carry the required scope '${scope}'.`;
     super('insufficient_scope', 403, message, {
-      headers: { 'WWW-Authenticate': `Bearer error="insufficient_scope", scope="${quoted(scope)}", error_description="${quoted(message)}"` },
+      headers: {
+        'WWW-Authenticate': `Bearer error="insufficient_scope", scope="${quoted(scope)}", error_description="${quoted(message)}"`,
+      },
     });
   }
 }
@@ -165,7 +167,11 @@ export class MappingUntrustedError extends AppError {
  */
 export class MappingChangedError extends AppError {
   constructor() {
-    super('mapping_changed', 409, "The user's identity mapping changed while it was being deleted; the identity it named is deleted. Call again to delete the new one.");
+    super(
+      'mapping_changed',
+      409,
+      "The user's identity mapping changed while it was being deleted; the identity it named is deleted. Call again to delete the new one.",
+    );
   }
 }
 
@@ -213,12 +219,7 @@ const UPSTREAM_NAMES: Readonly<Record<Upstream, string>> = {
 export class UpstreamError extends AppError {
   readonly upstream: Upstream;
 
-  constructor(
-    upstream: Upstream,
-    kind: 'error' | 'unavailable' | 'timeout',
-    detail: string,
-    options: AppErrorOptions = {},
-  ) {
+  constructor(upstream: Upstream, kind: 'error' | 'unavailable' | 'timeout', detail: string, options: AppErrorOptions = {}) {
     const code = kind === 'timeout' ? 'upstream_timeout' : kind === 'unavailable' ? 'upstream_unavailable' : 'upstream_error';
     const status = kind === 'timeout' ? 504 : kind === 'unavailable' ? 503 : 502;
     super(code, status, `${UPSTREAM_NAMES[upstream]}: ${detail}`, options);

@@ -35,7 +35,10 @@ export function createErrorHandler(options: { readonly logger: Logger; readonly 
     const requestId = requestIdOf(res);
     res.locals['errorCode'] = appError.code;
     if (appError.status >= 500) {
-      options.logger.error({ requestId, code: appError.code, err: summarizeError(error), method: req.method, path: redactTokens(req.path, PATH_TEXT_LENGTH) }, appError.message);
+      options.logger.error(
+        { requestId, code: appError.code, err: summarizeError(error), method: req.method, path: redactTokens(req.path, PATH_TEXT_LENGTH) },
+        appError.message,
+      );
     }
     for (const [name, value] of Object.entries(appError.headers)) res.setHeader(name, value);
     const body: Record<string, unknown> = { code: appError.code, message: publicMessage(appError), requestId };

@@ -8,7 +8,9 @@ import { AppError } from './app-errors';
 /** 405 with the `Allow` header RFC 9110 requires. */
 export class MethodNotAllowedError extends AppError {
   constructor(method: string, allow: readonly string[]) {
-    super('method_not_allowed', 405, `${method} is not allowed here. Allowed: ${allow.join(', ')}.`, { headers: { Allow: allow.join(', ') } });
+    super('method_not_allowed', 405, `${method} is not allowed here. Allowed: ${allow.join(', ')}.`, {
+      headers: { Allow: allow.join(', ') },
+    });
   }
 }
 

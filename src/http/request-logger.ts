@@ -1,13 +1,15 @@
+/**
+ * Request step: one structured line per finished request. It logs the route shape, never headers,
+ * bodies or the query string (which could carry tokens a client put in the wrong place).
+ *
+ * @packageDocumentation
+ */
+
 import type { RequestHandler } from 'express';
 
 import type { Logger } from '../observability/logger';
 import { PATH_TEXT_LENGTH, redactTokens } from '../observability/redact';
 import { requestIdOf } from './request-id';
-
-/**
- * Request step: one structured line per finished request. It logs the route shape, never headers,
- * bodies or the query string (which could carry tokens a client put in the wrong place).
- */
 
 /** The path the client asked for, without the query string, cut short and with tokens masked. */
 function pathOf(originalUrl: string): string {

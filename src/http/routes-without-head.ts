@@ -19,5 +19,5 @@ export function routeWithoutHead(router: Router, path: string, handlers: Readonl
   route.head(function refuseHead(req, _res, next) {
     next(new MethodNotAllowedError(req.method, allow));
   });
-  for (const method of methods) route[method](handlers[method] as RequestHandler);
+  for (const method of methods) route[method](handlers[method]!);
 }

@@ -29,9 +29,9 @@ function redactRun(run: string): string {
   if (!run.includes(TOKEN_START)) return run;
   const segments = run.split('.');
   for (let index = 0; index + 2 < segments.length; index += 1) {
-    const segment = segments[index] as string;
+    const segment = segments[index]!;
     const at = segment.indexOf(TOKEN_START);
-    if (at >= 0 && segment.length - at >= TOKEN_START.length + 2 && (segments[index + 1] as string).length >= 2) {
+    if (at >= 0 && segment.length - at >= TOKEN_START.length + 2 && segments[index + 1]!.length >= 2) {
       return [...segments.slice(0, index), `${segment.slice(0, at)}${REDACTED}`].join('.');
     }
   }
@@ -51,7 +51,12 @@ function withoutCutToken(head: string): string {
 
 function isRunCharacter(code: number): boolean {
   return (
-    (code >= 0x30 && code <= 0x39) || (code >= 0x41 && code <= 0x5a) || (code >= 0x61 && code <= 0x7a) || code === 0x2d || code === 0x5f || code === 0x2e
+    (code >= 0x30 && code <= 0x39) ||
+    (code >= 0x41 && code <= 0x5a) ||
+    (code >= 0x61 && code <= 0x7a) ||
+    code === 0x2d ||
+    code === 0x5f ||
+    code === 0x2e
   );
 }
 
@@ -85,8 +90,10 @@ const MAX_STACK_LENGTH = 4000;
 export function summarizeError(error: unknown, depth = 0): ErrorSummary {
   if (!(error instanceof Error)) return { type: typeof error, message: redactTokens(String(error), MAX_MESSAGE_LENGTH / 2) };
   const fields = error as Error & { code?: unknown; errorCode?: unknown; statusCode?: unknown; status?: unknown };
-  const code = [fields.code, fields.errorCode].find((value) => typeof value === 'string' || typeof value === 'number') as string | number | undefined;
-  const status = [fields.statusCode, fields.status].find((value) => typeof value === 'number') as number | undefined;
+  const code = [fields.code, fields.errorCode].find(
+    (value): value is string | number => typeof value === 'string' || typeof value === 'number',
+  );
+  const status = [fields.statusCode, fields.status].find((value): value is number => typeof value === 'number');
   return {
     type: error.name,
     message: redactTokens(error.message, MAX_MESSAGE_LENGTH),

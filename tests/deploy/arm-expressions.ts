@@ -45,7 +45,7 @@ export function parseArmExpression(source: string): ArmNode {
     throw new ArmExpressionError(`${message} at ${pos} in ${source}`);
   };
   const skipSpace = (): void => {
-    while (pos < text.length && /\s/.test(text[pos] as string)) pos += 1;
+    while (pos < text.length && /\s/.test(text.charAt(pos))) pos += 1;
   };
   const expect = (char: string): void => {
     skipSpace();
@@ -58,7 +58,7 @@ export function parseArmExpression(source: string): ArmNode {
     let value = '';
     for (;;) {
       if (pos >= text.length) fail('unterminated string');
-      const char = text[pos] as string;
+      const char = text.charAt(pos);
       if (char === "'") {
         if (text[pos + 1] === "'") {
           value += "'";
@@ -114,9 +114,9 @@ export function parseArmExpression(source: string): ArmNode {
       if (text[pos] === '.') {
         pos += 1;
         const name = /^[A-Za-z_$][A-Za-z0-9_$]*/.exec(text.slice(pos));
-        if (!name) fail('expected a property name');
-        pos += (name as RegExpExecArray)[0].length;
-        node = { kind: 'property', target: node, name: (name as RegExpExecArray)[0] };
+        if (!name) return fail('expected a property name');
+        pos += name[0].length;
+        node = { kind: 'property', target: node, name: name[0] };
       } else if (text[pos] === '[') {
         pos += 1;
         const index = parseChain();
@@ -135,7 +135,7 @@ export function parseArmExpression(source: string): ArmNode {
 }
 
 /** Every function call in an expression tree, depth first. */
-export function callsIn(node: ArmNode): Array<Extract<ArmNode, { kind: 'call' }>> {
+export function callsIn(node: ArmNode): Extract<ArmNode, { kind: 'call' }>[] {
   switch (node.kind) {
     case 'call':
       return [node, ...node.args.flatMap(callsIn)];
@@ -149,7 +149,7 @@ export function callsIn(node: ArmNode): Array<Extract<ArmNode, { kind: 'call' }>
 }
 
 /** Every expression string inside a JSON value, with its JSON path. */
-export function expressionsIn(value: unknown, path = '$'): Array<{ readonly path: string; readonly node: ArmNode }> {
+export function expressionsIn(value: unknown, path = '$'): { readonly path: string; readonly node: ArmNode }[] {
   if (typeof value === 'string') return isArmExpression(value) ? [{ path, node: parseArmExpression(value) }] : [];
   if (Array.isArray(value)) return value.flatMap((item, index) => expressionsIn(item, `${path}[${index}]`));
   if (value !== null && typeof value === 'object') {
@@ -158,8 +158,13 @@ export function expressionsIn(value: unknown, path = '$'): Array<{ readonly path
   return [];
 }
 
-function isRecord(value: ArmValue | undefined): value is { readonly [key: string]: ArmValue } {
-  return value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof SecretValue);
+export function isArmObject(value: ArmValue | undefined): value is Readonly<Record<string, ArmValue>> {
+  return value !== null && typeof value === 'object' && !isArmArray(value) && !(value instanceof SecretValue);
+}
+
+/** `Array.isArray` for an ArmValue: it narrows to the readonly array of ArmValues, where `Array.isArray` gives `any[]`. */
+export function isArmArray(value: ArmValue | undefined): value is readonly ArmValue[] {
+  return Array.isArray(value);
 }
 
 /** Text of a scalar, for concat/format; a secret's text is kept but the result stays tainted. */
@@ -187,7 +192,7 @@ function asBoolean(value: ArmValue, what: string): boolean {
 /** The pure functions of the ARM language this project's template uses (and a few neighbours). */
 export const STANDARD_FUNCTIONS: Readonly<Record<string, ArmFunction>> = {
   concat: (args) => {
-    if (args.every((arg) => Array.isArray(arg))) return args.flatMap((arg) => arg as readonly ArmValue[]);
+    if (args.every(isArmArray)) return args.flat();
     return joinTainted(args, args.map(textOf).join(''));
   },
   format: ([template, ...args]) => {
@@ -204,39 +209,39 @@ export const STANDARD_FUNCTIONS: Readonly<Record<string, ArmFunction>> = {
   or: (args) => args.some((arg) => asBoolean(arg, 'or()')),
   bool: ([value]) => value === true || value === 'true',
   contains: ([container, item]) => {
-    if (Array.isArray(container)) return container.some((entry) => sameValue(entry, item ?? null));
+    if (isArmArray(container)) return container.some((entry) => sameValue(entry, item ?? null));
     if (typeof container === 'string') return container.includes(textOf(item ?? ''));
-    if (isRecord(container)) return Object.hasOwn(container, textOf(item ?? ''));
+    if (isArmObject(container)) return Object.hasOwn(container, textOf(item ?? ''));
     throw new ArmExpressionError('contains(): unsupported container');
   },
   createArray: (args) => [...args],
   createObject: (args) => {
-    const entries: Array<[string, ArmValue]> = [];
+    const entries: [string, ArmValue][] = [];
     for (let i = 0; i < args.length; i += 2) entries.push([textOf(args[i] ?? ''), args[i + 1] ?? null]);
     return Object.fromEntries(entries);
   },
   empty: ([value]) => {
     if (value === null || value === undefined) return true;
     if (value instanceof SecretValue) return value.text === '';
-    if (typeof value === 'string' || Array.isArray(value)) return value.length === 0;
-    if (isRecord(value)) return Object.keys(value).length === 0;
+    if (typeof value === 'string' || isArmArray(value)) return value.length === 0;
+    if (isArmObject(value)) return Object.keys(value).length === 0;
     return false;
   },
   split: ([value, separator]) => textOf(value ?? '').split(textOf(separator ?? '')),
   first: ([value]) => {
     if (typeof value === 'string') return value.slice(0, 1);
-    if (Array.isArray(value)) return value[0] ?? null;
+    if (isArmArray(value)) return value[0] ?? null;
     throw new ArmExpressionError(`first() of ${JSON.stringify(value)}`);
   },
   last: ([value]) => {
     if (typeof value === 'string') return value.slice(-1);
-    if (Array.isArray(value)) return value[value.length - 1] ?? null;
+    if (isArmArray(value)) return value[value.length - 1] ?? null;
     throw new ArmExpressionError(`last() of ${JSON.stringify(value)}`);
   },
   length: ([value]) => {
     if (value instanceof SecretValue) return value.text.length;
-    if (typeof value === 'string' || Array.isArray(value)) return value.length;
-    if (isRecord(value)) return Object.keys(value).length;
+    if (typeof value === 'string' || isArmArray(value)) return value.length;
+    if (isArmObject(value)) return Object.keys(value).length;
     throw new ArmExpressionError(`length() of ${JSON.stringify(value)}`);
   },
   toLower: ([value]) => joinTainted([value ?? ''], textOf(value ?? '').toLowerCase()),
@@ -256,7 +261,7 @@ export function evaluateNode(node: ArmNode, functions: Readonly<Record<string, A
       return node.value;
     case 'property': {
       const target = evaluateNode(node.target, functions);
-      if (!isRecord(target)) throw new ArmExpressionError(`.${node.name} of a non-object (${JSON.stringify(target)})`);
+      if (!isArmObject(target)) throw new ArmExpressionError(`.${node.name} of a non-object (${JSON.stringify(target)})`);
       const value = target[node.name];
       if (value === undefined) throw new ArmExpressionError(`the object has no property '${node.name}'`);
       return value;
@@ -264,8 +269,8 @@ export function evaluateNode(node: ArmNode, functions: Readonly<Record<string, A
     case 'index': {
       const target = evaluateNode(node.target, functions);
       const index = evaluateNode(node.index, functions);
-      if (Array.isArray(target) && typeof index === 'number') return target[index] ?? fail(`index ${index} out of range`);
-      if (isRecord(target) && typeof index === 'string') return target[index] ?? fail(`no property '${index}'`);
+      if (isArmArray(target) && typeof index === 'number') return target[index] ?? fail(`index ${index} out of range`);
+      if (isArmObject(target) && typeof index === 'string') return target[index] ?? fail(`no property '${index}'`);
       return fail('bad index');
     }
     case 'call': {
@@ -299,5 +304,5 @@ export function evaluateDeep(value: unknown, functions: Readonly<Record<string, 
     return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, evaluateDeep(item, functions)]));
   }
   if (typeof value === 'number' || typeof value === 'boolean' || value === null) return value;
-  throw new ArmExpressionError(`unsupported JSON value ${String(value)}`);
+  throw new ArmExpressionError(`unsupported JSON value of type ${typeof value}`);
 }

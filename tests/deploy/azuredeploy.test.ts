@@ -15,6 +15,8 @@ import {
   scenarioParameters,
   simulateDeployment,
   staticTemplateProblems,
+  isArmParametersFile,
+  isArmTemplate,
   type ArmParametersFile,
   type ArmTemplate,
   type EntraCredential,
@@ -23,8 +25,14 @@ import {
 const deployDir = join(__dirname, '..', '..', 'deploy');
 const templateText = readFileSync(join(deployDir, 'azuredeploy.json'), 'utf8');
 const parametersText = readFileSync(join(deployDir, 'azuredeploy.parameters.json'), 'utf8');
-const template = JSON.parse(templateText) as ArmTemplate;
-const parametersFile = JSON.parse(parametersText) as ArmParametersFile;
+const template = parsed(templateText, isArmTemplate, 'deploy/azuredeploy.json is not a deployment template');
+const parametersFile = parsed(parametersText, isArmParametersFile, 'deploy/azuredeploy.parameters.json is not a parameters file');
+
+function parsed<T>(text: string, isExpected: (value: unknown) => value is T, failure: string): T {
+  const value: unknown = JSON.parse(text);
+  if (!isExpected(value)) throw new Error(failure);
+  return value;
+}
 
 const allowed = (name: string): readonly unknown[] => template.parameters[name]?.allowedValues ?? [];
 
@@ -50,7 +58,11 @@ const scenarios = [
 
 /** All problems of a (possibly broken) template, across every scenario, plus the parameters file. */
 function everyProblem(candidate: ArmTemplate, file: ArmParametersFile = parametersFile): string[] {
-  const problems = [...staticTemplateProblems(candidate), ...parametersFileProblems(candidate, file), ...credentialRefusalProblems(candidate)];
+  const problems = [
+    ...staticTemplateProblems(candidate),
+    ...parametersFileProblems(candidate, file),
+    ...credentialRefusalProblems(candidate),
+  ];
   for (const scenario of scenarios) {
     // App Service loads no certificate on Free plans: the template refuses that pair (tested below).
     for (const sku of scenario.expected.credential === 'certificate' ? ['B1'] : ['B1', 'F1']) {
@@ -77,7 +89,10 @@ describe('deploy/azuredeploy.json', () => {
   it('gives no secure parameter a default value but nothing at all (the optional client secret)', () => {
     const secure = Object.entries(template.parameters).filter(([, definition]) => definition.type.toLowerCase().startsWith('secure'));
     expect(secure.map(([name]) => name)).toEqual(['entraClientSecret', 'mappingSealKeys']);
-    expect(Object.fromEntries(secure.map(([name, definition]) => [name, definition.defaultValue]))).toEqual({ entraClientSecret: '', mappingSealKeys: undefined });
+    expect(Object.fromEntries(secure.map(([name, definition]) => [name, definition.defaultValue]))).toEqual({
+      entraClientSecret: '',
+      mappingSealKeys: undefined,
+    });
   });
 
   it('needs the API client id and the mapping seal keys, and one of two credentials, from a first-time user', () => {
@@ -162,7 +177,12 @@ describe('deploy/azuredeploy.json', () => {
     expect(allowed('nodeRuntime')).toEqual(['NODE|22-lts', 'NODE|24-lts']);
     expect(template.parameters['nodeRuntime']?.defaultValue).toBe('NODE|22-lts');
     for (const nodeRuntime of allowed('nodeRuntime')) {
-      expect(deploymentProblems(template, scenarioParameters({ nodeRuntime }), { acsAuthMode: 'managedIdentity', enableApplicationInsights: true })).toEqual([]);
+      expect(
+        deploymentProblems(template, scenarioParameters({ nodeRuntime }), {
+          acsAuthMode: 'managedIdentity',
+          enableApplicationInsights: true,
+        }),
+      ).toEqual([]);
     }
   });
 
@@ -183,7 +203,12 @@ describe('deploy/azuredeploy.parameters.json', () => {
     const values = Object.fromEntries(Object.entries(parametersFile.parameters).map(([name, entry]) => [name, entry.value]));
     const { entraClientId, entraClientSecret, mappingSealKeys } = scenarioParameters();
     const filled = { ...values, entraClientId, entraClientSecret, mappingSealKeys };
-    expect(deploymentProblems(template, filled, { acsAuthMode: String(values['acsAuthMode']), enableApplicationInsights: values['enableApplicationInsights'] === true })).toEqual([]);
+    expect(
+      deploymentProblems(template, filled, {
+        acsAuthMode: String(values['acsAuthMode']),
+        enableApplicationInsights: values['enableApplicationInsights'] === true,
+      }),
+    ).toEqual([]);
   });
 });
 
@@ -195,71 +220,158 @@ describe('docs/deploy.md', () => {
   });
 });
 
-// Loose on purpose: the mutations reach into arbitrary JSON; a wrong path throws and fails the test.
-type Mutable = { [key: string]: Mutable } & Mutable[];
+/** JSON as `JSON.parse` gives it: the template copies below are broken by writing into it. */
+type Json = string | number | boolean | null | Json[] | JsonObject;
+interface JsonObject {
+  [key: string]: Json;
+}
+
+function isJsonObject(value: Json | undefined): value is JsonObject {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+// The mutations reach into the template by path; a wrong path throws and fails the test.
+function objectAt(root: JsonObject, ...path: string[]): JsonObject {
+  return path.reduce((node, key) => {
+    const child = node[key];
+    if (!isJsonObject(child)) throw new Error(`the template has no object at .${path.join('.')} (at '${key}')`);
+    return child;
+  }, root);
+}
+
+function arrayAt(root: JsonObject, ...path: string[]): Json[] {
+  const key = path.at(-1) ?? '';
+  const list = objectAt(root, ...path.slice(0, -1))[key];
+  if (!Array.isArray(list)) throw new Error(`the template has no array at .${path.join('.')}`);
+  return list;
+}
+
+function findObject(list: readonly Json[], what: string, matches: (entry: JsonObject) => boolean): JsonObject {
+  const found = list.find((entry): entry is JsonObject => isJsonObject(entry) && matches(entry));
+  if (!found) throw new Error(`the template has no ${what}`);
+  return found;
+}
+
+const nameIncludes =
+  (part: string) =>
+  (entry: JsonObject): boolean => {
+    const name = entry['name'];
+    return typeof name === 'string' && name.includes(part);
+  };
 
 /** A deep, writable copy of the template to break. */
-function brokenCopy(): Mutable {
-  return JSON.parse(templateText) as Mutable;
+function brokenCopy(): JsonObject {
+  const copy = JSON.parse(templateText) as Json;
+  if (!isJsonObject(copy)) throw new Error('deploy/azuredeploy.json is not a JSON object');
+  return copy;
 }
 
-function site(copy: Mutable): Mutable {
-  return copy['resources'].find((resource) => resource['type'] === ('Microsoft.Web/sites' as unknown)) as Mutable;
+function resourceOfType(copy: JsonObject, type: string): JsonObject {
+  return findObject(arrayAt(copy, 'resources'), `resource of type ${type}`, (resource) => resource['type'] === type);
 }
 
-function setting(copy: Mutable, name: string): Mutable {
-  const settings = site(copy)['properties']['siteConfig']['appSettings'];
-  return settings.find((entry) => entry['name'] === (name as unknown)) as Mutable;
+function site(copy: JsonObject): JsonObject {
+  return resourceOfType(copy, 'Microsoft.Web/sites');
 }
 
-function setSetting(copy: Mutable, name: string, value: string): void {
-  setting(copy, name)['value'] = value as unknown as Mutable;
+function appSettings(copy: JsonObject): Json[] {
+  return arrayAt(site(copy), 'properties', 'siteConfig', 'appSettings');
 }
 
-function acsSetting(copy: Mutable): Mutable {
-  return site(copy)['properties']['siteConfig']['appSettings'].find((entry) => String(entry['name']).includes('ACS_ENDPOINT')) as Mutable;
+function setting(copy: JsonObject, name: string): JsonObject {
+  return findObject(appSettings(copy), `app setting ${name}`, (entry) => entry['name'] === name);
+}
+
+function setSetting(copy: JsonObject, name: string, value: string): void {
+  setting(copy, name)['value'] = value;
+}
+
+function acsSetting(copy: JsonObject): JsonObject {
+  return findObject(appSettings(copy), 'ACS_ENDPOINT app setting', nameIncludes('ACS_ENDPOINT'));
 }
 
 /** The nested deployment that holds the role assignment. */
-function roleDeployment(copy: Mutable): Mutable {
-  return copy['resources'].find((resource) => resource['type'] === ('Microsoft.Resources/deployments' as unknown)) as Mutable;
+function roleDeployment(copy: JsonObject): JsonObject {
+  return resourceOfType(copy, 'Microsoft.Resources/deployments');
 }
 
-function roleAssignment(copy: Mutable): Mutable {
-  return roleDeployment(copy)['properties']['template']['resources'].find(
-    (resource) => resource['type'] === ('Microsoft.Authorization/roleAssignments' as unknown),
-  ) as Mutable;
+function roleAssignment(copy: JsonObject): JsonObject {
+  return findObject(
+    arrayAt(roleDeployment(copy), 'properties', 'template', 'resources'),
+    'role assignment',
+    (resource) => resource['type'] === 'Microsoft.Authorization/roleAssignments',
+  );
 }
 
 /** The app setting whose name is the chosen Entra credential's (ENTRA_CLIENT_SECRET or ENTRA_CLIENT_CERTIFICATE_PATH). */
-function credentialSetting(copy: Mutable): Mutable {
-  return site(copy)['properties']['siteConfig']['appSettings'].find((entry) => String(entry['name']).includes('entraCredentialSettingName')) as Mutable;
+function credentialSetting(copy: JsonObject): JsonObject {
+  return findObject(appSettings(copy), 'Entra credential app setting', nameIncludes('entraCredentialSettingName'));
 }
 
-function acsResource(copy: Mutable): Mutable {
-  return copy['resources'].find((resource) => resource['type'] === ('Microsoft.Communication/communicationServices' as unknown)) as Mutable;
+function acsResource(copy: JsonObject): JsonObject {
+  return resourceOfType(copy, 'Microsoft.Communication/communicationServices');
 }
 
-function logsConfig(copy: Mutable): Mutable {
-  return copy['resources'].find((resource) => String(resource['name']).includes('/logs')) as Mutable;
+function logsConfig(copy: JsonObject): JsonObject {
+  return findObject(arrayAt(copy, 'resources'), 'logs configuration', nameIncludes('/logs'));
 }
 
-const assign = (target: Mutable, key: string, value: unknown): void => {
-  target[key] = value as Mutable;
-};
+function assign(target: JsonObject, key: string, value: Json): void {
+  target[key] = value;
+}
+
+/** Deletes a property that must be there (deleting a missing one would break nothing). */
+function remove(target: JsonObject, key: string): void {
+  if (!Object.hasOwn(target, key)) throw new Error(`the template has no property '${key}' to remove`);
+  delete target[key];
+}
+
+/** Removes an entry that must be in the list. */
+function removeEntry(list: Json[], entry: JsonObject): void {
+  const index = list.indexOf(entry);
+  if (index < 0) throw new Error('the entry to remove is not in the list');
+  list.splice(index, 1);
+}
+
+/** The broken copy as a template; the checks run on it as on the real one. */
+function asTemplate(copy: JsonObject): ArmTemplate {
+  if (!isArmTemplate(copy)) throw new Error('the broken copy no longer has the shape of a deployment template');
+  return copy;
+}
 
 describe('the checks catch a broken template', () => {
-  const cases: Array<[string, (copy: Mutable) => void, string]> = [
-    ['a wrong $schema', (t) => assign(t, '$schema', 'https://schema.management.azure.com/schemas/2015-01-01/deploymentTemplate.json#'), '$schema'],
-    ['an unused parameter', (t) => assign(t['parameters'], 'unused', { type: 'string', defaultValue: 'x' }), "parameter 'unused' is declared but never used"],
-    ['an unused variable', (t) => assign(t['variables'], 'unused', 'x'), "variable 'unused' is declared but never used"],
+  const cases: [string, (copy: JsonObject) => void, string][] = [
+    [
+      'a wrong $schema',
+      (t) => assign(t, '$schema', 'https://schema.management.azure.com/schemas/2015-01-01/deploymentTemplate.json#'),
+      '$schema',
+    ],
+    [
+      'an unused parameter',
+      (t) => assign(objectAt(t, 'parameters'), 'unused', { type: 'string', defaultValue: 'x' }),
+      "parameter 'unused' is declared but never used",
+    ],
+    ['an unused variable', (t) => assign(objectAt(t, 'variables'), 'unused', 'x'), "variable 'unused' is declared but never used"],
     ['a reference to an undeclared parameter', (t) => setSetting(t, 'LOG_LEVEL', "[parameters('logLevl')]"), "parameters('logLevl')"],
     ['a reference to an undeclared variable', (t) => setSetting(t, 'LOG_LEVEL', "[variables('nope')]"), "variables('nope')"],
-    ['a default for the client secret', (t) => assign(t['parameters']['entraClientSecret'], 'defaultValue', 'changeme'), "secure parameter 'entraClientSecret'"],
-    ['the client secret as a plain string parameter', (t) => assign(t['parameters']['entraClientSecret'], 'type', 'string'), 'ENTRA_CLIENT_SECRET must come only from a securestring'],
+    [
+      'a default for the client secret',
+      (t) => assign(objectAt(t, 'parameters', 'entraClientSecret'), 'defaultValue', 'changeme'),
+      "secure parameter 'entraClientSecret'",
+    ],
+    [
+      'the client secret as a plain string parameter',
+      (t) => assign(objectAt(t, 'parameters', 'entraClientSecret'), 'type', 'string'),
+      'ENTRA_CLIENT_SECRET must come only from a securestring',
+    ],
     [
       'a literal client secret',
-      (t) => assign(credentialSetting(t), 'value', "[if(variables('useClientCertificate'), variables('clientCertificatePath'), 'literal-secret')]"),
+      (t) =>
+        assign(
+          credentialSetting(t),
+          'value',
+          "[if(variables('useClientCertificate'), variables('clientCertificatePath'), 'literal-secret')]",
+        ),
       'ENTRA_CLIENT_SECRET must come only from a securestring',
     ],
     [
@@ -269,43 +381,70 @@ describe('the checks catch a broken template', () => {
     ],
     [
       'the certificate loaded under another thumbprint',
-      (t) => setSetting(t, 'WEBSITE_LOAD_CERTIFICATES', "[if(variables('useClientCertificate'), parameters('entraClientCertificateThumbprint'), '')]"),
+      (t) =>
+        setSetting(
+          t,
+          'WEBSITE_LOAD_CERTIFICATES',
+          "[if(variables('useClientCertificate'), parameters('entraClientCertificateThumbprint'), '')]",
+        ),
       'certificate mode must load exactly the certificate',
     ],
     [
       'the certificate path in a folder App Service does not write',
-      (t) => assign(t['variables'], 'clientCertificatePath', "[format('/var/ssl/certs/{0}.der', variables('clientCertificateThumbprint'))]"),
+      (t) =>
+        assign(
+          objectAt(t, 'variables'),
+          'clientCertificatePath',
+          "[format('/var/ssl/certs/{0}.der', variables('clientCertificateThumbprint'))]",
+        ),
       'certificate mode must point ENTRA_CLIENT_CERTIFICATE_PATH at /var/ssl/private/',
     ],
     [
       'both credentials accepted',
-      (t) => assign(t['variables'], 'entraCredentialProblem', "[if(and(not(variables('useClientCertificate')), empty(parameters('entraClientSecret'))), 'none', '')]"),
+      (t) =>
+        assign(
+          objectAt(t, 'variables'),
+          'entraCredentialProblem',
+          "[if(and(not(variables('useClientCertificate')), empty(parameters('entraClientSecret'))), 'none', '')]",
+        ),
       'not both',
     ],
     [
       'platform CORS open to every origin, as the original sample set it',
-      (t) => assign(site(t)['properties']['siteConfig'], 'cors', { allowedOrigins: ['*'], supportCredentials: false }),
+      (t) => assign(objectAt(site(t), 'properties', 'siteConfig'), 'cors', { allowedOrigins: ['*'], supportCredentials: false }),
       'siteConfig.cors must not be set',
     ],
     [
       'platform CORS in a separate web config resource',
       (t) =>
-        t['resources'].push({
+        arrayAt(t, 'resources').push({
           type: 'Microsoft.Web/sites/config',
           apiVersion: '2024-04-01',
           name: "[format('{0}/web', parameters('appName'))]",
           dependsOn: ["[variables('siteId')]"],
           properties: { cors: { allowedOrigins: ['*'] } },
-        } as unknown as Mutable),
+        }),
       'platform CORS (properties.cors) must not be set',
     ],
-    ['container logging off', (t) => assign(logsConfig(t)['properties']['httpLogs']['fileSystem'], 'enabled', false), 'container logging must be on'],
-    ['no logging configuration', (t) => t['resources'].splice(t['resources'].indexOf(logsConfig(t)), 1), 'container logging must be on'],
-    ['a log quota the API refuses', (t) => assign(logsConfig(t)['properties']['httpLogs']['fileSystem'], 'retentionInMb', 500), 'retentionInMb must be 25..100'],
-    ['a secret flowing into a plain setting', (t) => setSetting(t, 'LOG_LEVEL', "[parameters('entraClientSecret')]"), 'LOG_LEVEL is not a secret setting but its value derives from a secret'],
+    [
+      'container logging off',
+      (t) => assign(objectAt(logsConfig(t), 'properties', 'httpLogs', 'fileSystem'), 'enabled', false),
+      'container logging must be on',
+    ],
+    ['no logging configuration', (t) => removeEntry(arrayAt(t, 'resources'), logsConfig(t)), 'container logging must be on'],
+    [
+      'a log quota the API refuses',
+      (t) => assign(objectAt(logsConfig(t), 'properties', 'httpLogs', 'fileSystem'), 'retentionInMb', 500),
+      'retentionInMb must be 25..100',
+    ],
+    [
+      'a secret flowing into a plain setting',
+      (t) => setSetting(t, 'LOG_LEVEL', "[parameters('entraClientSecret')]"),
+      'LOG_LEVEL is not a secret setting but its value derives from a secret',
+    ],
     [
       'AZURE_CLIENT_ID as a setting',
-      (t) => site(t)['properties']['siteConfig']['appSettings'].push({ name: 'AZURE_CLIENT_ID', value: 'x' } as unknown as Mutable),
+      (t) => appSettings(t).push({ name: 'AZURE_CLIENT_ID', value: 'x' }),
       'AZURE_CLIENT_ID is read by DefaultAzureCredential',
     ],
     [
@@ -318,78 +457,145 @@ describe('the checks catch a broken template', () => {
       (t) => assign(setting(t, 'GRAPH_EXTENSION_NAME'), 'name', 'GraphExtensionName'),
       'GraphExtensionName is a deprecated alias',
     ],
+    ['a missing tenant id', (t) => removeEntry(appSettings(t), setting(t, 'ENTRA_TENANT_ID')), 'required app setting ENTRA_TENANT_ID'],
     [
-      'a missing tenant id',
-      (t) => {
-        const settings = site(t)['properties']['siteConfig']['appSettings'];
-        settings.splice(settings.indexOf(setting(t, 'ENTRA_TENANT_ID')), 1);
-      },
-      'required app setting ENTRA_TENANT_ID',
+      'ACS_ENDPOINT in both modes',
+      (t) => assign(acsSetting(t), 'name', 'ACS_ENDPOINT'),
+      'connectionString mode must set ACS_CONNECTION_STRING',
     ],
-    ['ACS_ENDPOINT in both modes', (t) => assign(acsSetting(t), 'name', 'ACS_ENDPOINT'), 'connectionString mode must set ACS_CONNECTION_STRING'],
     [
       'the keys read in managed identity mode too',
-      (t) => assign(acsSetting(t), 'value', "[if(variables('useManagedIdentity'), listKeys(variables('acsId'), '2023-04-01').primaryEndpoint, listKeys(variables('acsId'), '2023-04-01').primaryConnectionString)]"),
+      (t) =>
+        assign(
+          acsSetting(t),
+          'value',
+          "[if(variables('useManagedIdentity'), listKeys(variables('acsId'), '2023-04-01').primaryEndpoint, listKeys(variables('acsId'), '2023-04-01').primaryConnectionString)]",
+        ),
       'managedIdentity mode must not read the ACS keys',
     ],
     ['TRUST_PROXY=true', (t) => setSetting(t, 'TRUST_PROXY', 'true'), 'loadConfig: TRUST_PROXY'],
     ['NODE_ENV=development', (t) => setSetting(t, 'NODE_ENV', 'development'), 'NODE_ENV must be "production"'],
-    ['building on the server', (t) => setSetting(t, 'SCM_DO_BUILD_DURING_DEPLOYMENT', 'true'), 'SCM_DO_BUILD_DURING_DEPLOYMENT must be "false"'],
-    ['HTTP allowed', (t) => assign(site(t)['properties'], 'httpsOnly', false), 'properties.httpsOnly must be true'],
-    ['TLS 1.0', (t) => assign(site(t)['properties']['siteConfig'], 'minTlsVersion', '1.0'), 'siteConfig.minTlsVersion must be "1.2"'],
-    ['FTP on', (t) => assign(site(t)['properties']['siteConfig'], 'ftpsState', 'AllAllowed'), 'siteConfig.ftpsState must be "Disabled"'],
-    ['no health check', (t) => delete site(t)['properties']['siteConfig']['healthCheckPath'], 'siteConfig.healthCheckPath must be "/health"'],
+    [
+      'building on the server',
+      (t) => setSetting(t, 'SCM_DO_BUILD_DURING_DEPLOYMENT', 'true'),
+      'SCM_DO_BUILD_DURING_DEPLOYMENT must be "false"',
+    ],
+    ['HTTP allowed', (t) => assign(objectAt(site(t), 'properties'), 'httpsOnly', false), 'properties.httpsOnly must be true'],
+    [
+      'TLS 1.0',
+      (t) => assign(objectAt(site(t), 'properties', 'siteConfig'), 'minTlsVersion', '1.0'),
+      'siteConfig.minTlsVersion must be "1.2"',
+    ],
+    [
+      'FTP on',
+      (t) => assign(objectAt(site(t), 'properties', 'siteConfig'), 'ftpsState', 'AllAllowed'),
+      'siteConfig.ftpsState must be "Disabled"',
+    ],
+    [
+      'no health check',
+      (t) => remove(objectAt(site(t), 'properties', 'siteConfig'), 'healthCheckPath'),
+      'siteConfig.healthCheckPath must be "/health"',
+    ],
     ['no managed identity', (t) => assign(site(t), 'identity', { type: 'None' }), 'identity.type must be "SystemAssigned"'],
-    ['Always On on a Free plan', (t) => assign(site(t)['properties']['siteConfig'], 'alwaysOn', true), 'siteConfig.alwaysOn must be false'],
+    [
+      'Always On on a Free plan',
+      (t) => assign(objectAt(site(t), 'properties', 'siteConfig'), 'alwaysOn', true),
+      'siteConfig.alwaysOn must be false',
+    ],
     ['a Windows runtime', (t) => assign(site(t), 'kind', 'app'), 'kind must be "app,linux"'],
-    ['an API version the schemas do not know', (t) => assign(site(t), 'apiVersion', '2015-08-01'), 'Microsoft.Web/sites@2015-08-01 is not in the API version allow-list'],
+    [
+      'an API version the schemas do not know',
+      (t) => assign(site(t), 'apiVersion', '2015-08-01'),
+      'Microsoft.Web/sites@2015-08-01 is not in the API version allow-list',
+    ],
     [
       'a bogus API version in reference()',
-      (t) => setSetting(t, 'APPLICATIONINSIGHTS_CONNECTION_STRING', "[if(parameters('enableApplicationInsights'), reference(variables('appInsightsId'), '2014-04-01').ConnectionString, '')]"),
+      (t) =>
+        setSetting(
+          t,
+          'APPLICATIONINSIGHTS_CONNECTION_STRING',
+          "[if(parameters('enableApplicationInsights'), reference(variables('appInsightsId'), '2014-04-01').ConnectionString, '')]",
+        ),
       'uses API version 2014-04-01',
     ],
     [
       'an unguarded reference() to a conditional resource',
-      (t) => setSetting(t, 'APPLICATIONINSIGHTS_CONNECTION_STRING', "[reference(variables('appInsightsId'), '2020-02-02').ConnectionString]"),
+      (t) =>
+        setSetting(t, 'APPLICATIONINSIGHTS_CONNECTION_STRING', "[reference(variables('appInsightsId'), '2020-02-02').ConnectionString]"),
       'which this deployment does not create',
     ],
-    ['the role assignment in both modes', (t) => delete roleDeployment(t)['condition'], 'connectionString mode must not grant the app a role'],
-    ['a new ACS resource although an existing one is named', (t) => delete acsResource(t)['condition'], 'must not create a Communication Services resource'],
-    ['the existing ACS resource ignored', (t) => assign(t['variables'], 'acsId', "[variables('newAcsId')]"), 'must point at the Communication Services resource CommunicationServices-hero'],
+    [
+      'the role assignment in both modes',
+      (t) => remove(roleDeployment(t), 'condition'),
+      'connectionString mode must not grant the app a role',
+    ],
+    [
+      'a new ACS resource although an existing one is named',
+      (t) => remove(acsResource(t), 'condition'),
+      'must not create a Communication Services resource',
+    ],
+    [
+      'the existing ACS resource ignored',
+      (t) => assign(objectAt(t, 'variables'), 'acsId', "[variables('newAcsId')]"),
+      'must point at the Communication Services resource CommunicationServices-hero',
+    ],
     [
       "the role assigned in this resource group rather than the existing ACS resource's",
-      (t) => delete roleDeployment(t)['resourceGroup'],
+      (t) => remove(roleDeployment(t), 'resourceGroup'),
       'must be scoped to the ACS resource /subscriptions/11111111-2222-4333-8444-555555555555/resourceGroups/rg-hero-sample',
     ],
     [
       "a role assignment name that ignores the app's principal",
-      (t) => assign(roleAssignment(t), 'name', "[guid(resourceId('Microsoft.Communication/communicationServices', parameters('acsName')), parameters('roleDefinitionId'))]"),
+      (t) =>
+        assign(
+          roleAssignment(t),
+          'name',
+          "[guid(resourceId('Microsoft.Communication/communicationServices', parameters('acsName')), parameters('roleDefinitionId'))]",
+        ),
       "must derive from the app's principal id",
     ],
     [
       'the nested deployment evaluated in the outer scope',
-      (t) => delete roleDeployment(t)['properties']['expressionEvaluationOptions'],
+      (t) => remove(objectAt(roleDeployment(t), 'properties'), 'expressionEvaluationOptions'),
       "expressionEvaluationOptions.scope 'inner'",
     ],
     [
       'an undeclared parameter in the nested template',
-      (t) => assign(roleAssignment(t)['properties'], 'principalType', "[parameters('principalKind')]"),
+      (t) => assign(objectAt(roleAssignment(t), 'properties'), 'principalType', "[parameters('principalKind')]"),
       "parameters('principalKind')",
     ],
-    ['the role assigned on the resource group', (t) => delete roleAssignment(t)['scope'], 'must be scoped to the ACS resource'],
+    ['the role assigned on the resource group', (t) => remove(roleAssignment(t), 'scope'), 'must be scoped to the ACS resource'],
     [
       'another role',
-      (t) => assign(roleAssignment(t)['properties'], 'roleDefinitionId', "[subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '8e3af657-a8ff-443c-a75c-2fe8c4bcb635')]"),
+      (t) =>
+        assign(
+          objectAt(roleAssignment(t), 'properties'),
+          'roleDefinitionId',
+          "[subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '8e3af657-a8ff-443c-a75c-2fe8c4bcb635')]",
+        ),
       'unexpected roleDefinitionId',
     ],
-    ['a secret output', (t) => assign(t['outputs'], 'leak', { type: 'string', value: "[parameters('entraClientSecret')]" }), 'output leak exposes a secret'],
-    ['an http site URL', (t) => assign(t['outputs']['siteUrl'], 'value', "[format('http://{0}', reference(variables('siteId'), '2024-04-01').defaultHostName)]"), 'output siteUrl must be the https URL'],
+    [
+      'a secret output',
+      (t) => assign(objectAt(t, 'outputs'), 'leak', { type: 'string', value: "[parameters('entraClientSecret')]" }),
+      'output leak exposes a secret',
+    ],
+    [
+      'an http site URL',
+      (t) =>
+        assign(
+          objectAt(t, 'outputs', 'siteUrl'),
+          'value',
+          "[format('http://{0}', reference(variables('siteId'), '2024-04-01').defaultHostName)]",
+        ),
+      'output siteUrl must be the https URL',
+    ],
   ];
 
   it.each(cases)('%s', (_label, breakIt, expectedProblem) => {
     const copy = brokenCopy();
     breakIt(copy);
-    const problems = everyProblem(copy as unknown as ArmTemplate);
+    const problems = everyProblem(asTemplate(copy));
     expect(problems.join('\n')).toContain(expectedProblem);
   });
 

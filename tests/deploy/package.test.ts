@@ -16,7 +16,18 @@ jest.setTimeout(120_000);
 
 const PROJECT_ROOT = resolve(__dirname, '..', '..');
 /** Tools the app must never need at run time; if one ships, the production/dev split is wrong. */
-const DEV_TOOLS = ['jest', 'ts-jest', 'typescript', 'ts-node', 'supertest', 'adm-zip', 'ajv', '@types/node', '@types/express', '@types/jest'];
+const DEV_TOOLS = [
+  'jest',
+  'ts-jest',
+  'typescript',
+  'ts-node',
+  'supertest',
+  'adm-zip',
+  'ajv',
+  '@types/node',
+  '@types/express',
+  '@types/jest',
+];
 
 const execFileAsync = promisify(execFile);
 
@@ -39,7 +50,9 @@ function packageTestNodes(): readonly NodeBinary[] {
   try {
     version = execFileSync(extra, ['--version'], { encoding: 'utf8', timeout: 30_000 }).trim();
   } catch (error) {
-    throw new Error(`PACKAGE_TEST_NODE=${extra} is not a runnable Node binary: ${error instanceof Error ? error.message : String(error)}`);
+    throw new Error(`PACKAGE_TEST_NODE=${extra} is not a runnable Node binary: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+    });
   }
   if (realpathSync(extra) === realpathSync(process.execPath)) return [running];
   return [running, { path: extra, version }];
@@ -89,7 +102,11 @@ function waitForListening(child: ChildProcess, output: { stdout: string; stderr:
       }
     };
     const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
-      reject(new Error(`the packaged app exited before listening (code ${String(code)}, signal ${String(signal)}):\n${output.stdout}\n${output.stderr}`));
+      reject(
+        new Error(
+          `the packaged app exited before listening (code ${String(code)}, signal ${String(signal)}):\n${output.stdout}\n${output.stderr}`,
+        ),
+      );
     };
     child.stdout?.on('data', onData);
     child.once('exit', onExit);
@@ -206,7 +223,7 @@ describe('npm run package (App Service zip deploy)', () => {
     };
 
     afterAll(async () => {
-      if (child !== undefined && child.exitCode === null && child.signalCode === null) {
+      if (child?.exitCode === null && child.signalCode === null) {
         child.kill('SIGKILL');
         await exitOf(child);
       }
@@ -255,10 +272,19 @@ describe('npm run package (App Service zip deploy)', () => {
  * A minimal project (one production and one dev package) to drive the refusals. Every one of them
  * happens before the compile step, so these need no TypeScript in the fake project.
  */
-async function createFakeProject(root: string, options: { readonly installedVersion?: string; readonly lockedDependencies?: readonly string[] } = {}): Promise<void> {
+async function createFakeProject(
+  root: string,
+  options: { readonly installedVersion?: string; readonly lockedDependencies?: readonly string[] } = {},
+): Promise<void> {
   const locked = options.lockedDependencies ?? ['left'];
-  await writeFile(join(root, 'package.json'), JSON.stringify({ name: 'fake', version: '1.0.0', dependencies: { left: '^1.0.0' }, devDependencies: { tool: '^1.0.0' } }));
-  const packages: Record<string, unknown> = { '': { name: 'fake', version: '1.0.0' }, 'node_modules/tool': { version: '1.0.0', dev: true } };
+  await writeFile(
+    join(root, 'package.json'),
+    JSON.stringify({ name: 'fake', version: '1.0.0', dependencies: { left: '^1.0.0' }, devDependencies: { tool: '^1.0.0' } }),
+  );
+  const packages: Record<string, unknown> = {
+    '': { name: 'fake', version: '1.0.0' },
+    'node_modules/tool': { version: '1.0.0', dev: true },
+  };
   for (const name of locked) packages[`node_modules/${name}`] = { version: '1.0.0' };
   packages['node_modules/fsevents'] = { version: '2.3.3', optional: true };
   packages['node_modules/watcher'] = { version: '1.0.0', devOptional: true };
@@ -266,7 +292,10 @@ async function createFakeProject(root: string, options: { readonly installedVers
   await writeFile(join(root, 'LICENSE.md'), 'MIT\n');
   await writeFile(join(root, 'README.md'), '# fake\n');
   await mkdir(join(root, 'node_modules', 'left'), { recursive: true });
-  await writeFile(join(root, 'node_modules', 'left', 'package.json'), JSON.stringify({ name: 'left', version: options.installedVersion ?? '1.0.0' }));
+  await writeFile(
+    join(root, 'node_modules', 'left', 'package.json'),
+    JSON.stringify({ name: 'left', version: options.installedVersion ?? '1.0.0' }),
+  );
   await writeFile(join(root, 'node_modules', 'left', 'index.js'), 'module.exports = 1;\n');
 }
 
@@ -297,14 +326,18 @@ describe('buildPackage refuses an incomplete or unsafe tree', () => {
     await createFakeProject(root);
     await writeFile(join(outside, 'secret.txt'), 'not for the zip\n');
     await symlink(join(outside, 'secret.txt'), join(root, 'node_modules', 'left', 'secret.txt'));
-    await expect(buildPackage({ projectRoot: root, outFile: join(root, 'out.zip') })).rejects.toThrow(/secret\.txt is a symbolic link to .*outside/);
+    await expect(buildPackage({ projectRoot: root, outFile: join(root, 'out.zip') })).rejects.toThrow(
+      /secret\.txt is a symbolic link to .*outside/,
+    );
     expect(existsSync(join(root, 'out.zip'))).toBe(false);
   });
 
   it('when a production package is not installed', async () => {
     await createFakeProject(root);
     await rm(join(root, 'node_modules', 'left'), { recursive: true });
-    await expect(buildPackage({ projectRoot: root, outFile: join(root, 'out.zip') })).rejects.toThrow(/'node_modules\/left' is not installed/);
+    await expect(buildPackage({ projectRoot: root, outFile: join(root, 'out.zip') })).rejects.toThrow(
+      /'node_modules\/left' is not installed/,
+    );
   });
 
   it('when node_modules does not match the lock', async () => {
@@ -314,6 +347,8 @@ describe('buildPackage refuses an incomplete or unsafe tree', () => {
 
   it('when the lock has no production entry for a dependency', async () => {
     await createFakeProject(root, { lockedDependencies: [] });
-    await expect(buildPackage({ projectRoot: root, outFile: join(root, 'out.zip') })).rejects.toThrow(/out of date: no production entry for left/);
+    await expect(buildPackage({ projectRoot: root, outFile: join(root, 'out.zip') })).rejects.toThrow(
+      /out of date: no production entry for left/,
+    );
   });
 });

@@ -18,6 +18,8 @@ import {
   callsIn,
   evaluateDeep,
   expressionsIn,
+  isArmArray,
+  isArmObject,
   type ArmFunction,
   type ArmValue,
 } from './arm-expressions';
@@ -73,7 +75,8 @@ export const FAKE = {
   clientId: '12345678-90ab-4cde-8f01-234567890abc',
   clientSecret: 'fake-client-secret-used-only-by-tests',
   /** An ACS resource of an earlier deployment, in another resource group, as `existingAcsResourceId` names it. */
-  existingAcsResourceId: '/subscriptions/11111111-2222-4333-8444-555555555555/resourceGroups/rg-hero-sample/providers/Microsoft.Communication/communicationServices/CommunicationServices-hero',
+  existingAcsResourceId:
+    '/subscriptions/11111111-2222-4333-8444-555555555555/resourceGroups/rg-hero-sample/providers/Microsoft.Communication/communicationServices/CommunicationServices-hero',
   /** A SHA-1 thumbprint in the lower case some tools print; App Service names the file in upper case. */
   certificateThumbprint: '0123456789abcdef0123456789abcdef01234567',
   /** A well-formed key ring (32 bytes of 0x01): the shape MAPPING_SEAL_KEYS needs, with no value to anyone. */
@@ -154,6 +157,69 @@ function isRecord(value: unknown): value is Readonly<Record<string, unknown>> {
   return value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof SecretValue);
 }
 
+function isOptional<T>(value: unknown, check: (value: unknown) => value is T): value is T | undefined {
+  return value === undefined || check(value);
+}
+const isString = (value: unknown): value is string => typeof value === 'string';
+const isNumber = (value: unknown): value is number => typeof value === 'number';
+const isArray = (value: unknown): value is readonly unknown[] => Array.isArray(value);
+
+function isParameterDefinition(value: unknown): value is ArmParameterDefinition {
+  return (
+    isRecord(value) &&
+    isString(value['type']) &&
+    isOptional(value['allowedValues'], isArray) &&
+    isOptional(value['minLength'], isNumber) &&
+    isOptional(value['maxLength'], isNumber) &&
+    (value['metadata'] === undefined || (isRecord(value['metadata']) && isOptional(value['metadata']['description'], isString)))
+  );
+}
+
+function isResourceDefinition(value: unknown): value is ArmResourceDefinition {
+  return (
+    isRecord(value) &&
+    isString(value['type']) &&
+    isString(value['apiVersion']) &&
+    isString(value['name']) &&
+    isOptional(value['scope'], isString)
+  );
+}
+
+function isOutputDefinition(value: unknown): value is { readonly type: string; readonly value: unknown } {
+  return isRecord(value) && isString(value['type']);
+}
+
+/**
+ * Whether a parsed JSON value has the shape of a deployment template, as far as the checks rely on it (the
+ * checks themselves judge the values); a broken shape is a broken test fixture, not a finding.
+ */
+export function isArmTemplate(value: unknown): value is ArmTemplate {
+  if (!isRecord(value)) return false;
+  const { $schema, contentVersion, parameters, variables, resources, outputs } = value;
+  return (
+    isString($schema) &&
+    isString(contentVersion) &&
+    isRecord(parameters) &&
+    Object.values(parameters).every(isParameterDefinition) &&
+    isOptional(variables, isRecord) &&
+    isArray(resources) &&
+    resources.every(isResourceDefinition) &&
+    (outputs === undefined || (isRecord(outputs) && Object.values(outputs).every(isOutputDefinition)))
+  );
+}
+
+/** Whether a parsed JSON value has the shape of a deployment parameters file. */
+export function isArmParametersFile(value: unknown): value is ArmParametersFile {
+  if (!isRecord(value)) return false;
+  const { $schema, contentVersion, parameters } = value;
+  return isString($schema) && isString(contentVersion) && isRecord(parameters) && Object.values(parameters).every(isRecord);
+}
+
+/** The single item of a list, or undefined when it has none or several. */
+function theOnly<T>(items: readonly T[]): T | undefined {
+  return items.length === 1 ? items[0] : undefined;
+}
+
 function hash(parts: readonly ArmValue[]): string {
   return createHash('sha1')
     .update(parts.map((part) => (part instanceof SecretValue ? part.text : JSON.stringify(part))).join('|'))
@@ -168,7 +234,8 @@ function text(value: ArmValue | undefined, what: string): string {
 
 function resourceIdOf(prefix: string, type: string, names: readonly string[]): string {
   const [namespace, ...types] = type.split('/');
-  if (types.length !== names.length) throw new ArmExpressionError(`resource type ${type} needs ${types.length} name segment(s), got ${names.length}`);
+  if (types.length !== names.length)
+    throw new ArmExpressionError(`resource type ${type} needs ${types.length} name segment(s), got ${names.length}`);
   return `${prefix}/providers/${namespace}/${types.map((segment, i) => `${segment}/${names[i]}`).join('/')}`;
 }
 
@@ -176,7 +243,8 @@ function resourceIdOf(prefix: string, type: string, names: readonly string[]): s
 function externalResource(id: string): SimulatedResource | undefined {
   const match = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/([^/]+)\/([^/]+)\/([^/]+)$/i.exec(id);
   if (!match) return undefined;
-  const [, subscriptionId, resourceGroup, namespace, type, name] = match as unknown as [string, string, string, string, string, string];
+  const [, subscriptionId, resourceGroup, namespace, type, name] = match;
+  if (!subscriptionId || !resourceGroup || !namespace || !type || !name) return undefined;
   const definition: ArmResourceDefinition = { type: `${namespace}/${type}`, apiVersion: '', name };
   return {
     type: definition.type,
@@ -228,15 +296,18 @@ function listKeysOf(resource: SimulatedResource): ArmValue {
 function checkParameterValue(name: string, definition: ArmParameterDefinition, value: unknown): string[] {
   const problems: string[] = [];
   const type = definition.type.toLowerCase();
-  const expected = type === 'bool' ? 'boolean' : type === 'int' ? 'number' : type === 'array' ? 'array' : type.includes('object') ? 'object' : 'string';
+  const expected =
+    type === 'bool' ? 'boolean' : type === 'int' ? 'number' : type === 'array' ? 'array' : type.includes('object') ? 'object' : 'string';
   const actual = Array.isArray(value) ? 'array' : typeof value;
   if (actual !== expected) problems.push(`parameter '${name}' must be a ${definition.type}, got ${JSON.stringify(value)}`);
   if (definition.allowedValues && !definition.allowedValues.some((allowed) => JSON.stringify(allowed) === JSON.stringify(value))) {
     problems.push(`parameter '${name}' value ${JSON.stringify(value)} is not one of its allowedValues`);
   }
   if (typeof value === 'string') {
-    if (definition.minLength !== undefined && value.length < definition.minLength) problems.push(`parameter '${name}' is shorter than its minLength`);
-    if (definition.maxLength !== undefined && value.length > definition.maxLength) problems.push(`parameter '${name}' is longer than its maxLength`);
+    if (definition.minLength !== undefined && value.length < definition.minLength)
+      problems.push(`parameter '${name}' is shorter than its minLength`);
+    if (definition.maxLength !== undefined && value.length > definition.maxLength)
+      problems.push(`parameter '${name}' is longer than its maxLength`);
   }
   return problems;
 }
@@ -251,20 +322,24 @@ function isInnerScopeDeployment(definition: ArmResourceDefinition): boolean {
 /** The nested template of an inner-scope deployment, if it has one. */
 function nestedTemplateOf(definition: ArmResourceDefinition): ArmTemplate | undefined {
   const properties = definition['properties'];
-  return isInnerScopeDeployment(definition) && isRecord(properties) && isRecord(properties['template'])
-    ? (properties['template'] as unknown as ArmTemplate)
-    : undefined;
+  const template = isInnerScopeDeployment(definition) && isRecord(properties) ? properties['template'] : undefined;
+  return isArmTemplate(template) ? template : undefined;
 }
 
 /** The definition without its nested template: the part the outer scope evaluates. */
 function withoutNestedTemplate(definition: ArmResourceDefinition): ArmResourceDefinition {
-  if (nestedTemplateOf(definition) === undefined) return definition;
-  const { template: _template, ...properties } = definition['properties'] as Record<string, unknown>;
-  return { ...definition, properties };
+  const properties = definition['properties'];
+  if (nestedTemplateOf(definition) === undefined || !isRecord(properties)) return definition;
+  const { template: _template, ...outerProperties } = properties;
+  return { ...definition, properties: outerProperties };
 }
 
 /** Plays a deployment of the template offline with the given parameter values. */
-export function simulateDeployment(template: ArmTemplate, supplied: Readonly<Record<string, unknown>>, options: SimulationOptions = {}): Simulation {
+export function simulateDeployment(
+  template: ArmTemplate,
+  supplied: Readonly<Record<string, unknown>>,
+  options: SimulationOptions = {},
+): Simulation {
   const principalId = options.principalId ?? FAKE.principalId;
   const subscriptionId = options.subscriptionId ?? FAKE.subscriptionId;
   const resourceGroupName = options.resourceGroup ?? FAKE.resourceGroup;
@@ -282,14 +357,27 @@ export function simulateDeployment(template: ArmTemplate, supplied: Readonly<Rec
   const deploymentFunctions: Record<string, ArmFunction> = {
     resourceGroup: () => ({ id: resourceGroupId, name: resourceGroupName, location: FAKE.location }),
     subscription: () => ({ id: `/subscriptions/${subscriptionId}`, subscriptionId, tenantId: FAKE.tenantId }),
-    uniqueString: (args) => BigInt(`0x${hash(args).slice(0, 16)}`).toString(32).padStart(13, 'a').slice(0, 13),
+    uniqueString: (args) =>
+      BigInt(`0x${hash(args).slice(0, 16)}`)
+        .toString(32)
+        .padStart(13, 'a')
+        .slice(0, 13),
     guid: (args) => {
       const digest = hash(args);
       return `${digest.slice(0, 8)}-${digest.slice(8, 12)}-${digest.slice(12, 16)}-${digest.slice(16, 20)}-${digest.slice(20, 32)}`;
     },
-    resourceId: ([type, ...names]) => resourceIdOf(resourceGroupId, text(type, 'resourceId() type'), names.map((n) => text(n, 'resourceId() name'))),
+    resourceId: ([type, ...names]) =>
+      resourceIdOf(
+        resourceGroupId,
+        text(type, 'resourceId() type'),
+        names.map((n) => text(n, 'resourceId() name')),
+      ),
     subscriptionResourceId: ([type, ...names]) =>
-      resourceIdOf(`/subscriptions/${subscriptionId}`, text(type, 'subscriptionResourceId() type'), names.map((n) => text(n, 'name'))),
+      resourceIdOf(
+        `/subscriptions/${subscriptionId}`,
+        text(type, 'subscriptionResourceId() type'),
+        names.map((n) => text(n, 'name')),
+      ),
   };
 
   // Parameters: supplied value, else the default (which may use deployment functions), then validated.
@@ -314,7 +402,8 @@ export function simulateDeployment(template: ArmTemplate, supplied: Readonly<Rec
     ...deploymentFunctions,
     parameters: ([name]) => {
       const key = text(name, 'parameters() argument');
-      if (!Object.hasOwn(parameterValues, key)) throw new ArmExpressionError(`parameters('${key}') is not a declared parameter with a value`);
+      if (!Object.hasOwn(parameterValues, key))
+        throw new ArmExpressionError(`parameters('${key}') is not a declared parameter with a value`);
       return parameterValues[key] as ArmValue;
     },
     variables: ([name]) => {
@@ -333,14 +422,15 @@ export function simulateDeployment(template: ArmTemplate, supplied: Readonly<Rec
 
   // Resources: name, id and condition first, so reference()/listKeys() know what this deployment creates.
   const resources: SimulatedResource[] = [];
-  const mutableResources: Array<{ -readonly [K in keyof SimulatedResource]: SimulatedResource[K] }> = [];
+  const mutableResources: { -readonly [K in keyof SimulatedResource]: SimulatedResource[K] }[] = [];
   template.resources.forEach((definition, index) => {
     const where = `resources[${index}] (${definition.type})`;
     try {
       const name = text(evaluateDeep(definition.name, functions), 'name');
       const deployed = definition.condition === undefined ? true : evaluateDeep(definition.condition, functions);
       if (typeof deployed !== 'boolean') throw new ArmExpressionError('condition must be a bool');
-      const id = definition.scope === undefined ? resourceIdOf(resourceGroupId, definition.type, name.split('/')) : `${definition.type}/${name}`;
+      const id =
+        definition.scope === undefined ? resourceIdOf(resourceGroupId, definition.type, name.split('/')) : `${definition.type}/${name}`;
       mutableResources.push({ type: definition.type, name, id, resourceGroupId, deployed, definition, evaluated: undefined });
     } catch (error) {
       problems.push(`${where}: ${(error as Error).message}`);
@@ -350,10 +440,14 @@ export function simulateDeployment(template: ArmTemplate, supplied: Readonly<Rec
   const resolveTarget = (target: ArmValue | undefined, fn: string): SimulatedResource => {
     const key = text(target, `${fn}() target`);
     // A full resource id may name an existing resource outside the template: ARM reads its state.
-    const found = mutableResources.find((resource) => resource.id.toLowerCase() === key.toLowerCase() || resource.name === key) ?? externalResource(key);
+    const found =
+      mutableResources.find((resource) => resource.id.toLowerCase() === key.toLowerCase() || resource.name === key) ??
+      externalResource(key);
     if (!found) throw new ArmExpressionError(`${fn}('${key}') names no resource of this template and no existing resource by id`);
     if (!found.deployed) {
-      throw new ArmExpressionError(`${fn}() of ${found.type} '${found.name}', which this deployment does not create (ARM evaluates it anyway: guard it with if())`);
+      throw new ArmExpressionError(
+        `${fn}() of ${found.type} '${found.name}', which this deployment does not create (ARM evaluates it anyway: guard it with if())`,
+      );
     }
     return found;
   };
@@ -383,7 +477,9 @@ export function simulateDeployment(template: ArmTemplate, supplied: Readonly<Rec
   mutableResources.forEach((resource) => {
     try {
       const { condition: _condition, ...body } = withoutNestedTemplate(resource.definition);
-      resource.evaluated = evaluateDeep(body, functions) as Record<string, ArmValue>;
+      const evaluated = evaluateDeep(body, functions);
+      if (!isArmObject(evaluated)) throw new ArmExpressionError('a resource must evaluate to an object');
+      resource.evaluated = evaluated;
     } catch (error) {
       problems.push(`${resource.type} '${resource.name}': ${(error as Error).message}`);
     }
@@ -424,8 +520,12 @@ export type EntraCredential = 'secret' | 'certificate';
  * Parameter values a first-time user supplies: the API's client id, the seal keys and one Entra credential
  * (a client secret, or the thumbprint of a certificate loaded into the app), plus the scenario's choices.
  */
-export function scenarioParameters(overrides: Readonly<Record<string, unknown>> = {}, credential: EntraCredential = 'secret'): Record<string, unknown> {
-  const entra = credential === 'secret' ? { entraClientSecret: FAKE.clientSecret } : { entraClientCertificateThumbprint: FAKE.certificateThumbprint };
+export function scenarioParameters(
+  overrides: Readonly<Record<string, unknown>> = {},
+  credential: EntraCredential = 'secret',
+): Record<string, unknown> {
+  const entra =
+    credential === 'secret' ? { entraClientSecret: FAKE.clientSecret } : { entraClientCertificateThumbprint: FAKE.certificateThumbprint };
   return { entraClientId: FAKE.clientId, mappingSealKeys: FAKE.mappingSealKeys, ...entra, ...overrides };
 }
 
@@ -433,7 +533,11 @@ export function scenarioParameters(overrides: Readonly<Record<string, unknown>> 
 // Static checks
 
 /** parameters('x') and variables('y') references, with where they occur. */
-function references(value: unknown, fn: 'parameters' | 'variables', path: string): Array<{ readonly name: string | undefined; readonly path: string }> {
+function references(
+  value: unknown,
+  fn: 'parameters' | 'variables',
+  path: string,
+): { readonly name: string | undefined; readonly path: string }[] {
   return expressionsIn(value, path).flatMap(({ path: at, node }) =>
     callsIn(node)
       .filter((call) => call.name.toLowerCase() === fn.toLowerCase())
@@ -454,7 +558,9 @@ export function staticTemplateProblems(template: ArmTemplate): string[] {
     if (resource.type !== 'Microsoft.Resources/deployments') return;
     const nested = nestedTemplateOf(resource);
     if (nested === undefined) {
-      problems.push(`resources[${index}]: a nested deployment must evaluate its template in its own scope (expressionEvaluationOptions.scope 'inner')`);
+      problems.push(
+        `resources[${index}]: a nested deployment must hold its template (properties.template, template-shaped) and evaluate it in its own scope (expressionEvaluationOptions.scope 'inner')`,
+      );
       return;
     }
     problems.push(...staticTemplateProblems(nested).map((problem) => `resources[${index}] (nested template): ${problem}`));
@@ -465,7 +571,7 @@ export function staticTemplateProblems(template: ArmTemplate): string[] {
   const variables = template.variables ?? {};
   const body = { resources: own.resources, outputs: template.outputs };
 
-  let allRefs: Array<{ name: string | undefined; path: string; fn: string }> = [];
+  let allRefs: { name: string | undefined; path: string; fn: string }[] = [];
   try {
     allRefs = [
       ...references(own, 'parameters', '$').map((ref) => ({ ...ref, fn: 'parameters' })),
@@ -477,7 +583,8 @@ export function staticTemplateProblems(template: ArmTemplate): string[] {
   for (const ref of allRefs) {
     const pool = ref.fn === 'parameters' ? parameters : variables;
     if (ref.name === undefined) problems.push(`${ref.fn}() at ${ref.path} must take one string literal`);
-    else if (!Object.hasOwn(pool, ref.name)) problems.push(`${ref.fn}('${ref.name}') at ${ref.path} names an undeclared ${ref.fn === 'parameters' ? 'parameter' : 'variable'}`);
+    else if (!Object.hasOwn(pool, ref.name))
+      problems.push(`${ref.fn}('${ref.name}') at ${ref.path} names an undeclared ${ref.fn === 'parameters' ? 'parameter' : 'variable'}`);
   }
 
   const usedParameters = new Set(
@@ -506,7 +613,8 @@ export function staticTemplateProblems(template: ArmTemplate): string[] {
   template.resources?.forEach((resource, index) => {
     const known = KNOWN_API_VERSIONS[resource.type];
     if (!known) problems.push(`resources[${index}]: type ${resource.type} has no entry in the API version allow-list`);
-    else if (!known.includes(resource.apiVersion)) problems.push(`resources[${index}]: ${resource.type}@${resource.apiVersion} is not in the API version allow-list`);
+    else if (!known.includes(resource.apiVersion))
+      problems.push(`resources[${index}]: ${resource.type}@${resource.apiVersion} is not in the API version allow-list`);
   });
   return problems;
 }
@@ -527,8 +635,8 @@ function deployedOfType(simulation: Simulation, type: string): SimulatedResource
 
 function containsSecret(value: ArmValue): boolean {
   if (value instanceof SecretValue) return true;
-  if (Array.isArray(value)) return value.some(containsSecret);
-  if (isRecord(value)) return Object.values(value).some((item) => containsSecret(item as ArmValue));
+  if (isArmArray(value)) return value.some(containsSecret);
+  if (isArmObject(value)) return Object.values(value).some(containsSecret);
   return false;
 }
 
@@ -539,9 +647,9 @@ export function appSettingsOf(simulation: Simulation): Map<string, ArmValue> {
   const siteConfig = isRecord(properties) ? properties['siteConfig'] : undefined;
   const list = isRecord(siteConfig) ? siteConfig['appSettings'] : undefined;
   const settings = new Map<string, ArmValue>();
-  if (!Array.isArray(list)) return settings;
-  for (const entry of list as readonly ArmValue[]) {
-    if (isRecord(entry) && typeof entry['name'] === 'string') settings.set(entry['name'], (entry['value'] ?? null) as ArmValue);
+  if (!isArmArray(list)) return settings;
+  for (const entry of list) {
+    if (isArmObject(entry) && typeof entry['name'] === 'string') settings.set(entry['name'], entry['value'] ?? null);
   }
   return settings;
 }
@@ -549,8 +657,8 @@ export function appSettingsOf(simulation: Simulation): Map<string, ArmValue> {
 export function siteProblems(simulation: Simulation): string[] {
   const problems: string[] = [];
   const sites = deployedOfType(simulation, 'Microsoft.Web/sites');
-  if (sites.length !== 1) return [`expected exactly one deployed Microsoft.Web/sites, found ${sites.length}`];
-  const site = sites[0] as SimulatedResource;
+  const site = theOnly(sites);
+  if (!site) return [`expected exactly one deployed Microsoft.Web/sites, found ${sites.length}`];
   const evaluated = site.evaluated;
   if (!evaluated) return ['the web app did not evaluate'];
   const properties = isRecord(evaluated['properties']) ? evaluated['properties'] : {};
@@ -573,7 +681,7 @@ export function siteProblems(simulation: Simulation): string[] {
   if (typeof config['linuxFxVersion'] !== 'string' || !/^NODE\|\d+-lts$/.test(config['linuxFxVersion'])) {
     problems.push('siteConfig.linuxFxVersion must be a Node.js LTS runtime such as NODE|22-lts');
   }
-  expect('siteConfig.alwaysOn', config['alwaysOn'], !SKUS_WITHOUT_ALWAYS_ON.includes(String(sku)));
+  expect('siteConfig.alwaysOn', config['alwaysOn'], !(typeof sku === 'string' && SKUS_WITHOUT_ALWAYS_ON.includes(sku)));
   expect('identity.type', identity['type'], 'SystemAssigned');
 
   // App Service's own CORS answers preflights before the app sees them and keeps its list when the app's
@@ -596,7 +704,8 @@ export function siteProblems(simulation: Simulation): string[] {
     problems.push(`container logging must be on: a Microsoft.Web/sites/config '${site.name}/logs' with httpLogs.fileSystem.enabled true`);
   } else {
     const quota = fileSystem['retentionInMb'];
-    if (typeof quota !== 'number' || quota < 25 || quota > 100) problems.push('httpLogs.fileSystem.retentionInMb must be 25..100 (the API refuses other values)');
+    if (typeof quota !== 'number' || quota < 25 || quota > 100)
+      problems.push('httpLogs.fileSystem.retentionInMb must be 25..100 (the API refuses other values)');
   }
 
   const plans = deployedOfType(simulation, 'Microsoft.Web/serverfarms');
@@ -606,7 +715,7 @@ export function siteProblems(simulation: Simulation): string[] {
     expect('plan kind', plan['kind'], 'linux');
     expect('plan properties.reserved (Linux)', isRecord(plan['properties']) ? plan['properties']['reserved'] : undefined, true);
     expect('plan sku.name', isRecord(plan['sku']) ? plan['sku']['name'] : undefined, sku);
-    if (properties['serverFarmId'] !== plans[0]?.id) problems.push('the web app must run on the template\'s App Service plan');
+    if (properties['serverFarmId'] !== plans[0]?.id) problems.push("the web app must run on the template's App Service plan");
   }
   return problems;
 }
@@ -617,15 +726,17 @@ export function appSettingProblems(simulation: Simulation, expected: ScenarioExp
   const site = deployedOfType(simulation, 'Microsoft.Web/sites')[0];
   const properties = isRecord(site?.evaluated?.['properties']) ? site.evaluated['properties'] : {};
   const config = isRecord(properties['siteConfig']) ? properties['siteConfig'] : {};
-  const raw = Array.isArray(config['appSettings']) ? (config['appSettings'] as readonly ArmValue[]) : [];
+  const raw = isArmArray(config['appSettings']) ? config['appSettings'] : [];
   if (raw.length !== settings.size) problems.push('app setting names must be strings and unique');
 
   const serviceNames = new Set<string>(SETTING_NAMES);
   const aliases = new Set(Object.values(LEGACY_ALIASES).flat());
   for (const name of settings.keys()) {
     if (aliases.has(name)) problems.push(`app setting ${name} is a deprecated alias; use its new name`);
-    else if (/^AZURE_/.test(name)) problems.push(`app setting ${name} is read by DefaultAzureCredential, not by this service's config`);
-    else if (!serviceNames.has(name) && !PLATFORM_SETTING.test(name)) problems.push(`app setting ${name} is neither read by the service (SETTING_NAMES) nor a platform setting`);
+    else if (name.startsWith('AZURE_'))
+      problems.push(`app setting ${name} is read by DefaultAzureCredential, not by this service's config`);
+    else if (!serviceNames.has(name) && !PLATFORM_SETTING.test(name))
+      problems.push(`app setting ${name} is neither read by the service (SETTING_NAMES) nor a platform setting`);
   }
 
   const valueOf = (name: string): string | undefined => {
@@ -644,26 +755,33 @@ export function appSettingProblems(simulation: Simulation, expected: ScenarioExp
     if (settings.has('ENTRA_CLIENT_CERTIFICATE_PATH')) problems.push('secret mode must not set ENTRA_CLIENT_CERTIFICATE_PATH');
     if (valueOf('WEBSITE_LOAD_CERTIFICATES')) problems.push('secret mode must not load certificates (WEBSITE_LOAD_CERTIFICATES)');
   } else {
-    const thumbprint = String(simulation.parameters['entraClientCertificateThumbprint'] ?? '').toUpperCase();
+    const thumbprintParameter = simulation.parameters['entraClientCertificateThumbprint'];
+    const thumbprint = (typeof thumbprintParameter === 'string' ? thumbprintParameter : '').toUpperCase();
     if (settings.has('ENTRA_CLIENT_SECRET')) problems.push('certificate mode must not write ENTRA_CLIENT_SECRET');
     if (valueOf('WEBSITE_LOAD_CERTIFICATES') !== thumbprint) {
-      problems.push(`certificate mode must load exactly the certificate (WEBSITE_LOAD_CERTIFICATES=${thumbprint}), got ${JSON.stringify(valueOf('WEBSITE_LOAD_CERTIFICATES'))}`);
+      problems.push(
+        `certificate mode must load exactly the certificate (WEBSITE_LOAD_CERTIFICATES=${thumbprint}), got ${JSON.stringify(valueOf('WEBSITE_LOAD_CERTIFICATES'))}`,
+      );
     }
     if (valueOf('ENTRA_CLIENT_CERTIFICATE_PATH') !== `/var/ssl/private/${thumbprint}.p12`) {
-      problems.push(`certificate mode must point ENTRA_CLIENT_CERTIFICATE_PATH at /var/ssl/private/${thumbprint}.p12, got ${JSON.stringify(valueOf('ENTRA_CLIENT_CERTIFICATE_PATH'))}`);
+      problems.push(
+        `certificate mode must point ENTRA_CLIENT_CERTIFICATE_PATH at /var/ssl/private/${thumbprint}.p12, got ${JSON.stringify(valueOf('ENTRA_CLIENT_CERTIFICATE_PATH'))}`,
+      );
     }
   }
-  const [wanted, unwanted] = expected.acsAuthMode === 'managedIdentity' ? ['ACS_ENDPOINT', 'ACS_CONNECTION_STRING'] : ['ACS_CONNECTION_STRING', 'ACS_ENDPOINT'];
-  if (!valueOf(wanted as string)) problems.push(`${expected.acsAuthMode} mode must set ${wanted}`);
-  if (settings.has(unwanted as string)) problems.push(`${expected.acsAuthMode} mode must not set ${unwanted}`);
+  const [wanted, unwanted] =
+    expected.acsAuthMode === 'managedIdentity' ? ['ACS_ENDPOINT', 'ACS_CONNECTION_STRING'] : ['ACS_CONNECTION_STRING', 'ACS_ENDPOINT'];
+  if (!valueOf(wanted)) problems.push(`${expected.acsAuthMode} mode must set ${wanted}`);
+  if (settings.has(unwanted)) problems.push(`${expected.acsAuthMode} mode must not set ${unwanted}`);
   if (expected.acsAuthMode === 'managedIdentity' && simulation.listKeysCalls.length > 0) {
     problems.push('managedIdentity mode must not read the ACS keys (listKeys() was evaluated)');
   }
   // The service must reach the intended resource: the seals name it, and its identities live there.
   const acs = intendedAcs(simulation);
-  const acsValue = valueOf(wanted as string) ?? '';
+  const acsValue = valueOf(wanted) ?? '';
   if (typeof acs === 'string') problems.push(acs);
-  else if (!new RegExp(`(^|endpoint=)https://${acs.name}\\.`).test(acsValue)) problems.push(`${wanted} must point at the Communication Services resource ${acs.name}`);
+  else if (!new RegExp(`(^|endpoint=)https://${acs.name}\\.`).test(acsValue))
+    problems.push(`${wanted} must point at the Communication Services resource ${acs.name}`);
 
   const secureParameters = new Set(Object.keys(simulation.parameters).filter((name) => simulation.parameters[name] instanceof SecretValue));
   for (const [name, value] of settings) {
@@ -671,7 +789,9 @@ export function appSettingProblems(simulation: Simulation, expected: ScenarioExp
     if (secret) {
       const fromSecretSource =
         value instanceof SecretValue &&
-        value.origins.every((origin) => origin === 'listKeys' || (origin.startsWith('parameter:') && secureParameters.has(origin.slice('parameter:'.length))));
+        value.origins.every(
+          (origin) => origin === 'listKeys' || (origin.startsWith('parameter:') && secureParameters.has(origin.slice('parameter:'.length))),
+        );
       if (!fromSecretSource) problems.push(`secret app setting ${name} must come only from a securestring parameter or listKeys()`);
     } else if (containsSecret(value)) {
       problems.push(`app setting ${name} is not a secret setting but its value derives from a secret`);
@@ -679,18 +799,22 @@ export function appSettingProblems(simulation: Simulation, expected: ScenarioExp
   }
 
   const expectSetting = (name: string, value: string): void => {
-    if (valueOf(name) !== value) problems.push(`app setting ${name} must be ${JSON.stringify(value)}, got ${JSON.stringify(valueOf(name))}`);
+    if (valueOf(name) !== value)
+      problems.push(`app setting ${name} must be ${JSON.stringify(value)}, got ${JSON.stringify(valueOf(name))}`);
   };
   expectSetting('NODE_ENV', 'production');
   expectSetting('TRUST_PROXY', '1');
   expectSetting('WEBSITE_RUN_FROM_PACKAGE', '1');
   expectSetting('SCM_DO_BUILD_DURING_DEPLOYMENT', 'false');
   if (expected.enableApplicationInsights) {
-    if (!valueOf('APPLICATIONINSIGHTS_CONNECTION_STRING')) problems.push('Application Insights is enabled but APPLICATIONINSIGHTS_CONNECTION_STRING is empty');
+    if (!valueOf('APPLICATIONINSIGHTS_CONNECTION_STRING'))
+      problems.push('Application Insights is enabled but APPLICATIONINSIGHTS_CONNECTION_STRING is empty');
     expectSetting('ApplicationInsightsAgent_EXTENSION_VERSION', '~3');
   } else {
-    if (valueOf('APPLICATIONINSIGHTS_CONNECTION_STRING')) problems.push('Application Insights is disabled but APPLICATIONINSIGHTS_CONNECTION_STRING is set');
-    if (valueOf('ApplicationInsightsAgent_EXTENSION_VERSION')) problems.push('Application Insights is disabled but its agent is switched on');
+    if (valueOf('APPLICATIONINSIGHTS_CONNECTION_STRING'))
+      problems.push('Application Insights is disabled but APPLICATIONINSIGHTS_CONNECTION_STRING is set');
+    if (valueOf('ApplicationInsightsAgent_EXTENSION_VERSION'))
+      problems.push('Application Insights is disabled but its agent is switched on');
   }
 
   // The service's own parser has the last word: it must start, in the expected mode.
@@ -699,9 +823,12 @@ export function appSettingProblems(simulation: Simulation, expected: ScenarioExp
     const config = loadConfig(env);
     if (config.environment !== 'production') problems.push('the service would not run as production');
     if (config.server.trustProxy !== 1) problems.push('the service must trust exactly one proxy hop (App Service front end)');
-    if (config.acs.auth.kind !== expected.acsAuthMode) problems.push(`the service would use ACS ${config.acs.auth.kind}, not ${expected.acsAuthMode}`);
-    if (config.entra.clientId !== simulation.parameters['entraClientId']) problems.push('ENTRA_CLIENT_ID does not carry the entraClientId parameter');
-    if (config.entra.credential.kind !== (expected.credential ?? 'secret')) problems.push(`the service would use a ${config.entra.credential.kind}, not a ${expected.credential ?? 'secret'}`);
+    if (config.acs.auth.kind !== expected.acsAuthMode)
+      problems.push(`the service would use ACS ${config.acs.auth.kind}, not ${expected.acsAuthMode}`);
+    if (config.entra.clientId !== simulation.parameters['entraClientId'])
+      problems.push('ENTRA_CLIENT_ID does not carry the entraClientId parameter');
+    if (config.entra.credential.kind !== (expected.credential ?? 'secret'))
+      problems.push(`the service would use a ${config.entra.credential.kind}, not a ${expected.credential ?? 'secret'}`);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     problems.push(...error.problems.map((problem) => `loadConfig: ${problem}`));
@@ -721,8 +848,7 @@ export function intendedAcs(simulation: Simulation): { readonly name: string; re
     const existing = externalResource(existingId);
     return existing ?? `existingAcsResourceId ${JSON.stringify(existingId)} is not a resource id`;
   }
-  if (created.length !== 1) return `expected one new Communication Services resource, found ${created.length}`;
-  return created[0] as SimulatedResource;
+  return theOnly(created) ?? `expected one new Communication Services resource, found ${created.length}`;
 }
 
 export function roleAssignmentProblems(simulation: Simulation, expected: ScenarioExpectation): string[] {
@@ -730,22 +856,31 @@ export function roleAssignmentProblems(simulation: Simulation, expected: Scenari
   if (expected.acsAuthMode !== 'managedIdentity') {
     return assignments.length === 0 ? [] : ['connectionString mode must not grant the app a role on the ACS resource'];
   }
-  if (assignments.length !== 1) return [`managedIdentity mode needs exactly one role assignment, found ${assignments.length}`];
+  const assignment = theOnly(assignments);
+  if (!assignment) return [`managedIdentity mode needs exactly one role assignment, found ${assignments.length}`];
   const problems: string[] = [];
-  const evaluated = (assignments[0] as SimulatedResource).evaluated ?? {};
+  const evaluated = assignment.evaluated ?? {};
   const properties = isRecord(evaluated['properties']) ? evaluated['properties'] : {};
   const acs = intendedAcs(simulation);
   if (typeof acs === 'string') return [acs];
   // A resource-relative scope names a resource of the group the assignment is deployed in.
-  if (evaluated['scope'] !== `Microsoft.Communication/communicationServices/${acs.name}` || assignments[0]?.resourceGroupId !== acs.resourceGroupId) {
+  if (
+    evaluated['scope'] !== `Microsoft.Communication/communicationServices/${acs.name}` ||
+    assignment.resourceGroupId !== acs.resourceGroupId
+  ) {
     problems.push(
-      `the role assignment must be scoped to the ACS resource ${acs.resourceGroupId}/…/${acs.name}, got scope ${JSON.stringify(evaluated['scope'])} in ${String(assignments[0]?.resourceGroupId)}`,
+      `the role assignment must be scoped to the ACS resource ${acs.resourceGroupId}/…/${acs.name}, got scope ${JSON.stringify(evaluated['scope'])} in ${assignment.resourceGroupId}`,
     );
   }
-  if (properties['principalId'] !== simulation.principalId) problems.push("the role assignment must name the web app's system-assigned identity");
+  if (properties['principalId'] !== simulation.principalId)
+    problems.push("the role assignment must name the web app's system-assigned identity");
   if (properties['principalType'] !== 'ServicePrincipal') problems.push('principalType must be ServicePrincipal');
-  const roleIds = ACS_ROLE_DEFINITION_IDS.map((id) => `/subscriptions/${FAKE.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${id}`);
-  if (!roleIds.includes(String(properties['roleDefinitionId']))) problems.push(`unexpected roleDefinitionId ${JSON.stringify(properties['roleDefinitionId'])}`);
+  const roleIds = ACS_ROLE_DEFINITION_IDS.map(
+    (id) => `/subscriptions/${FAKE.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${id}`,
+  );
+  const roleDefinitionId = properties['roleDefinitionId'];
+  if (typeof roleDefinitionId !== 'string' || !roleIds.includes(roleDefinitionId))
+    problems.push(`unexpected roleDefinitionId ${JSON.stringify(properties['roleDefinitionId'])}`);
   return problems;
 }
 
@@ -772,7 +907,9 @@ export function roleAssignmentRecreationProblems(template: ArmTemplate, paramete
   if (first === undefined) return [];
   if (first !== nameOf(FAKE.principalId)) return ['the role assignment name must be the same on every deployment for the same principal'];
   return first === nameOf(FAKE.otherPrincipalId)
-    ? ["the role assignment name must derive from the app's principal id, or recreating the app fails with RoleAssignmentUpdateNotPermitted"]
+    ? [
+        "the role assignment name must derive from the app's principal id, or recreating the app fails with RoleAssignmentUpdateNotPermitted",
+      ]
     : [];
 }
 
@@ -780,8 +917,16 @@ export function roleAssignmentRecreationProblems(template: ArmTemplate, paramete
  * Parameter sets ARM must refuse at validation, before any resource is touched, and the words its message
  * must contain. The template has no other way to say "exactly one of two optional parameters".
  */
-export const REFUSED_CREDENTIALS: ReadonlyArray<{ readonly label: string; readonly overrides: Readonly<Record<string, unknown>>; readonly message: string }> = [
-  { label: 'both a secret and a certificate', overrides: { entraClientSecret: FAKE.clientSecret, entraClientCertificateThumbprint: FAKE.certificateThumbprint }, message: 'not both' },
+export const REFUSED_CREDENTIALS: readonly {
+  readonly label: string;
+  readonly overrides: Readonly<Record<string, unknown>>;
+  readonly message: string;
+}[] = [
+  {
+    label: 'both a secret and a certificate',
+    overrides: { entraClientSecret: FAKE.clientSecret, entraClientCertificateThumbprint: FAKE.certificateThumbprint },
+    message: 'not both',
+  },
   { label: 'neither', overrides: { entraClientSecret: '' }, message: 'the API needs one credential' },
   {
     label: 'a thumbprint that is not 40 characters long',
@@ -804,7 +949,11 @@ export function credentialRefusalProblems(template: ArmTemplate): string[] {
 }
 
 /** Everything about one simulated deployment. */
-export function deploymentProblems(template: ArmTemplate, parameters: Readonly<Record<string, unknown>>, expected: ScenarioExpectation): string[] {
+export function deploymentProblems(
+  template: ArmTemplate,
+  parameters: Readonly<Record<string, unknown>>,
+  expected: ScenarioExpectation,
+): string[] {
   const simulation = simulateDeployment(template, parameters);
   return [
     ...simulation.problems,

@@ -39,7 +39,7 @@ function problemOf(path: string): string {
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     expect(error.problems).toHaveLength(1);
-    return error.problems[0] as string;
+    return error.problems.join('\n');
   }
   throw new Error('loadClientCertificate accepted the file');
 }
@@ -78,7 +78,9 @@ describe('loadClientCertificate', () => {
   describe('with the key and certificate in a PKCS#12 file without a password (App Service, /var/ssl/private/<thumbprint>.p12)', () => {
     it('returns the same thumbprint, key and x5c as the PEM form', () => {
       const fromPem = loadClientCertificate(pemFile('same.pem', certificate.combinedPem));
-      const fromPkcs12 = loadClientCertificate(pkcs12File(appServiceName(certificate.thumbprintSha1), certificate.keyPem, [certificate.certPem]));
+      const fromPkcs12 = loadClientCertificate(
+        pkcs12File(appServiceName(certificate.thumbprintSha1), certificate.keyPem, [certificate.certPem]),
+      );
       expect(fromPkcs12).toEqual(fromPem);
       expect(fromPkcs12.privateKey).toMatch(/^-----BEGIN PRIVATE KEY-----\n/);
     });
@@ -89,7 +91,14 @@ describe('loadClientCertificate', () => {
       ['the empty password, AES-256 bags', { password: '', algorithm: 'aes256' }],
       ['the empty password, 3DES bags (older Windows exports)', { password: '', algorithm: '3des' }],
     ] as const)('reads %s', (_label, options) => {
-      const loaded = loadClientCertificate(pkcs12File(`variant-${String(options.password)}-${'algorithm' in options ? options.algorithm : 'none'}.p12`, certificate.keyPem, [certificate.certPem], options));
+      const loaded = loadClientCertificate(
+        pkcs12File(
+          `variant-${String(options.password)}-${'algorithm' in options ? options.algorithm : 'none'}.p12`,
+          certificate.keyPem,
+          [certificate.certPem],
+          options,
+        ),
+      );
       expect(loaded.thumbprintSha256).toBe(certificate.thumbprintSha256);
       expect(new X509Certificate(loaded.x5c).checkPrivateKey(createPrivateKey(loaded.privateKey))).toBe(true);
     });
@@ -116,7 +125,9 @@ describe('loadClientCertificate', () => {
     });
 
     it('without a private key (a public certificate export)', () => {
-      expect(problemOf(pkcs12File('public.p12', null, [certificate.certPem]))).toMatch(/holds no private key .*the PKCS#12 file must contain/);
+      expect(problemOf(pkcs12File('public.p12', null, [certificate.certPem]))).toMatch(
+        /holds no private key .*the PKCS#12 file must contain/,
+      );
     });
 
     it('whose key belongs to none of its certificates', () => {
@@ -131,7 +142,9 @@ describe('loadClientCertificate', () => {
     it('that is binary but not PKCS#12', () => {
       const path = temp.path('not-pkcs12.p12');
       writeFileSync(path, Buffer.from([0x30, 0x82, 0xff, 0xff, 0x01, 0x02, 0x03]));
-      expect(problemOf(path)).toMatch(/^ENTRA_CLIENT_CERTIFICATE_PATH holds (neither PEM text nor a PKCS#12 structure|a PKCS#12 file that cannot be read)/);
+      expect(problemOf(path)).toMatch(
+        /^ENTRA_CLIENT_CERTIFICATE_PATH holds (neither PEM text nor a PKCS#12 structure|a PKCS#12 file that cannot be read)/,
+      );
     });
 
     it('without putting key material in the message', () => {
@@ -163,12 +176,18 @@ describe('loadClientCertificate', () => {
     });
 
     it('a password-protected key', () => {
-      const encrypted = createPrivateKey(certificate.keyPem).export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'pw' }).toString();
+      const encrypted = createPrivateKey(certificate.keyPem)
+        .export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'pw' })
+        .toString();
       expect(problemOf(pemFile('encrypted.pem', `${encrypted}${certificate.certPem}`))).toMatch(/password-protected/);
     });
 
     it('a key that is not RSA (msal signs with PS256)', () => {
-      const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256', privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+      const { privateKey } = generateKeyPairSync('ec', {
+        namedCurve: 'P-256',
+        privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+        publicKeyEncoding: { type: 'spki', format: 'pem' },
+      });
       expect(problemOf(pemFile('ec.pem', `${privateKey}${certificate.certPem}`))).toMatch(/holds a ec key .*RSA/);
     });
 

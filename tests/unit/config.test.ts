@@ -41,7 +41,11 @@ describe('loadConfig', () => {
       expect(config.graph.extensionName).toBe('com.contoso.identityMapping');
       expect(config.graph.oboScopes).toEqual(['https://graph.microsoft.com/User.ReadWrite']);
       expect(config.acs.tokenScopes).toEqual(['chat', 'voip']);
-      expect(config.acs.auth).toEqual({ kind: 'connectionString', connectionString: valid.ACS_CONNECTION_STRING, endpoint: 'https://contoso.communication.azure.com/' });
+      expect(config.acs.auth).toEqual({
+        kind: 'connectionString',
+        connectionString: valid.ACS_CONNECTION_STRING,
+        endpoint: 'https://contoso.communication.azure.com/',
+      });
       expect(config.server.corsAllowedOrigins).toEqual([]);
       expect(config.server.trustProxy).toBe(false);
     });
@@ -78,7 +82,15 @@ describe('loadConfig', () => {
       TRUST_PROXY: 'true',
     });
     const text = problems.join('\n');
-    for (const name of ['ENTRA_TENANT_ID', 'ENTRA_CLIENT_SECRET', 'ENTRA_AUTHORITY_HOST', 'GRAPH_BASE_URL', 'PORT', 'ACS_TOKEN_SCOPES', 'TRUST_PROXY']) {
+    for (const name of [
+      'ENTRA_TENANT_ID',
+      'ENTRA_CLIENT_SECRET',
+      'ENTRA_AUTHORITY_HOST',
+      'GRAPH_BASE_URL',
+      'PORT',
+      'ACS_TOKEN_SCOPES',
+      'TRUST_PROXY',
+    ]) {
       expect(text).toContain(name);
     }
     expect(problems.filter((problem) => problem.startsWith('CORS_ALLOWED_ORIGINS'))).toHaveLength(2);
@@ -104,7 +116,10 @@ describe('loadConfig', () => {
     expect(config.entra.credential).toEqual({ kind: 'secret', secret: 'legacy-secret' });
     expect(config.graph.extensionName).toBe('com.fabrikam.acsMapping');
     expect(config.deprecatedNamesUsed).toEqual(
-      expect.arrayContaining(['microsoftEntraID_tenantId (use ENTRA_TENANT_ID)', 'communicationServices_connectionString (use ACS_CONNECTION_STRING)']),
+      expect.arrayContaining([
+        'microsoftEntraID_tenantId (use ENTRA_TENANT_ID)',
+        'communicationServices_connectionString (use ACS_CONNECTION_STRING)',
+      ]),
     );
   });
 
@@ -128,13 +143,15 @@ describe('loadConfig', () => {
     ]);
   });
 
-  it.each(['AzureActiveDirectory__TenantId', 'AzureActiveDirectory__ClientId', 'AzureActiveDirectory__ClientSecret', 'CommunicationServices__ConnectionString'])(
-    'counts %s as an Azure setting (it turns local mode off)',
-    (name) => {
-      expect(AZURE_SETTING_NAMES).toContain(name);
-      expect(hasNoAzureSettings({ [name]: 'x' })).toBe(false);
-    },
-  );
+  it.each([
+    'AzureActiveDirectory__TenantId',
+    'AzureActiveDirectory__ClientId',
+    'AzureActiveDirectory__ClientSecret',
+    'CommunicationServices__ConnectionString',
+  ])('counts %s as an Azure setting (it turns local mode off)', (name) => {
+    expect(AZURE_SETTING_NAMES).toContain(name);
+    expect(hasNoAzureSettings({ [name]: 'x' })).toBe(false);
+  });
 
   describe('the issuers, by authority host (ENTRA_AUTHORITY_HOST)', () => {
     it.each([
@@ -155,11 +172,19 @@ describe('loadConfig', () => {
 
     it('refuses a host outside the known clouds unless ENTRA_V1_ISSUER_HOST names its v1 issuer', () => {
       const problems = problemsOf({ ...valid, ENTRA_AUTHORITY_HOST: 'https://login.sovcloud-identity.fr' });
-      expect(problems).toEqual([expect.stringMatching(/^ENTRA_AUTHORITY_HOST 'https:\/\/login\.sovcloud-identity\.fr' is not a Microsoft Entra cloud .* set ENTRA_V1_ISSUER_HOST/)]);
+      expect(problems).toEqual([
+        expect.stringMatching(
+          /^ENTRA_AUTHORITY_HOST 'https:\/\/login\.sovcloud-identity\.fr' is not a Microsoft Entra cloud .* set ENTRA_V1_ISSUER_HOST/,
+        ),
+      ]);
     });
 
     it('takes the v1 issuer from ENTRA_V1_ISSUER_HOST, and the v2 issuer from an unknown authority host', () => {
-      const config = loadConfig({ ...valid, ENTRA_AUTHORITY_HOST: 'https://login.sovcloud-identity.fr', ENTRA_V1_ISSUER_HOST: 'https://sts.sovcloud-identity.fr/' });
+      const config = loadConfig({
+        ...valid,
+        ENTRA_AUTHORITY_HOST: 'https://login.sovcloud-identity.fr',
+        ENTRA_V1_ISSUER_HOST: 'https://sts.sovcloud-identity.fr/',
+      });
       expect(config.entra.issuers).toEqual({
         v1: `https://sts.sovcloud-identity.fr/${TENANT}/`,
         v2: `https://login.sovcloud-identity.fr/${TENANT}/v2.0`,
@@ -167,8 +192,12 @@ describe('loadConfig', () => {
     });
 
     it('lets ENTRA_V1_ISSUER_HOST override a known cloud, and refuses one that is not https', () => {
-      expect(loadConfig({ ...valid, ENTRA_V1_ISSUER_HOST: 'https://sts.example.net' }).entra.issuers.v1).toBe(`https://sts.example.net/${TENANT}/`);
-      expect(problemsOf({ ...valid, ENTRA_V1_ISSUER_HOST: 'http://sts.windows.net' })).toEqual([expect.stringMatching(/^ENTRA_V1_ISSUER_HOST must be an https URL/)]);
+      expect(loadConfig({ ...valid, ENTRA_V1_ISSUER_HOST: 'https://sts.example.net' }).entra.issuers.v1).toBe(
+        `https://sts.example.net/${TENANT}/`,
+      );
+      expect(problemsOf({ ...valid, ENTRA_V1_ISSUER_HOST: 'http://sts.windows.net' })).toEqual([
+        expect.stringMatching(/^ENTRA_V1_ISSUER_HOST must be an https URL/),
+      ]);
     });
   });
 
@@ -201,7 +230,10 @@ describe('loadConfig', () => {
 
     it('is the certificate file when only ENTRA_CLIENT_CERTIFICATE_PATH is set, and the file is not read here', () => {
       const path = '/var/ssl/private/does-not-exist-yet.pem';
-      expect(loadConfig({ ...withoutSecret, ENTRA_CLIENT_CERTIFICATE_PATH: ` ${path} ` }).entra.credential).toEqual({ kind: 'certificate', path });
+      expect(loadConfig({ ...withoutSecret, ENTRA_CLIENT_CERTIFICATE_PATH: ` ${path} ` }).entra.credential).toEqual({
+        kind: 'certificate',
+        path,
+      });
     });
 
     it('refuses both, naming both settings, without echoing the secret', () => {
@@ -219,11 +251,15 @@ describe('loadConfig', () => {
 
     it('treats an empty setting as unset', () => {
       expect(loadConfig({ ...valid, ENTRA_CLIENT_CERTIFICATE_PATH: '  ' }).entra.credential.kind).toBe('secret');
-      expect(loadConfig({ ...withoutSecret, ENTRA_CLIENT_SECRET: '', ENTRA_CLIENT_CERTIFICATE_PATH: '/c.pem' }).entra.credential.kind).toBe('certificate');
+      expect(loadConfig({ ...withoutSecret, ENTRA_CLIENT_SECRET: '', ENTRA_CLIENT_CERTIFICATE_PATH: '/c.pem' }).entra.credential.kind).toBe(
+        'certificate',
+      );
     });
 
     it('refuses a placeholder path', () => {
-      expect(problemsOf({ ...withoutSecret, ENTRA_CLIENT_CERTIFICATE_PATH: '<path-to-pem>' }).join('\n')).toMatch(/ENTRA_CLIENT_CERTIFICATE_PATH holds a placeholder/);
+      expect(problemsOf({ ...withoutSecret, ENTRA_CLIENT_CERTIFICATE_PATH: '<path-to-pem>' }).join('\n')).toMatch(
+        /ENTRA_CLIENT_CERTIFICATE_PATH holds a placeholder/,
+      );
     });
 
     it('counts the certificate path as an Azure setting (it turns local mode off)', () => {

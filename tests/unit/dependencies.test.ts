@@ -73,7 +73,9 @@ const INSTALL_SCRIPTS: Readonly<Record<string, string>> = {
 };
 
 describe('install scripts', () => {
-  const rootManifest = JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { readonly scarfSettings?: { readonly enabled?: unknown } };
+  const rootManifest = JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as {
+    readonly scarfSettings?: { readonly enabled?: unknown };
+  };
 
   it('come only from packages reviewed for what they do at install time', () => {
     const withScripts = Object.entries(lock.packages)
@@ -108,7 +110,10 @@ describe('install scripts', () => {
       // accident). The tree is read here without that limit and handed to report.js's own decision logic.
       // npm ls exits non-zero on any oddity of the tree (an extraneous package) but still prints it, and
       // report.js uses that output too.
-      const tree = await promisify(execFile)('npm', ['ls', '@scarf/scarf', '--json', '--long'], { cwd: PROJECT_ROOT, maxBuffer: 64 * 1024 * 1024 }).then(
+      const tree = await promisify(execFile)('npm', ['ls', '@scarf/scarf', '--json', '--long'], {
+        cwd: PROJECT_ROOT,
+        maxBuffer: 64 * 1024 * 1024,
+      }).then(
         ({ stdout }) => stdout,
         (error: { stdout?: string }) => {
           if (!error.stdout) throw error;
@@ -126,7 +131,11 @@ describe('install scripts', () => {
       // The environment of an install with no opt-out of its own: only the package.json may switch it off.
       const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', INIT_CWD: PROJECT_ROOT };
       env['SCARF_LOCAL_PORT'] = String((server.address() as AddressInfo).port);
-      const child = spawn(process.execPath, ['-e', script], { cwd: join(PROJECT_ROOT, 'node_modules', '@scarf', 'scarf'), env, stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, ['-e', script], {
+        cwd: join(PROJECT_ROOT, 'node_modules', '@scarf', 'scarf'),
+        env,
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
       let output = '';
       child.stdout.on('data', (chunk: Buffer) => {
         output += chunk.toString('utf8');

@@ -3,7 +3,12 @@ import { findLeaks, type CapturedResponse } from '../helpers/secrecy';
 // The check every integration suite runs at close: prove it catches what it is meant to catch.
 const jwt = 'eyJhbGciOiJSUzI1NiJ9.eyJvaWQiOiJhYmMifQ.c2lnbmF0dXJlLXBhcnQ';
 const other = 'eyJhbGciOiJSUzI1NiJ9.eyJvaWQiOiJ4eXoifQ.b3RoZXItc2lnbmF0dXJl';
-const ok = (path: string, body: unknown, status = 201, method = 'GET'): CapturedResponse => ({ method, path, status, body: JSON.stringify(body) });
+const ok = (path: string, body: unknown, status = 201, method = 'GET'): CapturedResponse => ({
+  method,
+  path,
+  status,
+  body: JSON.stringify(body),
+});
 
 describe('findLeaks', () => {
   it('accepts the ACS token a token route returns, and nothing else', () => {
@@ -23,6 +28,8 @@ describe('findLeaks', () => {
 
   it('flags a secret anywhere', () => {
     const secret = 'client-secret-value-123';
-    expect(findLeaks({ logLines: [`{"x":"${secret}"}`], responses: [ok('/health', { s: secret }, 200)], secrets: [secret] })).toHaveLength(2);
+    expect(findLeaks({ logLines: [`{"x":"${secret}"}`], responses: [ok('/health', { s: secret }, 200)], secrets: [secret] })).toHaveLength(
+      2,
+    );
   });
 });

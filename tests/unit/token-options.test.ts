@@ -10,7 +10,10 @@ describe('parseTokenOptions', () => {
 
   it('takes a subset of the configured scopes and a lifetime from 60 to 1440 minutes', () => {
     expect(parseTokenOptions({ scopes: 'voip', expiresInMinutes: '60' }, allowed)).toEqual({ scopes: ['voip'], expiresInMinutes: 60 });
-    expect(parseTokenOptions({ scopes: 'chat, voip,chat', expiresInMinutes: '1440' }, allowed)).toEqual({ scopes: ['chat', 'voip'], expiresInMinutes: 1440 });
+    expect(parseTokenOptions({ scopes: 'chat, voip,chat', expiresInMinutes: '1440' }, allowed)).toEqual({
+      scopes: ['chat', 'voip'],
+      expiresInMinutes: 1440,
+    });
   });
 
   it.each([
