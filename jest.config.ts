@@ -21,9 +21,15 @@ const config: Config = {
     ],
   },
   transformIgnorePatterns: ['/node_modules/(?!jose/)'],
+  // Dynamic imports in src name the built file (`./local/local-mode.js`), as Node's resolver needs; here the
+  // source is TypeScript, so a relative `.js` specifier resolves to the `.ts` file beside it.
+  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  // No test reaches the network: a connect or DNS lookup to anything but loopback throws (tests/setup/network-guard.ts).
+  setupFilesAfterEnv: ['<rootDir>/tests/setup/block-network.ts'],
   testTimeout: 30_000,
   reporters: ['default', '<rootDir>/tests/plain-summary-reporter.cjs'],
-  // CI has 2 cores; the suites are mostly waiting on loopback I/O, so two workers use them well.
+  // Two test files at a time: the suites mostly wait on loopback I/O to the emulators, and the ones that
+  // time upstream calls (deadlines of a few hundred ms) stay reliable when the CPU is not oversubscribed.
   maxWorkers: 2,
 };
 

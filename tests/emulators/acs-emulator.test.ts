@@ -17,15 +17,6 @@ interface RestErrorLike {
   readonly response?: { readonly headers: { get(name: string): string | undefined } };
 }
 
-async function rejectionOf(promise: Promise<unknown>): Promise<RestErrorLike> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as RestErrorLike;
-  }
-  throw new Error('expected the call to fail');
-}
-
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const MINUTE_MS = 60_000;
 
@@ -116,8 +107,11 @@ describe('ACS Identity emulator with the real CommunicationIdentityClient', () =
 
     it.each([59, 1441])('refuses expiresInMinutes %i with 400 ValidationError', async (minutes) => {
       const user = await client.createUser();
-      const error = await rejectionOf(client.getToken(user, ['chat'], { tokenExpiresInMinutes: minutes }));
-      expect(error).toMatchObject({ name: 'RestError', statusCode: 400, code: 'ValidationError' });
+      await expect(client.getToken(user, ['chat'], { tokenExpiresInMinutes: minutes })).rejects.toMatchObject({
+        name: 'RestError',
+        statusCode: 400,
+        code: 'ValidationError',
+      });
     });
 
     it('refuses an empty scope list with the live error', async () => {
@@ -429,8 +423,9 @@ describe('ACS Identity emulator request limits', () => {
     const client = createIdentityClient({ connectionString: acs.connectionString, maxRetries: 0 });
     await client.createUser();
     await client.createUser();
-    const error = await rejectionOf(client.createUser());
-    expect(error).toMatchObject({ name: 'RestError', statusCode: 429, code: 'TooManyRequests' });
+    const refused = client.createUser();
+    await expect(refused).rejects.toMatchObject({ name: 'RestError', statusCode: 429, code: 'TooManyRequests' });
+    const error = (await refused.catch((reason: unknown) => reason)) as RestErrorLike;
     expect(Number(error.response?.headers.get('retry-after'))).toBeGreaterThan(0);
     // createUserAndToken has its own limit, so it still goes through.
     await expect(client.createUserAndToken(['chat'])).resolves.toMatchObject({ token: match.any(String) });

@@ -1,3 +1,4 @@
+import { expect } from '@jest/globals';
 import type { Response } from 'supertest';
 
 import type { TestService } from './test-service';

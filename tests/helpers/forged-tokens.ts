@@ -47,7 +47,9 @@ export function hmacSignedWith(token: string, secret: string | Buffer): string {
 
 /** An RSA public JWK (as published in the JWKS) as SPKI PEM. */
 export function publicKeyPem(jwk: JWK): string {
-  return createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' }).export({ type: 'spki', format: 'pem' }).toString();
+  return createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' })
+    .export({ type: 'spki', format: 'pem' })
+    .toString();
 }
 
 let foreignKey: KeyObject | undefined;

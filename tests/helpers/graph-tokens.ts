@@ -54,11 +54,21 @@ export async function mintGraphToken(keys: SigningKeySet, options: GraphTokenOpt
 }
 
 /** Shorthand for a delegated token for `oid` with the given scopes. */
-export function delegatedGraphToken(keys: SigningKeySet, oid: string, scp: string, extra: Partial<GraphTokenOptions> = {}): Promise<string> {
+export function delegatedGraphToken(
+  keys: SigningKeySet,
+  oid: string,
+  scp: string,
+  extra: Partial<GraphTokenOptions> = {},
+): Promise<string> {
   return mintGraphToken(keys, { ...extra, oid, scp });
 }
 
 /** Shorthand for an app-only token of `appId` with the given application roles. */
-export function appGraphToken(keys: SigningKeySet, appId: string, roles: readonly string[], extra: Partial<GraphTokenOptions> = {}): Promise<string> {
+export function appGraphToken(
+  keys: SigningKeySet,
+  appId: string,
+  roles: readonly string[],
+  extra: Partial<GraphTokenOptions> = {},
+): Promise<string> {
   return mintGraphToken(keys, { ...extra, oid: extra.oid ?? randomUUID(), appId, roles });
 }

@@ -19,7 +19,11 @@ export const MAPPING_EXTENSION_NAME = 'com.contoso.identityMapping';
 const DEMO_OIDS: readonly string[] = Object.values(DEMO_USERS).map((user) => user.oid);
 
 /** The ACS identity the user's mapping extension points to, or undefined when there is no mapping. */
-export function mappedIdentityOf(local: Pick<LocalAzure, 'graph'>, oid: string, extensionName: string = MAPPING_EXTENSION_NAME): string | undefined {
+export function mappedIdentityOf(
+  local: Pick<LocalAzure, 'graph'>,
+  oid: string,
+  extensionName: string = MAPPING_EXTENSION_NAME,
+): string | undefined {
   const wanted = extensionName.toLowerCase();
   const extension = local.graph.extensionsOf(oid).find((candidate) => candidate.extensionName.toLowerCase() === wanted);
   const value = extension?.properties['acsUserIdentity'];
@@ -63,7 +67,10 @@ export function expectInvariants(local: Pick<LocalAzure, 'graph' | 'acs'>, oids:
  * Put the emulators back to an empty, healthy state between tests that share one test service:
  * no extensions, no live identities, no faults, counters and rate limits reset. Identities are
  * deleted the way an operator would (outside the service), so the service's own caches are not
- * involved; msal's token cache survives, which is why tests mint a fresh access token each.
+ * involved. Its Graph token cache (graph-token-source.ts: On-Behalf-Of results keyed by the caller's
+ * access token) survives a reset, which is why tests mint a fresh access token each: a reused one
+ * would reach Graph without asking Entra ID, past its counters and faults. (msal's own token cache
+ * plays no part: the service empties it after every On-Behalf-Of call.)
  */
 export function resetEmulatorState(local: Pick<LocalAzure, 'entra' | 'graph' | 'acs'>): void {
   local.graph.reset();
@@ -92,7 +99,8 @@ export async function resetTestService(service: TestService, instances: readonly
       const auth = { Authorization: `Bearer ${await service.tokenFor(user.name as keyof typeof DEMO_USERS)}` };
       for (const http of instances) {
         const response = await http.get('/api/user').set(auth);
-        if (response.status !== 404) throw new Error(`resetTestService: GET /api/user as ${user.name} answered ${response.status}, expected 404`);
+        if (response.status !== 404)
+          throw new Error(`resetTestService: GET /api/user as ${user.name} answered ${response.status}, expected 404`);
       }
     }),
   );

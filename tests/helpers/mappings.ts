@@ -28,7 +28,11 @@ export function putSealedMapping(
   appId: string = service.config.entra.clientId,
 ): void {
   const seal = mappingSealerOf(service.config).seal({ tid: LOCAL_TENANT_ID, oid }, acsUserId);
-  service.local.graph.putExtension(oid, appId, { extensionName: MAPPING_EXTENSION_NAME, [ACS_ID_PROPERTY]: acsUserId, [SEAL_PROPERTY]: seal });
+  service.local.graph.putExtension(oid, appId, {
+    extensionName: MAPPING_EXTENSION_NAME,
+    [ACS_ID_PROPERTY]: acsUserId,
+    [SEAL_PROPERTY]: seal,
+  });
 }
 
 /** The extension's properties as a map, or undefined when the user has none. */
@@ -66,7 +70,9 @@ export function graphExplorer(local: Pick<LocalAzure, 'graph' | 'entra' | 'caCer
       await graph.api(path, await tokenFor(oid)).patch({ ...properties });
     },
     async writeMapping(oid, properties) {
-      const exists = local.graph.extensionsOf(oid).some((extension) => extension.extensionName.toLowerCase() === MAPPING_EXTENSION_NAME.toLowerCase());
+      const exists = local.graph
+        .extensionsOf(oid)
+        .some((extension) => extension.extensionName.toLowerCase() === MAPPING_EXTENSION_NAME.toLowerCase());
       await (exists ? explorer.patchMapping(oid, properties) : explorer.createMapping(oid, properties));
     },
     close: () => graph.close(),

@@ -33,7 +33,12 @@ export function tapResponses(listener: RequestListener, sink: CapturedResponse[]
       if (typeof args[0] !== 'function') keep(args[0]);
       // Express rewrites req.url inside mounted routers; originalUrl is what the client asked for.
       const url = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '';
-      sink.push({ method: req.method ?? '', path: url.split('?')[0] ?? '', status: res.statusCode, body: Buffer.concat(chunks).toString('utf8') });
+      sink.push({
+        method: req.method ?? '',
+        path: url.split('?')[0] ?? '',
+        status: res.statusCode,
+        body: Buffer.concat(chunks).toString('utf8'),
+      });
       return end(...args);
     }) as ServerResponse['end'];
     listener(req, res);
@@ -66,7 +71,8 @@ export function findLeaks(input: {
   for (const response of input.responses) {
     const allowed = issuedToken(response);
     for (const match of response.body.match(JWT) ?? []) {
-      if (match !== allowed) leaks.push(`${response.method} ${response.path} ${response.status} returned a JWT that is not its issued token`);
+      if (match !== allowed)
+        leaks.push(`${response.method} ${response.path} ${response.status} returned a JWT that is not its issued token`);
     }
     for (const secret of secrets) if (response.body.includes(secret)) leaks.push(`${response.method} ${response.path} returned a secret`);
   }

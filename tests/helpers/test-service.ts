@@ -7,7 +7,7 @@ import supertest from 'supertest';
 import { loadClientCertificate } from '../../src/adapters/entra/client-certificate';
 import { composeService, type ServiceRuntime } from '../../src/composition-root';
 import { loadConfig, type Config } from '../../src/config/config';
-import { DEMO_USERS } from '../../src/local/local-directory';
+import type { DEMO_USERS } from '../../src/local/local-directory';
 import { startLocalAzure, type LocalAzure, type LocalAzureOptions } from '../../src/local/local-azure';
 import type { MintAccessTokenOptions } from '../../src/local/entra/entra-emulator';
 import { createLogger } from '../../src/observability/logger';
@@ -35,11 +35,11 @@ export interface TestService {
   readonly responses: CapturedResponse[];
   readonly http: ReturnType<typeof supertest>;
   /** An access token for this API, for a demo user (v1 with `access_as_user` unless told otherwise). */
-  tokenFor(user?: keyof typeof DEMO_USERS, options?: MintAccessTokenOptions): Promise<string>;
+  readonly tokenFor: (user?: keyof typeof DEMO_USERS, options?: MintAccessTokenOptions) => Promise<string>;
   /** Requests the emulators have answered so far, per upstream. */
-  upstreamCalls(): { readonly entra: number; readonly graph: number; readonly acs: number; readonly total: number };
+  readonly upstreamCalls: () => { readonly entra: number; readonly graph: number; readonly acs: number; readonly total: number };
   /** Stop everything, then fail if any log line or response leaked a token or secret. */
-  close(): Promise<void>;
+  readonly close: () => Promise<void>;
 }
 
 export interface TestServiceOptions {
@@ -55,6 +55,18 @@ export interface TestServiceOptions {
 export async function startTestService(options: TestServiceOptions = {}): Promise<TestService> {
   certificates ??= createLocalCertificates();
   const local = await startLocalAzure({ certificates, ...options.localAzure });
+  try {
+    return serviceOn(local, options);
+  } catch (error) {
+    // Settings that do not load or a composition that throws must not leave the emulators listening:
+    // their servers would keep the Jest worker alive after its last test.
+    await local.close();
+    throw error;
+  }
+}
+
+/** The service composed on running emulators, as `npm start` composes it in local mode. */
+function serviceOn(local: LocalAzure, options: TestServiceOptions): TestService {
   const usesCertificate = options.env?.['ENTRA_CLIENT_CERTIFICATE_PATH'] !== undefined;
   const { ENTRA_CLIENT_SECRET: _secret, ...withoutSecret } = local.settings;
   const config = loadConfig({
@@ -103,8 +115,11 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
       return { entra, graph, acs, total: entra + graph + acs };
     },
     async close() {
-      await runtime.close();
-      await local.close();
+      try {
+        await runtime.close();
+      } finally {
+        await local.close();
+      }
       const leaks = findLeaks({
         logLines: rawLogs,
         responses,
@@ -126,7 +141,8 @@ function credentialSecrets(config: Config): string[] {
   const keyLines = (pem: string): string[] => {
     const key = /-----BEGIN [A-Z ]*PRIVATE KEY-----\r?\n([\s\S]*?)\r?\n-----END [A-Z ]*PRIVATE KEY-----/.exec(pem);
     // One line at a time: a leaked PEM would show in a JSON log line with its newlines escaped.
-    return key === null ? [] : (key[1] as string).split(/\r?\n/).filter((line) => line.trim() !== '');
+    const body = key?.[1];
+    return body === undefined ? [] : body.split(/\r?\n/).filter((line) => line.trim() !== '');
   };
   const held = keyLines(loadClientCertificate(credential.path).privateKey);
   if (held.length === 0) throw new Error(`no private key in ${credential.path}`);
@@ -141,16 +157,21 @@ export const ACS_ID = /^8:acs:[0-9a-f-]{36}_[0-9a-f-]{36}$/;
  */
 export function useTestService(options: TestServiceOptions = {}): TestService {
   let current: TestService | undefined;
+  let starting: Promise<TestService> | undefined;
   beforeAll(async () => {
-    current = await startTestService(options);
+    starting = startTestService(options);
+    current = await starting;
   });
   afterAll(async () => {
-    await current?.close();
+    // The start itself, not `current`: a start that outlived beforeAll's timeout is still closed when it ends.
+    const started = await starting?.catch(() => undefined);
+    await started?.close();
   });
   const running = (): TestService => {
     if (current === undefined) throw new Error('the test service is used outside a test of its describe block');
     return current;
   };
-  // Every member of TestService is a plain value or closure, so forwarding property reads is enough.
-  return new Proxy({} as TestService, { get: (_target, property) => Reflect.get(running(), property) });
+  // Every member of TestService is a plain value or a closure (its functions are properties, never
+  // methods that need `this`), so forwarding property reads is enough.
+  return new Proxy({} as TestService, { get: (_target, property): unknown => Reflect.get(running(), property) as unknown });
 }

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+import { errorBody } from '../helpers/bodies';
+import { present } from '../helpers/present';
 import { useTestService } from '../helpers/test-service';
 
 /**
@@ -17,14 +19,24 @@ describe('POST /api/user when ACS refuses the managed identity (the first-call c
 
   it('answers 502 upstream_error and logs the line the deployment guide quotes', async () => {
     expect(QUOTED).toContain('<code>');
-    service.local.acs.faults.inject({ route: 'identities.create', status: 403, code: 'AuthorizationFailed', message: 'The caller is not authorized.' });
+    service.local.acs.faults.inject({
+      route: 'identities.create',
+      status: 403,
+      code: 'AuthorizationFailed',
+      message: 'The caller is not authorized.',
+    });
 
-    const res = await service.http.post('/api/user').set({ Authorization: `Bearer ${await service.tokenFor('carol')}` }).expect(502);
+    const res = await service.http
+      .post('/api/user')
+      .set({ Authorization: `Bearer ${await service.tokenFor('carol')}` })
+      .expect(502);
 
     expect(res.body).toMatchObject({ code: 'upstream_error' });
     const errorLines = service.rawLogs
       .map((line) => JSON.parse(line) as { level?: unknown; requestId?: unknown; msg?: unknown })
-      .filter((record) => record.level === 'error' && record.requestId === res.body.requestId);
-    expect(errorLines.map((record) => record.msg)).toContain((QUOTED as string).replace('<code>', 'AuthorizationFailed'));
+      .filter((record) => record.level === 'error' && record.requestId === errorBody(res).requestId);
+    expect(errorLines.map((record) => record.msg)).toContain(
+      present(QUOTED, 'the quoted log line in docs/deploy.md').replace('<code>', 'AuthorizationFailed'),
+    );
   });
 });

@@ -6,6 +6,7 @@ import supertest from 'supertest';
 
 import { DEMO_USERS, LOCAL_API_CLIENT_ID, LOCAL_TENANT_ID } from '../../src/local/local-directory';
 import { expectErrorBody, INVALID_TOKEN_CHALLENGE, upstreamWork } from '../helpers/auth-assertions';
+import { userBody } from '../helpers/bodies';
 import { decodeToken } from '../helpers/forged-tokens';
 import { mappedIdentityOf } from '../helpers/invariants';
 import { ACS_ID, type TestService, useTestService } from '../helpers/test-service';
@@ -35,8 +36,8 @@ describe('authentication', () => {
 
           const response = await service.http.post('/api/user').set('Authorization', `Bearer ${token}`).expect(201);
 
-          expect(response.body.acsUserIdentity).toMatch(ACS_ID);
-          expect(mappedIdentityOf(service.local, DEMO_USERS.alice.oid)).toBe(response.body.acsUserIdentity);
+          expect(userBody(response).acsUserIdentity).toMatch(ACS_ID);
+          expect(mappedIdentityOf(service.local, DEMO_USERS.alice.oid)).toBe(userBody(response).acsUserIdentity);
         });
       });
 
@@ -48,8 +49,8 @@ describe('authentication', () => {
 
           const response = await service.http.post('/api/user').set('Authorization', `Bearer ${token}`).expect(201);
 
-          expect(response.body.acsUserIdentity).toMatch(ACS_ID);
-          expect(mappedIdentityOf(service.local, DEMO_USERS.bob.oid)).toBe(response.body.acsUserIdentity);
+          expect(userBody(response).acsUserIdentity).toMatch(ACS_ID);
+          expect(mappedIdentityOf(service.local, DEMO_USERS.bob.oid)).toBe(userBody(response).acsUserIdentity);
         });
       });
     });
@@ -59,7 +60,10 @@ describe('authentication', () => {
       const cases: readonly { readonly name: string; readonly options: Parameters<TestService['tokenFor']>[1] }[] = [
         { name: 'a v1 token whose aud is the client id', options: { version: 1, audience: LOCAL_API_CLIENT_ID } },
         { name: 'a v2 token whose aud is the App ID URI', options: { version: 2, audience: `api://${LOCAL_API_CLIENT_ID}` } },
-        { name: 'a token that expired 2 minutes ago (within the 5 minute skew)', options: { issuedAt: nowSeconds() - 3600 - 120, lifetimeSeconds: 3600 } },
+        {
+          name: 'a token that expired 2 minutes ago (within the 5 minute skew)',
+          options: { issuedAt: nowSeconds() - 3600 - 120, lifetimeSeconds: 3600 },
+        },
         { name: 'a token valid only in 2 minutes (nbf within the skew)', options: { notBefore: nowSeconds() + 120 } },
         { name: 'a v1 token obtained by an unregistered client app (appid)', options: { version: 1, clientAppId: randomUUID() } },
         { name: 'a v2 token obtained by an unregistered client app (azp)', options: { version: 2, clientAppId: randomUUID() } },
@@ -88,7 +92,7 @@ describe('authentication', () => {
     beforeAll(async () => {
       const carol = await service.tokenFor('carol');
       const created = await service.http.post('/api/user').set('Authorization', `Bearer ${carol}`).expect(201);
-      carolsIdentity = created.body.acsUserIdentity as string;
+      carolsIdentity = userBody(created).acsUserIdentity;
     });
 
     describe('when the caller has a valid token without the AcsAuth.Admin role', () => {
@@ -160,7 +164,8 @@ describe('authentication', () => {
 
 describe('a v1 issuer named by ENTRA_V1_ISSUER_HOST (a sovereign cloud: 21Vianet issues v1 tokens from sts.chinacloudapi.cn)', () => {
   const service = useTestService({ env: { ENTRA_V1_ISSUER_HOST: 'https://sts.chinacloudapi.cn' } });
-  const probe = (token: string): ReturnType<TestService['http']['get']> => service.http.get('/api/no-such-route').set('Authorization', `Bearer ${token}`);
+  const probe = (token: string): ReturnType<TestService['http']['get']> =>
+    service.http.get('/api/no-such-route').set('Authorization', `Bearer ${token}`);
 
   it("accepts a v1 token from that cloud's issuer", async () => {
     const token = await service.tokenFor('alice', { version: 1, issuer: `https://sts.chinacloudapi.cn/${LOCAL_TENANT_ID}/` });

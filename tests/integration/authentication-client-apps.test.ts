@@ -1,6 +1,7 @@
 import { DEMO_USERS, LOCAL_SPA_CLIENT_ID } from '../../src/local/local-directory';
 import { AUTHENTICATED_ROUTES } from '../helpers/api-routes';
 import { call, expectErrorBody, upstreamWork } from '../helpers/auth-assertions';
+import { tokenBody, userBody } from '../helpers/bodies';
 import { mappedIdentityOf } from '../helpers/invariants';
 import { ACS_ID, useTestService } from '../helpers/test-service';
 
@@ -27,8 +28,8 @@ describe('ENTRA_ALLOWED_CLIENT_APP_IDS', () => {
       const created = await service.http.post('/api/user').set('Authorization', `Bearer ${token}`).expect(201);
       const issued = await service.http.get('/api/token').set('Authorization', `Bearer ${token}`).expect(201);
 
-      expect(created.body.acsUserIdentity).toMatch(ACS_ID);
-      expect(issued.body.user).toEqual({ communicationUserId: created.body.acsUserIdentity });
+      expect(userBody(created).acsUserIdentity).toMatch(ACS_ID);
+      expect(tokenBody(issued).user).toEqual({ communicationUserId: userBody(created).acsUserIdentity });
     });
 
     it('gets a token with a v2 token (azp) from the other listed app', async () => {
@@ -36,7 +37,7 @@ describe('ENTRA_ALLOWED_CLIENT_APP_IDS', () => {
 
       const response = await service.http.post('/api/token').set('Authorization', `Bearer ${token}`).expect(201);
 
-      expect(response.body.user).toEqual({ communicationUserId: mappedIdentityOf(service.local, DEMO_USERS.alice.oid) });
+      expect(tokenBody(response).user).toEqual({ communicationUserId: mappedIdentityOf(service.local, DEMO_USERS.alice.oid) });
     });
   });
 

@@ -1,6 +1,7 @@
 import type { FaultSpec } from '../../src/local/kit/faults';
 import { LOCAL_TENANT_ID } from '../../src/local/local-directory';
 import { expectErrorBody, INVALID_TOKEN_CHALLENGE, keyFetches, upstreamWork } from '../helpers/auth-assertions';
+import { errorBody } from '../helpers/bodies';
 import { decodeToken, signedByForeignKey } from '../helpers/forged-tokens';
 import { type TestService, useTestService } from '../helpers/test-service';
 
@@ -37,7 +38,7 @@ describe('signing key rotation (ENTRA_JWKS_REFRESH_COOLDOWN_SECONDS=0)', () => {
         const response = await probe(service, token);
 
         expect(response.status).toBe(404);
-        expect(response.body.code).toBe('not_found');
+        expect(errorBody(response).code).toBe('not_found');
         expect(service.local.entra.counters.get(route)).toBe(fetched + 1);
       });
     });
@@ -118,7 +119,11 @@ describe('when the keys endpoint cannot be read (cache cold)', () => {
     { name: 'the v2 keys answer 503', version: 2, fault: { route: 'keys.v2', status: 503, retryAfterSeconds: 5 } },
     { name: 'the v1 keys answer 404', version: 1, fault: { route: 'keys.v1', status: 404 } },
     { name: 'the v1 keys connection is dropped', version: 1, fault: { route: 'keys.v1', status: 500, dropConnection: true } },
-    { name: 'the v2 keys answer 200 with something that is not a key set', version: 2, fault: { route: 'keys.v2', status: 200, body: { keys: 'none' } } },
+    {
+      name: 'the v2 keys answer 200 with something that is not a key set',
+      version: 2,
+      fault: { route: 'keys.v2', status: 200, body: { keys: 'none' } },
+    },
   ];
 
   it.each(failures)('answers 503 upstream_unavailable when $name', async ({ version, fault }) => {
@@ -135,7 +140,9 @@ describe('when the keys endpoint cannot be read (cache cold)', () => {
     expect(response.headers['www-authenticate']).toBeUndefined();
     expect(service.local.entra.counters.get(fault.route)).toBe(fetched + 1);
     expect(upstreamWork(service)).toEqual(before);
-    expect(service.logs).toContainEqual(expect.objectContaining({ code: 'upstream_unavailable', requestId: response.body.requestId }));
+    expect(service.logs).toContainEqual(
+      expect.objectContaining({ code: 'upstream_unavailable', requestId: errorBody(response).requestId }),
+    );
   });
 
   it('answers 504 upstream_timeout when the keys do not arrive in time', async () => {

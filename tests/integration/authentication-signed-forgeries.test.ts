@@ -3,6 +3,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import type { JWK } from 'jose';
 
 import { expectErrorBody, INVALID_TOKEN_CHALLENGE, upstreamWork } from '../helpers/auth-assertions';
+import { errorBody } from '../helpers/bodies';
 import { createPublishedKey, decodeToken, type PublishedKey } from '../helpers/forged-tokens';
 import { type TestService, useTestService } from '../helpers/test-service';
 
@@ -127,7 +128,7 @@ describe('tokens signed by a key the tenant publishes', () => {
       expect(response.headers['www-authenticate']).toMatch(INVALID_TOKEN_CHALLENGE);
       expect(upstreamWork(service)).toEqual(before);
       // A refusal of the caller's token is not the service's failure: no error-level log line.
-      expect(service.logs.filter((line) => line['requestId'] === response.body.requestId && line['level'] === 'error')).toEqual([]);
+      expect(service.logs.filter((line) => line['requestId'] === errorBody(response).requestId && line['level'] === 'error')).toEqual([]);
     });
   });
 });
@@ -147,7 +148,9 @@ describe('keys documents the service cannot use', () => {
       expect(response.status).toBe(503);
       expectErrorBody(response, 'upstream_unavailable', /unavailable/);
       expect(response.headers['www-authenticate']).toBeUndefined();
-      expect(service.logs).toContainEqual(expect.objectContaining({ code: 'upstream_unavailable', requestId: response.body.requestId }));
+      expect(service.logs).toContainEqual(
+        expect.objectContaining({ code: 'upstream_unavailable', requestId: errorBody(response).requestId }),
+      );
     });
   });
 

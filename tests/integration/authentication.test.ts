@@ -2,6 +2,7 @@ import { LOCAL_API_CLIENT_ID, LOCAL_SPA_CLIENT_ID, LOCAL_TENANT_ID, DEMO_USERS }
 import { AUTHENTICATED_ROUTES } from '../helpers/api-routes';
 import { BARE_CHALLENGE, call, expectErrorBody, INVALID_TOKEN_CHALLENGE, upstreamWork } from '../helpers/auth-assertions';
 import { hmacSignedWith, publicKeyPem, signedByForeignKey, withAlgNone, withTamperedPayload } from '../helpers/forged-tokens';
+import { present } from '../helpers/present';
 import { startTestService, type TestService } from '../helpers/test-service';
 
 /**
@@ -27,7 +28,7 @@ function mint(service: TestService, options: Parameters<TestService['tokenFor']>
 interface Refusal {
   readonly name: string;
   /** The Authorization header value, or undefined to send none. */
-  readonly authorization: (service: TestService) => Promise<string | undefined>;
+  readonly authorization: (service: TestService) => string | undefined | Promise<string | undefined>;
   readonly challenge: RegExp;
   /** What the message must say, so the refusal is known to come from the defect under test. */
   readonly reason: RegExp;
@@ -36,12 +37,12 @@ interface Refusal {
 const bearer = (token: string): string => `Bearer ${token}`;
 
 const REFUSALS: readonly Refusal[] = [
-  { name: 'no Authorization header', authorization: async () => undefined, challenge: BARE_CHALLENGE, reason: /no bearer token/ },
-  { name: 'an empty Authorization header', authorization: async () => '', challenge: BARE_CHALLENGE, reason: /no bearer token/ },
-  { name: 'the Bearer scheme without a token', authorization: async () => 'Bearer', challenge: BARE_CHALLENGE, reason: /no bearer token/ },
+  { name: 'no Authorization header', authorization: () => undefined, challenge: BARE_CHALLENGE, reason: /no bearer token/ },
+  { name: 'an empty Authorization header', authorization: () => '', challenge: BARE_CHALLENGE, reason: /no bearer token/ },
+  { name: 'the Bearer scheme without a token', authorization: () => 'Bearer', challenge: BARE_CHALLENGE, reason: /no bearer token/ },
   {
     name: 'another scheme (Basic credentials)',
-    authorization: async () => `Basic ${Buffer.from('alice:password').toString('base64')}`,
+    authorization: () => `Basic ${Buffer.from('alice:password').toString('base64')}`,
     challenge: BARE_CHALLENGE,
     reason: /no bearer token/,
   },
@@ -59,14 +60,14 @@ const REFUSALS: readonly Refusal[] = [
   },
   {
     name: 'characters a bearer token cannot contain',
-    authorization: async () => 'Bearer {"alg":"none"}',
+    authorization: () => 'Bearer {"alg":"none"}',
     challenge: INVALID_TOKEN_CHALLENGE,
     reason: /must be "Bearer <access token>"/,
   },
-  { name: 'Bearer with garbage', authorization: async () => 'Bearer not-a-jwt', challenge: INVALID_TOKEN_CHALLENGE, reason: /malformed/ },
+  { name: 'Bearer with garbage', authorization: () => 'Bearer not-a-jwt', challenge: INVALID_TOKEN_CHALLENGE, reason: /malformed/ },
   {
     name: 'Bearer with three segments that are not JSON',
-    authorization: async () => 'Bearer aaaa.bbbb.cccc',
+    authorization: () => 'Bearer aaaa.bbbb.cccc',
     challenge: INVALID_TOKEN_CHALLENGE,
     reason: /malformed/,
   },
@@ -129,7 +130,7 @@ const REFUSALS: readonly Refusal[] = [
     name: 'alg none with the original signature left in place',
     authorization: async (service) => {
       const token = await mint(service);
-      return bearer(`${withAlgNone(token)}${token.split('.')[2] as string}`);
+      return bearer(`${withAlgNone(token)}${present(token.split('.')[2], 'a signature segment')}`);
     },
     challenge: INVALID_TOKEN_CHALLENGE,
     reason: /RS256/,
@@ -146,7 +147,8 @@ const REFUSALS: readonly Refusal[] = [
   },
   {
     name: 'HS256 keyed with the published JWK',
-    authorization: async (service) => bearer(hmacSignedWith(await mint(service), JSON.stringify(service.local.entra.keys.publicJwks().keys[0]))),
+    authorization: async (service) =>
+      bearer(hmacSignedWith(await mint(service), JSON.stringify(service.local.entra.keys.publicJwks().keys[0]))),
     challenge: INVALID_TOKEN_CHALLENGE,
     reason: /RS256/,
   },

@@ -8,7 +8,7 @@ import { ConfigError, loadConfig } from '../../src/config/config';
 import { DEMO_USERS } from '../../src/local/local-directory';
 import { createClientCertificate } from '../../src/local/tls/local-certificate-authority';
 import { createLogger } from '../../src/observability/logger';
-import { describeStartupError } from '../../src/server';
+import { userBody } from '../helpers/bodies';
 import { mappedIdentityOf, orphanedIdentities } from '../helpers/invariants';
 import { ACS_ID, startTestService, type TestService } from '../helpers/test-service';
 import { useTempFolder } from '../helpers/temp-files';
@@ -48,21 +48,28 @@ describe('with a client certificate as the only Entra credential', () => {
 
   describe('POST /api/user', () => {
     it('answers 201 and maps the new identity (On-Behalf-Of signed with the certificate)', async () => {
-      const created = await service.http.post('/api/user').set({ Authorization: `Bearer ${await service.tokenFor('alice')}` }).expect(201);
-      expect(created.body.acsUserIdentity).toMatch(ACS_ID);
-      expect(mappedIdentityOf(service.local, DEMO_USERS.alice.oid)).toBe(created.body.acsUserIdentity);
-      expect(service.local.acs.isAlive(created.body.acsUserIdentity)).toBe(true);
+      const created = await service.http
+        .post('/api/user')
+        .set({ Authorization: `Bearer ${await service.tokenFor('alice')}` })
+        .expect(201);
+      const { acsUserIdentity } = userBody(created);
+      expect(acsUserIdentity).toMatch(ACS_ID);
+      expect(mappedIdentityOf(service.local, DEMO_USERS.alice.oid)).toBe(acsUserIdentity);
+      expect(service.local.acs.isAlive(acsUserIdentity)).toBe(true);
     });
   });
 
   describe('DELETE /api/user/{userObjectId} (admin erasure)', () => {
     it("answers 204 and erases the user with the app's own Graph token (client credentials signed with the certificate)", async () => {
-      const bob = await service.http.post('/api/user').set({ Authorization: `Bearer ${await service.tokenFor('bob')}` }).expect(201);
+      const bob = await service.http
+        .post('/api/user')
+        .set({ Authorization: `Bearer ${await service.tokenFor('bob')}` })
+        .expect(201);
       const admin = { Authorization: `Bearer ${await service.tokenFor('alice', { roles: ['AcsAuth.Admin'] })}` };
 
       await service.http.delete(`/api/user/${DEMO_USERS.bob.oid}`).set(admin).expect(204);
 
-      expect(service.local.acs.isAlive(bob.body.acsUserIdentity)).toBe(false);
+      expect(service.local.acs.isAlive(userBody(bob).acsUserIdentity)).toBe(false);
       expect(mappedIdentityOf(service.local, DEMO_USERS.bob.oid)).toBeUndefined();
       expect(orphanedIdentities(service.local)).toEqual([]);
     });
@@ -73,7 +80,11 @@ describe('with the certificate as App Service loads it on Linux (/var/ssl/privat
   let service: TestService;
 
   beforeAll(async () => {
-    const pfx = forge.pkcs12.toPkcs12Asn1(forge.pki.privateKeyFromPem(registered.keyPem), forge.pki.certificateFromPem(registered.certPem), null);
+    const pfx = forge.pkcs12.toPkcs12Asn1(
+      forge.pki.privateKeyFromPem(registered.keyPem),
+      forge.pki.certificateFromPem(registered.certPem),
+      null,
+    );
     const path = temp.path(`${registered.thumbprintSha1.toUpperCase()}.p12`);
     writeFileSync(path, Buffer.from(forge.asn1.toDer(pfx).getBytes(), 'binary'), { mode: 0o600 });
     service = await startTestService({
@@ -88,9 +99,13 @@ describe('with the certificate as App Service loads it on Linux (/var/ssl/privat
 
   describe('POST /api/user', () => {
     it('answers 201 and maps the new identity (On-Behalf-Of signed with the key from the .p12)', async () => {
-      const created = await service.http.post('/api/user').set({ Authorization: `Bearer ${await service.tokenFor('alice')}` }).expect(201);
-      expect(created.body.acsUserIdentity).toMatch(ACS_ID);
-      expect(mappedIdentityOf(service.local, DEMO_USERS.alice.oid)).toBe(created.body.acsUserIdentity);
+      const created = await service.http
+        .post('/api/user')
+        .set({ Authorization: `Bearer ${await service.tokenFor('alice')}` })
+        .expect(201);
+      const { acsUserIdentity } = userBody(created);
+      expect(acsUserIdentity).toMatch(ACS_ID);
+      expect(mappedIdentityOf(service.local, DEMO_USERS.alice.oid)).toBe(acsUserIdentity);
     });
   });
 });
@@ -111,7 +126,10 @@ describe('with a certificate the app registration does not have', () => {
 
   describe('POST /api/user', () => {
     it('answers 502 upstream_error, creates nothing, and logs the refusal (invalid_client)', async () => {
-      const response = await service.http.post('/api/user').set({ Authorization: `Bearer ${await service.tokenFor('carol')}` }).expect(502);
+      const response = await service.http
+        .post('/api/user')
+        .set({ Authorization: `Bearer ${await service.tokenFor('carol')}` })
+        .expect(502);
       expect(response.body).toMatchObject({ code: 'upstream_error' });
       expect(service.local.acs.aliveIdentityIds()).toEqual([]);
       expect(service.rawLogs.some((line) => line.includes('invalid_client') && line.includes('ENTRA_CLIENT_CERTIFICATE_PATH'))).toBe(true);
@@ -128,22 +146,24 @@ describe('at start-up, with a certificate file that cannot be used', () => {
   };
   const silent = createLogger({ level: 'silent', destination: new Writable({ write: (_chunk, _encoding, callback) => callback() }) });
 
-  function startupError(path: string): string {
+  /**
+   * Composing the service with this certificate file. It must throw a ConfigError, whose message is
+   * what an operator reads first (server.ts prints it, then a pointer to the docs).
+   */
+  function startWith(path: string): () => unknown {
     const config = loadConfig({ ...env, ENTRA_CLIENT_CERTIFICATE_PATH: path });
-    try {
-      composeService(config, { logger: silent });
-    } catch (error) {
-      expect(error).toBeInstanceOf(ConfigError);
-      return describeStartupError(error);
-    }
-    throw new Error('composeService accepted the certificate file');
+    return () => composeService(config, { logger: silent });
   }
 
   it('stops with a message naming ENTRA_CLIENT_CERTIFICATE_PATH when the file is missing', () => {
-    expect(startupError(temp.path('nowhere.pem'))).toMatch(/Invalid configuration:\n {2}- ENTRA_CLIENT_CERTIFICATE_PATH names a file that does not exist/);
+    const start = startWith(temp.path('nowhere.pem'));
+    expect(start).toThrow(ConfigError);
+    expect(start).toThrow(/^Invalid configuration:\n {2}- ENTRA_CLIENT_CERTIFICATE_PATH names a file that does not exist/);
   });
 
   it('stops when the file holds the certificate but not its key', () => {
-    expect(startupError(pemFile('public-only.pem', registered.certPem))).toMatch(/ENTRA_CLIENT_CERTIFICATE_PATH holds no private key/);
+    const start = startWith(pemFile('public-only.pem', registered.certPem));
+    expect(start).toThrow(ConfigError);
+    expect(start).toThrow(/ENTRA_CLIENT_CERTIFICATE_PATH holds no private key/);
   });
 });

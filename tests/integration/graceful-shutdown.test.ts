@@ -44,7 +44,9 @@ describe('graceful shutdown (what App Service does with SIGTERM)', () => {
     const local = service.local;
     if (!local) throw new Error('expected local mode');
     const names = ['alice', 'bob', 'carol'] as const;
-    const users = await Promise.all(Array.from({ length: 20 }, (_, index) => local.entra.mintAccessToken({ user: names[index % names.length] })));
+    const users = await Promise.all(
+      Array.from({ length: 20 }, (_, index) => local.entra.mintAccessToken({ user: names[index % names.length] })),
+    );
     // Every request will be inside the service, waiting on ACS, when the stop begins.
     local.acs.faults.setLatency(500);
     const inFlight = users.map((token) => call(`${service.url}/api/token`, 'POST', token));

@@ -1,11 +1,17 @@
 import { createGraphClient, type GraphClient } from '../../src/adapters/graph/graph-client';
-import { ACS_ID_PROPERTY, createGraphMappingStore, findMappingExtension, SEAL_PROPERTY } from '../../src/adapters/graph/graph-mapping-store';
+import {
+  ACS_ID_PROPERTY,
+  createGraphMappingStore,
+  findMappingExtension,
+  SEAL_PROPERTY,
+} from '../../src/adapters/graph/graph-mapping-store';
 import { DEMO_USERS, LOCAL_API_CLIENT_ID, LOCAL_TENANT_ID } from '../../src/local/local-directory';
 import { mappingSealerOf } from '../../src/services/mapping-seal';
 import type { MappingStore, MappingTarget, StoredMapping } from '../../src/services/ports';
 import { mintGraphToken } from '../helpers/graph-tokens';
 import { MAPPING_EXTENSION_NAME, resetTestService } from '../helpers/invariants';
 import { graphExplorer, mappingPropertiesOf, putSealedMapping } from '../helpers/mappings';
+import { present } from '../helpers/present';
 import { useTestService } from '../helpers/test-service';
 
 /**
@@ -22,7 +28,7 @@ describe('the Graph mapping store', () => {
   let store: MappingStore;
   let target: MappingTarget;
 
-  beforeAll(async () => {
+  beforeAll(() => {
     graph = createGraphClient({ baseUrl: service.local.graph.url, ca: service.local.caCertPem, maxRetries: 0 });
     store = createGraphMappingStore(graph, { extensionName: MAPPING_EXTENSION_NAME });
   });
@@ -36,13 +42,14 @@ describe('the Graph mapping store', () => {
     target = { via: 'me', tid: LOCAL_TENANT_ID, oid: BOB, graphToken };
   });
 
-  const untrusted = (stored: StoredMapping): boolean => !mappingSealerOf(service.config).verify(target, stored.acsUserId, stored.seal).trusted;
+  const untrusted = (stored: StoredMapping): boolean =>
+    !mappingSealerOf(service.config).verify(target, stored.acsUserId, stored.seal).trusted;
 
   it('keeps a sealed mapping written after the caller read an untrusted one', async () => {
     const explorer = graphExplorer(service.local);
     await explorer.createMapping(BOB, { [ACS_ID_PROPERTY]: service.local.acs.seedIdentity() });
     await explorer.close();
-    expect(untrusted((await store.read(target)) as StoredMapping)).toBe(true);
+    expect(untrusted(present(await store.read(target), 'the mapping bob wrote'))).toBe(true);
 
     // Another request (or instance) replaces it in the meantime with a sealed mapping of bob's own.
     service.local.graph.reset();
@@ -64,7 +71,10 @@ describe('the Graph mapping store', () => {
   });
 
   it('deletes the extension by the id Graph has for it, when only another letter case of the name exists', async () => {
-    service.local.graph.putExtension(BOB, LOCAL_API_CLIENT_ID, { extensionName: MAPPING_EXTENSION_NAME.toUpperCase(), [ACS_ID_PROPERTY]: 'x' });
+    service.local.graph.putExtension(BOB, LOCAL_API_CLIENT_ID, {
+      extensionName: MAPPING_EXTENSION_NAME.toUpperCase(),
+      [ACS_ID_PROPERTY]: 'x',
+    });
 
     await expect(store.remove(target)).resolves.toBe('removed');
 
@@ -73,8 +83,13 @@ describe('the Graph mapping store', () => {
   });
 });
 
-describe('finding the mapping extension among a user\'s', () => {
-  const named = (name: string, value: string): Record<string, unknown> => ({ id: name, extensionName: name, [ACS_ID_PROPERTY]: value, [SEAL_PROPERTY]: 'v1' });
+describe("finding the mapping extension among a user's", () => {
+  const named = (name: string, value: string): Record<string, unknown> => ({
+    id: name,
+    extensionName: name,
+    [ACS_ID_PROPERTY]: value,
+    [SEAL_PROPERTY]: 'v1',
+  });
 
   it('prefers the exact name over a decoy in other letter case, wherever the decoy stands', () => {
     const decoy = named(MAPPING_EXTENSION_NAME.toUpperCase(), 'decoy');
@@ -84,7 +99,11 @@ describe('finding the mapping extension among a user\'s', () => {
   });
 
   it('uses another letter case only when it is the only candidate', () => {
-    expect(findMappingExtension([named('com.other.thing', 'x'), named(MAPPING_EXTENSION_NAME.toLowerCase(), 'lower')], MAPPING_EXTENSION_NAME)?.[ACS_ID_PROPERTY]).toBe('lower');
+    expect(
+      findMappingExtension([named('com.other.thing', 'x'), named(MAPPING_EXTENSION_NAME.toLowerCase(), 'lower')], MAPPING_EXTENSION_NAME)?.[
+        ACS_ID_PROPERTY
+      ],
+    ).toBe('lower');
     expect(findMappingExtension([named('com.other.thing', 'x')], MAPPING_EXTENSION_NAME)).toBeUndefined();
   });
 

@@ -1,3 +1,4 @@
+import { tokenBody, userBody } from '../helpers/bodies';
 import { ACS_ID, useTestService } from '../helpers/test-service';
 
 describe('the local flow end to end', () => {
@@ -8,19 +9,19 @@ describe('the local flow end to end', () => {
     const auth = { Authorization: `Bearer ${token}` };
 
     await service.http.get('/api/user').set(auth).expect(404);
-    const created = await service.http.post('/api/user').set(auth).expect(201);
-    expect(created.body.acsUserIdentity).toMatch(ACS_ID);
+    const { acsUserIdentity } = userBody(await service.http.post('/api/user').set(auth).expect(201));
+    expect(acsUserIdentity).toMatch(ACS_ID);
     const again = await service.http.post('/api/user').set(auth).expect(200);
-    expect(again.body.acsUserIdentity).toBe(created.body.acsUserIdentity);
+    expect(userBody(again).acsUserIdentity).toBe(acsUserIdentity);
     const read = await service.http.get('/api/user').set(auth).expect(200);
-    expect(read.body).toEqual({ acsUserIdentity: created.body.acsUserIdentity });
+    expect(read.body).toEqual({ acsUserIdentity });
 
-    const issued = await service.http.get('/api/token').set(auth).expect(201);
-    expect(issued.body.user).toEqual({ communicationUserId: created.body.acsUserIdentity });
-    expect((await service.local.acs.verifyAccessToken(issued.body.token)).valid).toBe(true);
+    const issued = tokenBody(await service.http.get('/api/token').set(auth).expect(201));
+    expect(issued.user).toEqual({ communicationUserId: acsUserIdentity });
+    expect((await service.local.acs.verifyAccessToken(issued.token)).valid).toBe(true);
 
     await service.http.delete('/api/user').set(auth).expect(204);
-    expect(service.local.acs.isAlive(created.body.acsUserIdentity)).toBe(false);
+    expect(service.local.acs.isAlive(acsUserIdentity)).toBe(false);
     await service.http.get('/api/user').set(auth).expect(404);
   });
 });

@@ -1,5 +1,9 @@
+import supertest from 'supertest';
+
 import { composeService } from '../../src/composition-root';
+import { DEMO_USERS } from '../../src/local/local-directory';
 import { createLogger } from '../../src/observability/logger';
+import { errorBody, tokenBody, userBody } from '../helpers/bodies';
 import { useTestService } from '../helpers/test-service';
 
 /**
@@ -9,19 +13,23 @@ import { useTestService } from '../helpers/test-service';
 describe('the identity mapping cache', () => {
   const service = useTestService();
 
-  async function as(user: 'alice' | 'bob' | 'carol'): Promise<Record<string, string>> {
+  async function authAs(user: 'alice' | 'bob' | 'carol'): Promise<Record<string, string>> {
     return { Authorization: `Bearer ${await service.tokenFor(user)}` };
   }
 
   describe('GET /api/token a second time for the same user', () => {
     it('makes no On-Behalf-Of and no Graph call: only the ACS issue', async () => {
-      const alice = await as('alice');
+      const alice = await authAs('alice');
       await service.http.post('/api/user').set(alice).expect(201);
       await service.http.get('/api/token').set(alice).expect(201);
 
-      const before = { obo: service.local.entra.counters.get('token'), graph: service.local.graph.counters.total(), acs: service.local.acs.counters.total() };
+      const before = {
+        obo: service.local.entra.counters.get('token'),
+        graph: service.local.graph.counters.total(),
+        acs: service.local.acs.counters.total(),
+      };
       // A new access token for the same user (as a client refreshing it) still hits the cache: it is keyed by user, not token.
-      const freshToken = await as('alice');
+      const freshToken = await authAs('alice');
       await service.http.get('/api/token').set(freshToken).expect(201);
       await service.http.get('/api/token').set(alice).expect(201);
       expect({
@@ -34,52 +42,50 @@ describe('the identity mapping cache', () => {
 
   describe('DELETE /api/user, then GET /api/token on the same instance', () => {
     it('answers 404: the entry went with the mapping', async () => {
-      const bob = await as('bob');
+      const bob = await authAs('bob');
       await service.http.post('/api/user').set(bob).expect(201);
       await service.http.get('/api/token').set(bob).expect(201);
       await service.http.delete('/api/user').set(bob).expect(204);
       const response = await service.http.get('/api/token').set(bob).expect(404);
-      expect(response.body.code).toBe('identity_not_found');
+      expect(errorBody(response).code).toBe('identity_not_found');
     });
   });
 
   describe('when the cached identity was deleted behind the service (another instance, the portal)', () => {
     it('drops the entry, reads Graph again, and heals the stale mapping', async () => {
-      const carol = await as('carol');
-      const created = await service.http.post('/api/user').set(carol).expect(201);
+      const carol = await authAs('carol');
+      const { acsUserIdentity: deleted } = userBody(await service.http.post('/api/user').set(carol).expect(201));
       await service.http.get('/api/token').set(carol).expect(201);
-      service.local.acs.deleteIdentityDirectly(created.body.acsUserIdentity);
+      service.local.acs.deleteIdentityDirectly(deleted);
 
       await service.http.get('/api/token').set(carol).expect(404);
-      expect(service.local.graph.extensionsOf(await tokenOid(carol))).toEqual([]);
+      expect(service.local.graph.extensionsOf(DEMO_USERS.carol.oid)).toEqual([]);
+      // Healed in memory too: the next request is answered from Graph, without asking ACS about the dead identity.
+      const issues = service.local.acs.counters.get('identities.issueToken');
+      await service.http.get('/api/token').set(carol).expect(404);
+      expect(service.local.acs.counters.get('identities.issueToken')).toBe(issues);
       const again = await service.http.post('/api/token').set(carol).expect(201);
-      expect(again.body.user.communicationUserId).not.toBe(created.body.acsUserIdentity);
+      expect(tokenBody(again).user.communicationUserId).not.toBe(deleted);
     });
   });
 
   describe('with two instances sharing the upstreams (App Service scale-out)', () => {
     it('an identity deleted through one instance is not served by the other', async () => {
       const logger = createLogger({ level: 'silent' });
-      const other = composeService(service.config, { logger, trustedCaPem: service.local.caCertPem });
+      const secondInstance = composeService(service.config, { logger, trustedCaPem: service.local.caCertPem });
       try {
-        const alice = await as('alice');
-        const viaOther = (await import('supertest')).default(other.app);
-        await viaOther.get('/api/token').set(alice).expect(201); // warms the other instance's cache
+        const alice = await authAs('alice');
+        const viaSecondInstance = supertest(secondInstance.app);
+        await viaSecondInstance.get('/api/token').set(alice).expect(201); // warms the second instance's cache
         await service.http.delete('/api/user').set(alice).expect(204);
-        const response = await viaOther.get('/api/token').set(alice).expect(404);
-        expect(response.body.code).toBe('identity_not_found');
+        const response = await viaSecondInstance.get('/api/token').set(alice).expect(404);
+        expect(errorBody(response).code).toBe('identity_not_found');
       } finally {
-        await other.close();
+        await secondInstance.close();
       }
     });
   });
 });
-
-async function tokenOid(headers: Record<string, string>): Promise<string> {
-  const token = (headers['Authorization'] ?? '').replace('Bearer ', '');
-  const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { oid: string };
-  return payload.oid;
-}
 
 describe('keep-alive connection reuse to every upstream', () => {
   const service = useTestService();

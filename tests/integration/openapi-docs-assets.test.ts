@@ -1,6 +1,9 @@
 import { readdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 
+import { expect } from '@jest/globals';
+
+import { present } from '../helpers/present';
 import { useTestService } from '../helpers/test-service';
 
 /**
@@ -15,14 +18,21 @@ describe('GET /api/docs/{file}', () => {
 
   async function pageAssets(): Promise<string[]> {
     const page = await service.http.get('/api/docs/').expect(200);
-    return [...page.text.matchAll(/\b(?:src|href)="\.\/([^"]+)"/g)].map((match) => match[1] as string);
+    return [...page.text.matchAll(/\b(?:src|href)="\.\/([^"]+)"/g)].map((match) => present(match[1], 'an asset path'));
   }
 
-  describe("for a file the docs page loads", () => {
+  describe('for a file the docs page loads', () => {
     it('answers 200 with its content type', async () => {
       const assets = await pageAssets();
       expect(assets).toEqual(
-        expect.arrayContaining(['swagger-ui.css', 'index.css', 'favicon-32x32.png', 'swagger-ui-bundle.js', 'swagger-ui-standalone-preset.js', 'swagger-initializer.js']),
+        expect.arrayContaining([
+          'swagger-ui.css',
+          'index.css',
+          'favicon-32x32.png',
+          'swagger-ui-bundle.js',
+          'swagger-ui-standalone-preset.js',
+          'swagger-initializer.js',
+        ]),
       );
       for (const name of assets) {
         const res = await service.http.get(`/api/docs/${name}`).expect(200);
@@ -33,13 +43,23 @@ describe('GET /api/docs/{file}', () => {
   });
 
   describe('for a file of swagger-ui-dist the page does not load', () => {
-    it.each(['package.json', 'index.html', 'oauth2-redirect.html', 'oauth2-redirect.js', 'README.md', 'LICENSE', 'NOTICE', 'swagger-ui-bundle.js.map', 'swagger-ui.css.map', 'swagger-ui-es-bundle.js', 'index.js', 'absolute-path.js'])(
-      '%s answers 404 not_found, without authentication',
-      async (name) => {
-        const res = await service.http.get(`/api/docs/${name}`).expect(404);
-        expect(res.body).toMatchObject({ code: 'not_found' });
-      },
-    );
+    it.each([
+      'package.json',
+      'index.html',
+      'oauth2-redirect.html',
+      'oauth2-redirect.js',
+      'README.md',
+      'LICENSE',
+      'NOTICE',
+      'swagger-ui-bundle.js.map',
+      'swagger-ui.css.map',
+      'swagger-ui-es-bundle.js',
+      'index.js',
+      'absolute-path.js',
+    ])('%s answers 404 not_found, without authentication', async (name) => {
+      const res = await service.http.get(`/api/docs/${name}`).expect(404);
+      expect(res.body).toMatchObject({ code: 'not_found' });
+    });
 
     it('answers 404 for every file of the installed package outside the page (including ones a later release adds)', async () => {
       const served = new Set(await pageAssets());

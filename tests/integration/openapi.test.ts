@@ -6,8 +6,10 @@ import type { Express } from 'express';
 import type { Response } from 'supertest';
 
 import { DEMO_USERS, LOCAL_API_CLIENT_ID } from '../../src/local/local-directory';
-import type { HttpMethod, OpenApiDocument, OpenApiHeader, OpenApiOperation, OpenApiReference } from '../../src/openapi/openapi-document';
+import type { HttpMethod, OpenApiDocument, OpenApiHeader, OpenApiOperation } from '../../src/openapi/openapi-document';
+import { errorBody, objectBody, userBody } from '../helpers/bodies';
 import { putSealedMapping } from '../helpers/mappings';
+import { present } from '../helpers/present';
 import { startTestService, type TestService } from '../helpers/test-service';
 
 /**
@@ -109,7 +111,7 @@ describe('the OpenAPI document', () => {
     it('answers 200 with JSON, without a token', async () => {
       const res = await service.http.get('/api/openapi.json').expect(200);
       expect(res.headers['content-type']).toMatch(/^application\/json/);
-      expect(res.body.openapi).toBe('3.1.0');
+      expect(objectBody(res)['openapi']).toBe('3.1.0');
     });
 
     it('is a well-formed OpenAPI 3.1 document', () => {
@@ -183,7 +185,12 @@ describe('the OpenAPI document', () => {
         .map((route) => route.slice('HEAD '.length));
       const gets = operationsOf(document).filter(({ method }) => method === 'get');
       const isPublic = (operation: OpenApiOperation): boolean => (operation.security ?? document.security).length === 0;
-      expect(refusingHead).toEqual(gets.filter(({ operation }) => !isPublic(operation)).map(({ path }) => path).sort());
+      expect(refusingHead).toEqual(
+        gets
+          .filter(({ operation }) => !isPublic(operation))
+          .map(({ path }) => path)
+          .sort(),
+      );
       for (const path of [...gets.filter(({ operation }) => isPublic(operation)).map(({ path }) => path), '/api/docs']) {
         const res = await service.http.head(path).expect(200);
         expect({ path, body: res.text ?? '' }).toEqual({ path, body: '' });
@@ -209,7 +216,9 @@ describe('the OpenAPI document', () => {
       expect(html).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/i);
       expect(html).not.toMatch(/\son[a-z]+\s*=/i);
       const origin = 'http://service.test';
-      const references = [...html.matchAll(/\b(?:src|href)="([^"]+)"/g)].map((match) => new URL(match[1] as string, `${origin}${pagePath}`));
+      const references = [...html.matchAll(/\b(?:src|href)="([^"]+)"/g)].map(
+        (match) => new URL(present(match[1], 'a URL'), `${origin}${pagePath}`),
+      );
       for (const url of references) expect(url.origin).toBe(origin);
       return { page, assets: references };
     }
@@ -222,7 +231,9 @@ describe('the OpenAPI document', () => {
       );
       for (const url of assets) {
         const res = await service.http.get(url.pathname).expect(200);
-        expect(res.headers['content-type']).toMatch(url.pathname.endsWith('.js') ? /javascript/ : url.pathname.endsWith('.css') ? /text\/css/ : /image\//);
+        expect(res.headers['content-type']).toMatch(
+          url.pathname.endsWith('.js') ? /javascript/ : url.pathname.endsWith('.css') ? /text\/css/ : /image\//,
+        );
       }
     });
 
@@ -249,24 +260,23 @@ describe('the OpenAPI contract against real answers', () => {
 
   /** Match a real answer to its documented operation and check status, body and required headers. */
   function checkContract(method: HttpMethod, requestPath: string, res: Response): void {
-    const path = requestPath.split('?')[0] as string;
-    const entry = Object.entries(document.paths).find(([template]) =>
-      new RegExp(`^${template.replace(/\{\w+\}/g, '[^/]+')}$`).test(path),
+    const path = present(requestPath.split('?')[0], 'a path');
+    const [template, item] = present(
+      Object.entries(document.paths).find(([documented]) => new RegExp(`^${documented.replace(/\{\w+\}/g, '[^/]+')}$`).test(path)),
+      `a documented path matching ${path}`,
     );
-    expect(entry).toBeDefined();
-    const [template, item] = entry as [string, NonNullable<(typeof document.paths)[string]>];
-    const operation = item[method];
-    expect(operation).toBeDefined();
+    const operation = present(item[method], `a documented ${method.toUpperCase()} ${template}`);
     const status = String(res.status);
     const where = `${method.toUpperCase()} ${template} → ${status} ${JSON.stringify(res.body)}`;
-    const response = operation?.responses[status];
+    const response = operation.responses[status];
     if (response === undefined) throw new Error(`undocumented status: ${where}`);
     observed.add(`${method.toUpperCase()} ${template} ${status}`);
 
     for (const [name, declared] of Object.entries(response.headers ?? {})) {
-      const header = ('$ref' in declared ? resolveRef(document, (declared as OpenApiReference).$ref) : declared) as OpenApiHeader;
+      const header = ('$ref' in declared ? resolveRef(document, declared.$ref) : declared) as OpenApiHeader;
       const value = res.headers[name.toLowerCase()];
-      if (header.required) expect({ where, name, present: typeof value === 'string' && value !== '' }).toEqual({ where, name, present: true });
+      if (header.required)
+        expect({ where, name, present: typeof value === 'string' && value !== '' }).toEqual({ where, name, present: true });
       if (typeof value === 'string' && header.schema.pattern !== undefined) expect(value).toMatch(new RegExp(header.schema.pattern));
     }
 
@@ -275,7 +285,9 @@ describe('the OpenAPI contract against real answers', () => {
       return;
     }
     expect(res.headers['content-type']).toMatch(/^application\/json/);
-    const validate = ajv.getSchema(`${DOCUMENT_ID}#/${pointer('paths', template, method, 'responses', status, 'content', 'application/json', 'schema')}`);
+    const validate = ajv.getSchema(
+      `${DOCUMENT_ID}#/${pointer('paths', template, method, 'responses', status, 'content', 'application/json', 'schema')}`,
+    );
     if (!validate) throw new Error(`no schema for ${where}`);
     const valid = validate(res.body);
     expect({ where, errors: valid ? null : validate.errors }).toEqual({ where, errors: null });
@@ -289,7 +301,11 @@ describe('the OpenAPI contract against real answers', () => {
     let request = service.http[method](path);
     if (options.token !== undefined) request = request.set('Authorization', `Bearer ${options.token}`);
     for (const [name, value] of Object.entries(options.headers ?? {})) request = request.set(name, value);
-    const res = await (options.rawBody !== undefined ? request.send(options.rawBody) : options.body !== undefined ? request.send(options.body as object) : request);
+    const res = await (options.rawBody !== undefined
+      ? request.send(options.rawBody)
+      : options.body !== undefined
+        ? request.send(options.body as object)
+        : request);
     checkContract(method, path, res);
     return res;
   }
@@ -317,7 +333,7 @@ describe('the OpenAPI contract against real answers', () => {
   describe('the identity and token flow', () => {
     it('answers every success as documented', async () => {
       const alice = await service.tokenFor('alice');
-      expect((await call('get', '/api/user', { token: alice })).body.code).toBe('identity_not_found');
+      expect(errorBody(await call('get', '/api/user', { token: alice })).code).toBe('identity_not_found');
       expect((await call('post', '/api/user', { token: alice })).status).toBe(201);
       expect((await call('post', '/api/user', { token: alice })).status).toBe(200);
       expect((await call('get', '/api/user', { token: alice })).status).toBe(200);
@@ -328,8 +344,8 @@ describe('the OpenAPI contract against real answers', () => {
       expect((await call('delete', '/api/user', { token: alice })).status).toBe(204);
       // Idempotent: nothing left to delete is still 204.
       expect((await call('delete', '/api/user', { token: alice })).status).toBe(204);
-      expect((await call('delete', '/api/token', { token: alice })).body.code).toBe('identity_not_found');
-      expect((await call('get', '/api/token', { token: alice })).body.code).toBe('identity_not_found');
+      expect(errorBody(await call('delete', '/api/token', { token: alice })).code).toBe('identity_not_found');
+      expect(errorBody(await call('get', '/api/token', { token: alice })).code).toBe('identity_not_found');
 
       const bob = await service.tokenFor('bob');
       expect((await call('post', '/api/token?scopes=chat', { token: bob })).status).toBe(201);
@@ -337,19 +353,19 @@ describe('the OpenAPI contract against real answers', () => {
 
     it('answers 400 for a bad token query', async () => {
       const alice = await service.tokenFor('alice');
-      expect((await call('get', '/api/token?expiresInMinutes=5', { token: alice })).body.code).toBe('bad_request');
-      expect((await call('get', '/api/token?lifetime=60', { token: alice })).body.code).toBe('bad_request');
-      expect((await call('post', '/api/token?scopes=chat,nope', { token: alice })).body.code).toBe('bad_request');
+      expect(errorBody(await call('get', '/api/token?expiresInMinutes=5', { token: alice })).code).toBe('bad_request');
+      expect(errorBody(await call('get', '/api/token?lifetime=60', { token: alice })).code).toBe('bad_request');
+      expect(errorBody(await call('post', '/api/token?scopes=chat,nope', { token: alice })).code).toBe('bad_request');
     });
   });
 
   describe('authentication', () => {
     it('answers 401 without a token and with a bad one, with a challenge', async () => {
       const missing = await call('get', '/api/user');
-      expect(missing.body.code).toBe('invalid_token');
+      expect(errorBody(missing).code).toBe('invalid_token');
       expect(missing.headers['www-authenticate']).toBe('Bearer');
       const bad = await call('post', '/api/token', { token: 'not.a.token' });
-      expect(bad.body.code).toBe('invalid_token');
+      expect(errorBody(bad).code).toBe('invalid_token');
       expect(await call('delete', '/api/user/' + DEMO_USERS.bob.oid)).toHaveProperty('status', 401);
       expect(await call('get', '/api/token/teams')).toHaveProperty('status', 401);
     });
@@ -357,7 +373,7 @@ describe('the OpenAPI contract against real answers', () => {
     it('answers 403 insufficient_scope for a token without the required scope', async () => {
       const token = await service.tokenFor('alice', { scp: 'something_else' });
       const res = await call('post', '/api/user', { token });
-      expect(res.body.code).toBe('insufficient_scope');
+      expect(errorBody(res).code).toBe('insufficient_scope');
       expect(res.headers['www-authenticate']).toMatch(/error="insufficient_scope"/);
     });
 
@@ -366,7 +382,7 @@ describe('the OpenAPI contract against real answers', () => {
       service.local.entra.requireInteraction(carol, 'mfa');
       try {
         const res = await call('get', '/api/user', { token: await service.tokenFor('carol') });
-        expect(res.body.code).toBe('interaction_required');
+        expect(errorBody(res).code).toBe('interaction_required');
         expect(res.headers['www-authenticate']).toMatch(/insufficient_claims/);
       } finally {
         service.local.entra.clearInteraction(carol);
@@ -378,10 +394,13 @@ describe('the OpenAPI contract against real answers', () => {
     it('answers 403 without the admin role, 400 for a non-GUID, 204 on erasure', async () => {
       const { adminRole } = service.config.entra;
       const bob = DEMO_USERS.bob.oid;
-      expect((await call('delete', `/api/user/${bob}`, { token: await service.tokenFor('carol') })).body.code).toBe('forbidden');
+      expect(errorBody(await call('delete', `/api/user/${bob}`, { token: await service.tokenFor('carol') })).code).toBe('forbidden');
       const admin = await service.tokenFor('carol', { roles: [adminRole] });
-      expect((await call('delete', '/api/user/not-a-guid', { token: admin })).body.code).toBe('bad_request');
-      await service.http.post('/api/user').set('Authorization', `Bearer ${await service.tokenFor('bob')}`).expect((res) => expect([200, 201]).toContain(res.status));
+      expect(errorBody(await call('delete', '/api/user/not-a-guid', { token: admin })).code).toBe('bad_request');
+      await service.http
+        .post('/api/user')
+        .set('Authorization', `Bearer ${await service.tokenFor('bob')}`)
+        .expect((res) => expect([200, 201]).toContain(res.status));
       expect((await call('delete', `/api/user/${bob.toUpperCase()}`, { token: admin })).status).toBe(204);
       expect(service.local.graph.extensionsOf(bob)).toEqual([]);
     });
@@ -395,7 +414,7 @@ describe('the OpenAPI contract against real answers', () => {
       const foreignId = `8:acs:${randomUUID()}_${randomUUID()}`;
       putSealedMapping(service, carol, foreignId);
       const token = await service.tokenFor('carol');
-      expect((await call('get', '/api/user', { token })).body.acsUserIdentity).toBe(foreignId);
+      expect(userBody(await call('get', '/api/user', { token })).acsUserIdentity).toBe(foreignId);
       expect((await call('post', '/api/user', { token })).status).toBe(200);
       for (const [method, path] of [
         ['get', '/api/token'],
@@ -403,10 +422,10 @@ describe('the OpenAPI contract against real answers', () => {
         ['delete', '/api/token'],
         ['delete', '/api/user'],
       ] as const) {
-        expect((await call(method, path, { token })).body.code).toBe('identity_not_owned');
+        expect(errorBody(await call(method, path, { token })).code).toBe('identity_not_owned');
       }
       const admin = await service.tokenFor('alice', { roles: [service.config.entra.adminRole] });
-      expect((await call('delete', `/api/user/${carol}`, { token: admin })).body.code).toBe('identity_not_owned');
+      expect(errorBody(await call('delete', `/api/user/${carol}`, { token: admin })).code).toBe('identity_not_owned');
     });
   });
 
@@ -418,8 +437,8 @@ describe('the OpenAPI contract against real answers', () => {
       service.local.graph.putExtension(bob, LOCAL_API_CLIENT_ID, { extensionName: 'com.contoso.two', value: '2' });
       const token = await service.tokenFor('bob');
       const alive = service.local.acs.aliveIdentityIds();
-      expect((await call('post', '/api/user', { token })).body.code).toBe('mapping_limit_reached');
-      expect((await call('post', '/api/token', { token })).body.code).toBe('mapping_limit_reached');
+      expect(errorBody(await call('post', '/api/user', { token })).code).toBe('mapping_limit_reached');
+      expect(errorBody(await call('post', '/api/token', { token })).code).toBe('mapping_limit_reached');
       // The identities made for the refused mappings were deleted again.
       expect(service.local.acs.aliveIdentityIds().sort()).toEqual(alive.sort());
     });
@@ -434,19 +453,21 @@ describe('the OpenAPI contract against real answers', () => {
       expect((await call('post', '/api/token/teams', { token: alice, body: { teamsUserAadToken: teams } })).status).toBe(201);
       expect((await call('post', '/api/token/teams', { token: alice, headers: { 'teams-user-aad-token': teams } })).status).toBe(201);
 
-      expect((await call('get', '/api/token/teams', { token: alice })).body.code).toBe('bad_request');
-      expect((await call('post', '/api/token/teams', { token: alice, body: { teamsUserAadToken: 42 } })).body.code).toBe('bad_request');
+      expect(errorBody(await call('get', '/api/token/teams', { token: alice })).code).toBe('bad_request');
+      expect(errorBody(await call('post', '/api/token/teams', { token: alice, body: { teamsUserAadToken: 42 } })).code).toBe('bad_request');
       const bobsTeams = await service.local.entra.mintTeamsToken({ user: 'bob', appId });
-      expect((await call('post', '/api/token/teams', { token: alice, body: { teamsUserAadToken: bobsTeams } })).body.code).toBe('invalid_teams_token');
+      expect(errorBody(await call('post', '/api/token/teams', { token: alice, body: { teamsUserAadToken: bobsTeams } })).code).toBe(
+        'invalid_teams_token',
+      );
 
       const huge = { teamsUserAadToken: 'x'.repeat(service.config.server.jsonBodyLimitBytes + 1) };
-      expect((await call('post', '/api/token/teams', { token: alice, body: huge })).body.code).toBe('payload_too_large');
+      expect(errorBody(await call('post', '/api/token/teams', { token: alice, body: huge })).code).toBe('payload_too_large');
       const latin1 = await call('post', '/api/token/teams', {
         token: alice,
         headers: { 'Content-Type': 'application/json; charset=latin1' },
         rawBody: JSON.stringify({ teamsUserAadToken: teams }),
       });
-      expect(latin1.body.code).toBe('unsupported_media_type');
+      expect(errorBody(latin1).code).toBe('unsupported_media_type');
     });
   });
 
@@ -455,11 +476,11 @@ describe('the OpenAPI contract against real answers', () => {
       const token = await service.tokenFor('carol');
       const before = service.upstreamCalls();
       const json = { 'Content-Type': 'application/json' };
-      expect((await call('post', path, { token, headers: json, rawBody: '{"oops": ' })).body.code).toBe('bad_request');
+      expect(errorBody(await call('post', path, { token, headers: json, rawBody: '{"oops": ' })).code).toBe('bad_request');
       const huge = JSON.stringify({ padding: 'x'.repeat(service.config.server.jsonBodyLimitBytes) });
-      expect((await call('post', path, { token, headers: json, rawBody: huge })).body.code).toBe('payload_too_large');
+      expect(errorBody(await call('post', path, { token, headers: json, rawBody: huge })).code).toBe('payload_too_large');
       const utf16 = await call('post', path, { token, headers: { 'Content-Type': 'application/json; charset=utf-16' }, rawBody: '{}' });
-      expect(utf16.body.code).toBe('unsupported_media_type');
+      expect(errorBody(utf16).code).toBe('unsupported_media_type');
       expect(service.upstreamCalls()).toEqual(before);
     });
   });
@@ -470,7 +491,7 @@ describe('the OpenAPI contract against real answers', () => {
       await call('post', '/api/user', { token: alice });
       service.local.acs.faults.inject({ route: 'identities.issueToken', status: 429, retryAfterSeconds: 7 });
       const res = await call('get', '/api/token', { token: alice });
-      expect(res.body.code).toBe('upstream_throttled');
+      expect(errorBody(res).code).toBe('upstream_throttled');
       expect(res.headers['retry-after']).toBe('7');
     });
 
@@ -478,38 +499,38 @@ describe('the OpenAPI contract against real answers', () => {
       const alice = await service.tokenFor('alice');
       await call('post', '/api/user', { token: alice });
       service.local.acs.faults.inject({ route: 'identities.revokeTokens', status: 503 });
-      expect((await call('delete', '/api/token', { token: alice })).body.code).toBe('upstream_unavailable');
+      expect(errorBody(await call('delete', '/api/token', { token: alice })).code).toBe('upstream_unavailable');
       service.local.acs.faults.inject({ route: 'identities.create', status: 500 });
       const bob = await service.tokenFor('bob');
       await service.http.delete('/api/user').set('Authorization', `Bearer ${bob}`).expect(204);
-      expect((await call('post', '/api/user', { token: bob })).body.code).toBe('upstream_error');
+      expect(errorBody(await call('post', '/api/user', { token: bob })).code).toBe('upstream_error');
     });
 
     it('answers 503 and 502 as documented when Graph fails', async () => {
       const alice = await service.tokenFor('alice');
       service.local.graph.faults.inject({ route: 'user.get', status: 429, retryAfterSeconds: 3 });
-      expect((await call('get', '/api/user', { token: alice })).body.code).toBe('upstream_throttled');
+      expect(errorBody(await call('get', '/api/user', { token: alice })).code).toBe('upstream_throttled');
       service.local.graph.faults.inject({ route: 'user.get', status: 500 });
-      expect((await call('get', '/api/user', { token: alice })).body.code).toBe('upstream_error');
+      expect(errorBody(await call('get', '/api/user', { token: alice })).code).toBe('upstream_error');
     });
   });
 
   describe('when an upstream is too slow (UPSTREAM_TIMEOUT_MS)', () => {
-    let slow: TestService;
+    let shortTimeoutService: TestService;
     beforeAll(async () => {
-      slow = await startTestService({ env: { UPSTREAM_TIMEOUT_MS: '1500' } });
+      shortTimeoutService = await startTestService({ env: { UPSTREAM_TIMEOUT_MS: '1500' } });
     });
     afterAll(async () => {
-      await slow.close();
+      await shortTimeoutService.close();
     });
 
     it('answers 504 upstream_timeout', async () => {
-      const token = await slow.tokenFor('alice');
-      await slow.http.post('/api/user').set('Authorization', `Bearer ${token}`).expect(201);
-      slow.local.acs.faults.inject({ route: 'identities.issueToken', delayMs: 4000, status: 500 });
-      const res = await slow.http.get('/api/token').set('Authorization', `Bearer ${token}`);
+      const token = await shortTimeoutService.tokenFor('alice');
+      await shortTimeoutService.http.post('/api/user').set('Authorization', `Bearer ${token}`).expect(201);
+      shortTimeoutService.local.acs.faults.inject({ route: 'identities.issueToken', delayMs: 4000, status: 500 });
+      const res = await shortTimeoutService.http.get('/api/token').set('Authorization', `Bearer ${token}`);
       checkContract('get', '/api/token', res);
-      expect(res.body.code).toBe('upstream_timeout');
+      expect(errorBody(res).code).toBe('upstream_timeout');
     });
   });
 
@@ -527,14 +548,14 @@ describe('the OpenAPI contract against real answers', () => {
       await limited.http.get('/api/user').set('Authorization', `Bearer ${token}`).expect(404);
       const res = await limited.http.get('/api/user').set('Authorization', `Bearer ${token}`);
       checkContract('get', '/api/user', res);
-      expect(res.body.code).toBe('too_many_requests');
+      expect(errorBody(res).code).toBe('too_many_requests');
     });
 
     it('per client address: answers 429 on the public OpenAPI document too, as documented', async () => {
       let res = await limited.http.get('/api/openapi.json');
       for (let request = 0; request < 4 && res.status === 200; request += 1) res = await limited.http.get('/api/openapi.json');
       checkContract('get', '/api/openapi.json', res);
-      expect(res.body.code).toBe('too_many_requests');
+      expect(errorBody(res).code).toBe('too_many_requests');
     });
   });
 

@@ -1,3 +1,6 @@
+import { expect } from '@jest/globals';
+
+import { errorBody } from '../helpers/bodies';
 import { useTestService } from '../helpers/test-service';
 
 describe('rate limits', () => {
@@ -32,9 +35,24 @@ describe('rate limits', () => {
     const service = useTestService({ env: { RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '3', TRUST_PROXY: '1' } });
 
     it.each([
-      ['IPv4 with a new port each time', ['203.0.113.20:50001', '203.0.113.20:50002', '203.0.113.20:50003'], '203.0.113.20:50004', '203.0.113.30:50001'],
-      ['IPv6 in brackets with a port, and bare', ['[2001:db8:20::1]:50001', '[2001:db8:20::1]:443', '2001:db8:20::1'], '[2001:db8:20::1]:50002', '[2001:db8:30::1]:50001'],
-      ['IPv4-mapped IPv6 and IPv4, with and without a port', ['::ffff:203.0.113.21', '[::ffff:203.0.113.21]:50001', '203.0.113.21'], '203.0.113.21:50002', '203.0.113.31'],
+      [
+        'IPv4 with a new port each time',
+        ['203.0.113.20:50001', '203.0.113.20:50002', '203.0.113.20:50003'],
+        '203.0.113.20:50004',
+        '203.0.113.30:50001',
+      ],
+      [
+        'IPv6 in brackets with a port, and bare',
+        ['[2001:db8:20::1]:50001', '[2001:db8:20::1]:443', '2001:db8:20::1'],
+        '[2001:db8:20::1]:50002',
+        '[2001:db8:30::1]:50001',
+      ],
+      [
+        'IPv4-mapped IPv6 and IPv4, with and without a port',
+        ['::ffff:203.0.113.21', '[::ffff:203.0.113.21]:50001', '203.0.113.21'],
+        '203.0.113.21:50002',
+        '203.0.113.31',
+      ],
     ])('%s: counts one client, and another client apart', async (_shape, within, over, another) => {
       for (const address of within) await service.http.get('/api/user').set('X-Forwarded-For', address).expect(401);
 
@@ -52,7 +70,11 @@ describe('rate limits', () => {
 
     it('counts the client Front Door saw, whatever it forged and whichever edge and port forwarded it', async () => {
       const send = (forwardedFor: string, clientIp: string) =>
-        service.http.get('/api/user').set('X-Forwarded-For', forwardedFor).set('X-Azure-ClientIP', clientIp).set('X-Azure-SocketIP', '198.51.100.30');
+        service.http
+          .get('/api/user')
+          .set('X-Forwarded-For', forwardedFor)
+          .set('X-Azure-ClientIP', clientIp)
+          .set('X-Azure-SocketIP', '198.51.100.30');
       await send('198.51.100.30, 147.243.10.1:50001', '198.51.100.30').expect(401);
       await send('10.0.0.1, 198.51.100.30, 147.243.10.2:50002', '10.0.0.1').expect(401);
 
@@ -81,8 +103,10 @@ describe('rate limits', () => {
       for (let request = 0; request < 3; request += 1) await service.http.get('/api/user').set(alice).expect(404);
       const before = service.upstreamCalls();
       const refused = await service.http.get('/api/user').set(alice).expect(429);
-      expect(refused.body.code).toBe('too_many_requests');
-      expect(refused.headers['retry-after']).toBeDefined();
+      expect(errorBody(refused).code).toBe('too_many_requests');
+      // Seconds until the user's one-minute window frees a request.
+      expect(refused.headers['retry-after']).toMatch(/^[1-9]\d*$/);
+      expect(Number(refused.headers['retry-after'])).toBeLessThanOrEqual(60);
       expect(service.upstreamCalls()).toEqual(before);
       await service.http.get('/api/user').set(bob).expect(404);
     });

@@ -1,7 +1,9 @@
+import { expect } from '@jest/globals';
 import type { Response } from 'supertest';
 
 import type { FaultSpec } from '../../src/local/kit/faults';
 import { DEMO_USERS } from '../../src/local/local-directory';
+import { errorBody, userBody } from '../helpers/bodies';
 import { expectInvariants, resetTestService } from '../helpers/invariants';
 import { startTestService, type TestService, useTestService } from '../helpers/test-service';
 
@@ -26,8 +28,8 @@ const GENERIC_MESSAGES = [
 function expectGenericFailure(response: Response, status: number, code: string): void {
   expect(response.status).toBe(status);
   expect(response.body).toEqual({ code, message: expect.any(String), requestId: expect.any(String) });
-  expect(GENERIC_MESSAGES).toContain(response.body.message);
-  expect(response.headers['x-request-id']).toBe(response.body.requestId);
+  expect(GENERIC_MESSAGES).toContain(errorBody(response).message);
+  expect(response.headers['x-request-id']).toBe(errorBody(response).requestId);
 }
 
 function retryAfterOf(response: Response): number {
@@ -65,7 +67,10 @@ describe('upstream failures', () => {
       it('passes Graph Retry-After on (at least 7 s) with the 503', async () => {
         service.local.graph.faults.inject({ route: 'user.get', status: 429, retryAfterSeconds: 7 });
 
-        const response = await service.http.get('/api/user').set(await auth()).expect(503);
+        const response = await service.http
+          .get('/api/user')
+          .set(await auth())
+          .expect(503);
 
         expect(retryAfterOf(response)).toBeGreaterThanOrEqual(7);
       });
@@ -107,7 +112,10 @@ describe('upstream failures', () => {
       it('passes ACS Retry-After on with the 503', async () => {
         service.local.acs.faults.inject({ route: 'identities.create', status: 429, retryAfterSeconds: 5 });
 
-        const response = await service.http.post('/api/user').set(await auth()).expect(503);
+        const response = await service.http
+          .post('/api/user')
+          .set(await auth())
+          .expect(503);
 
         expect(retryAfterOf(response)).toBeGreaterThanOrEqual(5);
       });
@@ -120,13 +128,16 @@ describe('upstream failures', () => {
         ['503', 503, 'upstream_unavailable', { route: 'identities.issueToken', status: 503 }],
         ['a dropped connection', 503, 'upstream_unavailable', { route: 'identities.issueToken', status: 500, dropConnection: true }],
       ])('%s: answers %i %s and keeps the mapping', async (_name, status, code, fault) => {
-        const created = await service.http.post('/api/user').set(await auth()).expect(201);
+        const created = await service.http
+          .post('/api/user')
+          .set(await auth())
+          .expect(201);
         service.local.acs.faults.inject(fault);
 
         const response = await service.http.get('/api/token').set(await auth());
 
         expectGenericFailure(response, status, code);
-        expect(service.local.acs.isAlive(created.body.acsUserIdentity)).toBe(true);
+        expect(service.local.acs.isAlive(userBody(created).acsUserIdentity)).toBe(true);
         expectInvariants(service.local);
       });
     });
@@ -136,7 +147,10 @@ describe('upstream failures', () => {
         service.local.acs.faults.inject({ route: 'teams.exchange', status: 503 });
         const teamsToken = await service.local.entra.mintTeamsToken({ user: 'alice', appId: service.config.entra.clientId });
 
-        const response = await service.http.get('/api/token/teams').set(await auth()).set('teams-user-aad-token', teamsToken);
+        const response = await service.http
+          .get('/api/token/teams')
+          .set(await auth())
+          .set('teams-user-aad-token', teamsToken);
 
         expectGenericFailure(response, 503, 'upstream_unavailable');
       });
@@ -146,7 +160,10 @@ describe('upstream failures', () => {
       it('carries no upstream detail, no stack and no upstream error code', async () => {
         service.local.graph.faults.inject({ route: 'user.get', status: 500, code: 'generalException', message: 'secret upstream detail' });
 
-        const response = await service.http.get('/api/user').set(await auth()).expect(502);
+        const response = await service.http
+          .get('/api/user')
+          .set(await auth())
+          .expect(502);
 
         expect(response.body).not.toHaveProperty('stack');
         expect(JSON.stringify(response.body)).not.toMatch(/secret upstream detail|generalException|Graph|answered/);
@@ -156,9 +173,14 @@ describe('upstream failures', () => {
         service.local.graph.faults.inject({ route: 'user.get', status: 500 });
         const logStart = service.logs.length;
 
-        const response = await service.http.get('/api/user').set(await auth()).expect(502);
+        const response = await service.http
+          .get('/api/user')
+          .set(await auth())
+          .expect(502);
 
-        const logged = service.logs.slice(logStart).find((line) => line['requestId'] === response.body.requestId && line['code'] === 'upstream_error');
+        const logged = service.logs
+          .slice(logStart)
+          .find((line) => line['requestId'] === errorBody(response).requestId && line['code'] === 'upstream_error');
         expect(logged).toMatchObject({ level: 'error', msg: expect.stringContaining('Microsoft Graph') });
       });
     });
@@ -169,7 +191,7 @@ describe('upstream failures', () => {
     beforeAll(async () => {
       service = await startTestService({ env: TIMEOUT_ENV });
       // A cold service fetches signing keys and Entra metadata and opens its TLS connections first;
-      // on a busy machine that can outlast 300 ms. These tests are about held requests, not cold starts.
+      // with other suites running alongside, that can outlast 300 ms. These tests are about held requests, not cold starts.
       for (let attempt = 0; attempt < 5; attempt += 1) {
         const response = await service.http.get('/api/user').set({ Authorization: `Bearer ${await service.tokenFor('alice')}` });
         if (response.status === 404) break;
@@ -216,26 +238,35 @@ describe('upstream failures', () => {
     });
 
     it('ACS issuing a token: answers 504 upstream_timeout and keeps the mapping', async () => {
-      const created = await service.http.post('/api/user').set(await auth()).expect(201);
+      const created = await service.http
+        .post('/api/user')
+        .set(await auth())
+        .expect(201);
       service.local.acs.faults.inject({ route: 'identities.issueToken', status: 200, delayMs: HELD_MS });
 
       const response = await service.http.get('/api/token').set(await auth());
 
       expectGenericFailure(response, 504, 'upstream_timeout');
-      expect(service.local.acs.isAlive(created.body.acsUserIdentity)).toBe(true);
+      expect(service.local.acs.isAlive(userBody(created).acsUserIdentity)).toBe(true);
       expectInvariants(service.local);
     });
 
     it('ACS deleting the identity: answers 504 upstream_timeout, keeps the mapping, and a retry finishes', async () => {
-      const created = await service.http.post('/api/user').set(await auth()).expect(201);
+      const created = await service.http
+        .post('/api/user')
+        .set(await auth())
+        .expect(201);
       service.local.acs.faults.inject({ route: 'identities.delete', status: 204, delayMs: HELD_MS });
 
       const response = await service.http.delete('/api/user').set(await auth());
 
       expectGenericFailure(response, 504, 'upstream_timeout');
-      expect(service.local.acs.isAlive(created.body.acsUserIdentity)).toBe(true);
+      expect(service.local.acs.isAlive(userBody(created).acsUserIdentity)).toBe(true);
       expectInvariants(service.local);
-      await service.http.delete('/api/user').set(await auth()).expect(204);
+      await service.http
+        .delete('/api/user')
+        .set(await auth())
+        .expect(204);
       expect(service.local.acs.aliveIdentityIds()).toEqual([]);
       expectInvariants(service.local);
     });
@@ -298,7 +329,10 @@ describe('upstream failures', () => {
 
     it('admin erasure with the app-only token throttled: answers 503 and erases nothing', async () => {
       const { local, http, tokenFor } = await start();
-      const created = await http.post('/api/user').set({ Authorization: `Bearer ${await tokenFor('bob')}` }).expect(201);
+      const created = await http
+        .post('/api/user')
+        .set({ Authorization: `Bearer ${await tokenFor('bob')}` })
+        .expect(201);
       local.entra.faults.inject({ route: 'token', status: 429, retryAfterSeconds: 7 });
 
       const response = await http
@@ -306,7 +340,7 @@ describe('upstream failures', () => {
         .set({ Authorization: `Bearer ${await tokenFor('alice', { roles: ['AcsAuth.Admin'] })}` });
 
       expectGenericFailure(response, 503, 'upstream_throttled');
-      expect(local.acs.isAlive(created.body.acsUserIdentity)).toBe(true);
+      expect(local.acs.isAlive(userBody(created).acsUserIdentity)).toBe(true);
       expectInvariants(local);
     });
   });

@@ -1,13 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 
+import { expect } from '@jest/globals';
 import supertest from 'supertest';
 
 import { composeService, type ServiceRuntime } from '../../src/composition-root';
 import { DEMO_USERS } from '../../src/local/local-directory';
 import { createLogger } from '../../src/observability/logger';
+import { issuedTokenBody, tokenBody, userBody } from '../helpers/bodies';
 import { expectInvariants, mappedIdentityOf, MAPPING_EXTENSION_NAME, orphanedIdentities, resetTestService } from '../helpers/invariants';
 import { ORIGINAL_SAMPLE_APP_ID, putSealedMapping } from '../helpers/mappings';
+import { present } from '../helpers/present';
 import { ACS_ID, type TestService, useTestService } from '../helpers/test-service';
 
 /**
@@ -26,14 +29,20 @@ describe('/api/user', () => {
   });
 
   /** A fresh token per call: msal caches OBO results per assertion, and tests must reach Entra afresh. */
-  async function authAs(user: keyof typeof DEMO_USERS = 'alice', mint: Parameters<TestService['tokenFor']>[1] = {}): Promise<{ Authorization: string }> {
+  async function authAs(
+    user: keyof typeof DEMO_USERS = 'alice',
+    mint: Parameters<TestService['tokenFor']>[1] = {},
+  ): Promise<{ Authorization: string }> {
     return { Authorization: `Bearer ${await service.tokenFor(user, mint)}` };
   }
 
   describe('GET /api/user', () => {
     describe('when the user has no mapping', () => {
       it('answers 404 identity_not_found with a message', async () => {
-        const response = await service.http.get('/api/user').set(await authAs()).expect(404);
+        const response = await service.http
+          .get('/api/user')
+          .set(await authAs())
+          .expect(404);
         expect(response.body).toMatchObject({ code: 'identity_not_found', message: expect.stringContaining('POST /api/user') });
       });
     });
@@ -41,9 +50,15 @@ describe('/api/user', () => {
     describe('when the original hero sample wrote the mapping (no seal)', () => {
       it('answers 409 mapping_untrusted, calls ACS not at all, and logs why', async () => {
         const acsUserId = service.local.acs.seedIdentity();
-        service.local.graph.putExtension(ALICE, ORIGINAL_SAMPLE_APP_ID, { extensionName: MAPPING_EXTENSION_NAME, acsUserIdentity: acsUserId });
+        service.local.graph.putExtension(ALICE, ORIGINAL_SAMPLE_APP_ID, {
+          extensionName: MAPPING_EXTENSION_NAME,
+          acsUserIdentity: acsUserId,
+        });
 
-        const response = await service.http.get('/api/user').set(await authAs()).expect(409);
+        const response = await service.http
+          .get('/api/user')
+          .set(await authAs())
+          .expect(409);
 
         expect(response.body).toMatchObject({ code: 'mapping_untrusted', message: expect.stringContaining('POST /api/user') });
         expect(JSON.stringify(response.body)).not.toContain(acsUserId);
@@ -55,14 +70,22 @@ describe('/api/user', () => {
         const legacy = service.local.acs.seedIdentity();
         service.local.graph.putExtension(ALICE, ORIGINAL_SAMPLE_APP_ID, { extensionName: MAPPING_EXTENSION_NAME, acsUserIdentity: legacy });
 
-        const response = await service.http.post('/api/user').set(await authAs()).expect(201);
+        const response = await service.http
+          .post('/api/user')
+          .set(await authAs())
+          .expect(201);
 
-        expect(response.body.acsUserIdentity).toMatch(ACS_ID);
-        expect(response.body.acsUserIdentity).not.toBe(legacy);
-        expect(mappedIdentityOf(service.local, ALICE)).toBe(response.body.acsUserIdentity);
+        expect(userBody(response).acsUserIdentity).toMatch(ACS_ID);
+        expect(userBody(response).acsUserIdentity).not.toBe(legacy);
+        expect(mappedIdentityOf(service.local, ALICE)).toBe(userBody(response).acsUserIdentity);
         expect(service.local.acs.isAlive(legacy)).toBe(true);
-        expect(service.logs).toContainEqual(expect.objectContaining({ level: 'warn', oid: ALICE, reason: 'no_seal', action: 'replaced', storedAcsUserId: legacy }));
-        await service.http.get('/api/user').set(await authAs()).expect(200, { acsUserIdentity: response.body.acsUserIdentity });
+        expect(service.logs).toContainEqual(
+          expect.objectContaining({ level: 'warn', oid: ALICE, reason: 'no_seal', action: 'replaced', storedAcsUserId: legacy }),
+        );
+        await service.http
+          .get('/api/user')
+          .set(await authAs())
+          .expect(200, { acsUserIdentity: userBody(response).acsUserIdentity });
       });
     });
 
@@ -71,7 +94,10 @@ describe('/api/user', () => {
         const acsUserId = service.local.acs.seedIdentity();
         putSealedMapping(service, ALICE, acsUserId, ORIGINAL_SAMPLE_APP_ID);
 
-        const response = await service.http.get('/api/user').set(await authAs()).expect(200);
+        const response = await service.http
+          .get('/api/user')
+          .set(await authAs())
+          .expect(200);
 
         expect(response.body).toEqual({ acsUserIdentity: acsUserId });
         expect(service.local.acs.counters.total()).toBe(0);
@@ -81,7 +107,10 @@ describe('/api/user', () => {
         const acsUserId = service.local.acs.seedIdentity();
         putSealedMapping(service, ALICE, acsUserId, ORIGINAL_SAMPLE_APP_ID);
 
-        const response = await service.http.post('/api/user').set(await authAs()).expect(200);
+        const response = await service.http
+          .post('/api/user')
+          .set(await authAs())
+          .expect(200);
 
         expect(response.body).toEqual({ acsUserIdentity: acsUserId });
         expect(service.local.acs.counters.get('identities.create')).toBe(0);
@@ -93,7 +122,10 @@ describe('/api/user', () => {
   describe('POST /api/user', () => {
     describe('when the user has no identity', () => {
       it('answers 201 and stores the mapping in the hero sample format', async () => {
-        const response = await service.http.post('/api/user').set(await authAs()).expect(201);
+        const response = await service.http
+          .post('/api/user')
+          .set(await authAs())
+          .expect(201);
 
         expect(response.body).toEqual({ acsUserIdentity: expect.stringMatching(ACS_ID) });
         expect(service.local.graph.extensionsOf(ALICE)).toEqual([
@@ -101,18 +133,27 @@ describe('/api/user', () => {
             id: MAPPING_EXTENSION_NAME,
             extensionName: MAPPING_EXTENSION_NAME,
             appId: service.config.entra.clientId,
-            properties: { acsUserIdentity: response.body.acsUserIdentity, acsUserIdentitySeal: expect.stringMatching(/^v1\.s\.local\.[\w-]{43}$/) },
+            properties: {
+              acsUserIdentity: userBody(response).acsUserIdentity,
+              acsUserIdentitySeal: expect.stringMatching(/^v1\.s\.local\.[\w-]{43}$/),
+            },
           },
         ]);
-        expect(service.local.acs.aliveIdentityIds()).toEqual([response.body.acsUserIdentity]);
+        expect(service.local.acs.aliveIdentityIds()).toEqual([userBody(response).acsUserIdentity]);
         expectInvariants(service.local);
       });
     });
 
     describe('when the user already has an identity', () => {
       it('answers 200 with the same identity', async () => {
-        const first = await service.http.post('/api/user').set(await authAs()).expect(201);
-        const second = await service.http.post('/api/user').set(await authAs()).expect(200);
+        const first = await service.http
+          .post('/api/user')
+          .set(await authAs())
+          .expect(201);
+        const second = await service.http
+          .post('/api/user')
+          .set(await authAs())
+          .expect(200);
 
         expect(second.body).toEqual(first.body);
         expect(service.local.acs.counters.get('identities.create')).toBe(1);
@@ -127,7 +168,7 @@ describe('/api/user', () => {
         const statuses = responses.map((response) => response.status);
         expect(statuses.filter((status) => status === 201)).toHaveLength(1);
         expect(statuses.filter((status) => status === 200)).toHaveLength(49);
-        const ids = new Set(responses.map((response) => response.body.acsUserIdentity as string));
+        const ids = new Set(responses.map((response) => userBody(response).acsUserIdentity));
         expect(ids.size).toBe(1);
         const [acsUserId] = [...ids];
         expect(mappedIdentityOf(service.local, ALICE)).toBe(acsUserId);
@@ -144,11 +185,19 @@ describe('/api/user', () => {
       beforeAll(() => {
         const destination = new Writable({
           write(chunk: Buffer, _encoding, callback) {
-            secondLogs.push(...chunk.toString('utf8').split('\n').filter((line) => line.trim() !== ''));
+            secondLogs.push(
+              ...chunk
+                .toString('utf8')
+                .split('\n')
+                .filter((line) => line.trim() !== ''),
+            );
             callback();
           },
         });
-        second = composeService(service.config, { logger: createLogger({ level: 'info', destination }), trustedCaPem: service.local.caCertPem });
+        second = composeService(service.config, {
+          logger: createLogger({ level: 'info', destination }),
+          trustedCaPem: service.local.caCertPem,
+        });
       });
       afterAll(async () => {
         await second.close();
@@ -156,7 +205,7 @@ describe('/api/user', () => {
 
       it('ends with one identity, the same answer everywhere and no orphan: the loser deletes what it made', async () => {
         const auth = await authAs();
-        const instances = [service.http, supertest(second.app)];
+        const instances = [service.http, supertest(second.app)] as const;
         // Warm both instances' OBO caches, then hold every mapping write long enough that both
         // instances have read "no mapping" and created an identity before either write lands.
         for (const http of instances) await http.get('/api/user').set(auth).expect(404);
@@ -164,13 +213,13 @@ describe('/api/user', () => {
         const logStarts = [service.rawLogs.length, secondLogs.length] as const;
 
         const responses = await Promise.all(
-          Array.from({ length: 10 }, (_unused, index) => (instances[index % 2] as (typeof instances)[number]).post('/api/user').set(auth)),
+          Array.from({ length: 10 }, (_unused, index) => instances[index % 2 === 0 ? 0 : 1].post('/api/user').set(auth)),
         );
 
         const statuses = responses.map((response) => response.status);
         expect(statuses.filter((status) => status === 201)).toHaveLength(1);
         expect(statuses.filter((status) => status === 200)).toHaveLength(9);
-        const ids = new Set(responses.map((response) => response.body.acsUserIdentity as string));
+        const ids = new Set(responses.map((response) => userBody(response).acsUserIdentity));
         expect(ids.size).toBe(1);
         // Both instances really created an identity (the race happened) and the loser's is gone.
         expect(service.local.acs.counters.get('identities.create')).toBe(2);
@@ -184,19 +233,21 @@ describe('/api/user', () => {
 
       it('POST /api/token through both: one identity, and every token is valid for it', async () => {
         const auth = await authAs();
-        const instances = [service.http, supertest(second.app)];
+        const instances = [service.http, supertest(second.app)] as const;
         for (const http of instances) await http.get('/api/user').set(auth).expect(404);
         service.local.graph.faults.setLatency(400, 'extensions.create');
 
         const responses = await Promise.all(
-          Array.from({ length: 10 }, (_unused, index) => (instances[index % 2] as (typeof instances)[number]).post('/api/token').set(auth)),
+          Array.from({ length: 10 }, (_unused, index) => instances[index % 2 === 0 ? 0 : 1].post('/api/token').set(auth)),
         );
 
         expect(responses.map((response) => response.status)).toEqual(Array<number>(10).fill(201));
-        const ids = new Set(responses.map((response) => response.body.user.communicationUserId as string));
+        const ids = new Set(responses.map((response) => tokenBody(response).user.communicationUserId));
         expect(ids.size).toBe(1);
         expect(service.local.acs.counters.get('identities.create')).toBe(2);
-        const verdicts = await Promise.all(responses.map((response) => service.local.acs.verifyAccessToken(response.body.token)));
+        const verdicts = await Promise.all(
+          responses.map((response) => service.local.acs.verifyAccessToken(issuedTokenBody(response).token)),
+        );
         expect(verdicts.map((verdict) => verdict.valid)).toEqual(Array<boolean>(10).fill(true));
         expect(service.local.acs.aliveIdentityIds()).toEqual([...ids]);
         expectInvariants(service.local);
@@ -217,7 +268,7 @@ describe('/api/user', () => {
         const [first, other] = [service.http, supertest(second.app)];
         const created = await first.post('/api/user').set(auth).expect(201);
         const served = await other.get('/api/token').set(auth).expect(201);
-        expect(served.body.user.communicationUserId).toBe(created.body.acsUserIdentity);
+        expect(tokenBody(served).user.communicationUserId).toBe(userBody(created).acsUserIdentity);
 
         await first.delete('/api/user').set(auth).expect(204);
 
@@ -225,9 +276,9 @@ describe('/api/user', () => {
         expect(afterDelete.body).toMatchObject({ code: 'identity_not_found' });
         await other.delete('/api/token').set(auth).expect(404);
         const recreated = await other.post('/api/token').set(auth).expect(201);
-        expect(recreated.body.user.communicationUserId).not.toBe(created.body.acsUserIdentity);
+        expect(tokenBody(recreated).user.communicationUserId).not.toBe(userBody(created).acsUserIdentity);
         const fromFirst = await first.get('/api/token').set(auth).expect(201);
-        expect(fromFirst.body.user.communicationUserId).toBe(recreated.body.user.communicationUserId);
+        expect(tokenBody(fromFirst).user.communicationUserId).toBe(tokenBody(recreated).user.communicationUserId);
         expectInvariants(service.local);
       });
     });
@@ -239,7 +290,10 @@ describe('/api/user', () => {
       ])('Graph %i: answers %i %s and deletes the identity it created', async (graphStatus, status, code) => {
         service.local.graph.faults.inject({ route: 'extensions.create', status: graphStatus });
 
-        const response = await service.http.post('/api/user').set(await authAs()).expect(status);
+        const response = await service.http
+          .post('/api/user')
+          .set(await authAs())
+          .expect(status);
 
         expect(response.body).toMatchObject({ code, message: expect.any(String) });
         expect(service.local.acs.counters.get('identities.create')).toBe(1);
@@ -250,11 +304,17 @@ describe('/api/user', () => {
 
       it('then succeeds on retry with a fresh identity', async () => {
         service.local.graph.faults.inject({ route: 'extensions.create', status: 500 });
-        await service.http.post('/api/user').set(await authAs()).expect(502);
+        await service.http
+          .post('/api/user')
+          .set(await authAs())
+          .expect(502);
 
-        const retry = await service.http.post('/api/user').set(await authAs()).expect(201);
+        const retry = await service.http
+          .post('/api/user')
+          .set(await authAs())
+          .expect(201);
 
-        expect(mappedIdentityOf(service.local, ALICE)).toBe(retry.body.acsUserIdentity);
+        expect(mappedIdentityOf(service.local, ALICE)).toBe(userBody(retry).acsUserIdentity);
         expectInvariants(service.local);
       });
     });
@@ -266,10 +326,13 @@ describe('/api/user', () => {
       ])('(%s) sees the mapping is its own and answers 201', async (_name, fault) => {
         service.local.graph.faults.inject({ route: 'extensions.create', afterHandler: true, ...fault });
 
-        const response = await service.http.post('/api/user').set(await authAs()).expect(201);
+        const response = await service.http
+          .post('/api/user')
+          .set(await authAs())
+          .expect(201);
 
-        expect(mappedIdentityOf(service.local, ALICE)).toBe(response.body.acsUserIdentity);
-        expect(service.local.acs.aliveIdentityIds()).toEqual([response.body.acsUserIdentity]);
+        expect(mappedIdentityOf(service.local, ALICE)).toBe(userBody(response).acsUserIdentity);
+        expect(service.local.acs.aliveIdentityIds()).toEqual([userBody(response).acsUserIdentity]);
         expectInvariants(service.local);
       });
     });
@@ -281,7 +344,10 @@ describe('/api/user', () => {
       ])('ACS %i: answers %i %s and writes nothing to Graph', async (acsStatus, status, code) => {
         service.local.acs.faults.inject({ route: 'identities.create', status: acsStatus });
 
-        const response = await service.http.post('/api/user').set(await authAs()).expect(status);
+        const response = await service.http
+          .post('/api/user')
+          .set(await authAs())
+          .expect(status);
 
         expect(response.body).toMatchObject({ code });
         expect(service.local.graph.counters.get('extensions.create')).toBe(0);
@@ -296,7 +362,10 @@ describe('/api/user', () => {
         service.local.graph.putExtension(ALICE, appId, { extensionName: 'com.contoso.preferences', theme: 'dark' });
         service.local.graph.putExtension(ALICE, appId, { extensionName: 'com.contoso.settings', locale: 'en' });
 
-        const response = await service.http.post('/api/user').set(await authAs()).expect(409);
+        const response = await service.http
+          .post('/api/user')
+          .set(await authAs())
+          .expect(409);
 
         expect(response.body).toMatchObject({ code: 'mapping_limit_reached', message: expect.any(String) });
         expect(service.local.acs.counters.get('identities.create')).toBe(1);
@@ -312,11 +381,17 @@ describe('/api/user', () => {
 
   describe('when another mapping is written while the identity is being deleted', () => {
     it('answers 409 mapping_changed and keeps the new mapping; the deleted identity is gone', async () => {
-      const old = await service.http.post('/api/user').set(await authAs('bob')).expect(201);
+      const old = await service.http
+        .post('/api/user')
+        .set(await authAs('bob'))
+        .expect(201);
       service.local.acs.faults.setLatency(300, 'identities.delete');
       const newer = service.local.acs.seedIdentity();
 
-      const deleting = service.http.delete('/api/user').set(await authAs('bob')).then((response) => response);
+      const deleting = service.http
+        .delete('/api/user')
+        .set(await authAs('bob'))
+        .then((response) => response);
       while (service.local.acs.counters.get('identities.delete') === 0) await new Promise((resolve) => setTimeout(resolve, 5));
       // Another instance (or the user, putting a saved mapping back) writes a sealed mapping meanwhile.
       service.local.graph.reset();
@@ -325,14 +400,17 @@ describe('/api/user', () => {
 
       expect(response.status).toBe(409);
       expect(response.body).toMatchObject({ code: 'mapping_changed' });
-      expect(service.local.acs.isAlive(old.body.acsUserIdentity)).toBe(false);
+      expect(service.local.acs.isAlive(userBody(old).acsUserIdentity)).toBe(false);
       expect(mappedIdentityOf(service.local, BOB)).toBe(newer);
     });
   });
 
   describe('when POST /api/token and POST /api/user of one user with an untrusted mapping overlap', () => {
     it('lets POST /api/user replace it (201) instead of sharing the refusal of the get-or-create', async () => {
-      service.local.graph.putExtension(BOB, ORIGINAL_SAMPLE_APP_ID, { extensionName: MAPPING_EXTENSION_NAME, acsUserIdentity: service.local.acs.seedIdentity() });
+      service.local.graph.putExtension(BOB, ORIGINAL_SAMPLE_APP_ID, {
+        extensionName: MAPPING_EXTENSION_NAME,
+        acsUserIdentity: service.local.acs.seedIdentity(),
+      });
       const auth = await authAs('bob');
       await service.http.get('/api/user').set(auth).expect(409); // warms the On-Behalf-Of cache: both start at once below
       service.local.graph.faults.setLatency(100, 'user.get');
@@ -340,7 +418,7 @@ describe('/api/user', () => {
       const [token, user] = await Promise.all([service.http.post('/api/token').set(auth), service.http.post('/api/user').set(auth)]);
 
       expect(user.status).toBe(201);
-      expect(user.body.acsUserIdentity).toMatch(ACS_ID);
+      expect(userBody(user).acsUserIdentity).toMatch(ACS_ID);
       expect([409, 201]).toContain(token.status);
     });
   });
@@ -354,7 +432,10 @@ describe('/api/user', () => {
       service.local.graph.faults.setLatency(150, 'extensions.delete');
       service.local.acs.faults.setLatency(50, 'identities.create');
 
-      const replacing = service.http.post('/api/user').set(auth).then((response) => response);
+      const replacing = service.http
+        .post('/api/user')
+        .set(auth)
+        .then((response) => response);
       while (service.local.graph.counters.get('extensions.delete') === 0) await new Promise((resolve) => setTimeout(resolve, 5));
       await new Promise((resolve) => setTimeout(resolve, 80));
       const deleted = await service.http.delete('/api/user').set(auth);
@@ -362,7 +443,7 @@ describe('/api/user', () => {
 
       expect([replaced.status, deleted.status]).toEqual([201, 204]);
       expect(service.local.graph.extensionsOf(BOB)).toEqual([]);
-      expect(service.local.acs.isAlive(replaced.body.acsUserIdentity)).toBe(false);
+      expect(service.local.acs.isAlive(userBody(replaced).acsUserIdentity)).toBe(false);
       // The legacy identity is left alone on purpose (an untrusted mapping's identity may be anyone's); nothing else lives.
       expect(orphanedIdentities(service.local).filter((id) => id !== legacy)).toEqual([]);
     });
@@ -370,27 +451,39 @@ describe('/api/user', () => {
 
   describe('DELETE /api/user', () => {
     async function createFor(user: keyof typeof DEMO_USERS = 'alice'): Promise<string> {
-      const response = await service.http.post('/api/user').set(await authAs(user)).expect(201);
-      return response.body.acsUserIdentity as string;
+      const response = await service.http
+        .post('/api/user')
+        .set(await authAs(user))
+        .expect(201);
+      return userBody(response).acsUserIdentity;
     }
 
     describe('when the user has an identity', () => {
       it('answers 204, deletes the ACS identity and removes the mapping', async () => {
         const acsUserId = await createFor();
 
-        await service.http.delete('/api/user').set(await authAs()).expect(204);
+        await service.http
+          .delete('/api/user')
+          .set(await authAs())
+          .expect(204);
 
         expect(service.local.acs.isAlive(acsUserId)).toBe(false);
         expect(service.local.graph.extensionsOf(ALICE)).toEqual([]);
-        await service.http.get('/api/user').set(await authAs()).expect(404);
+        await service.http
+          .get('/api/user')
+          .set(await authAs())
+          .expect(404);
         expectInvariants(service.local);
       });
 
-      it("leaves other extensions on the user alone", async () => {
+      it('leaves other extensions on the user alone', async () => {
         service.local.graph.putExtension(ALICE, ORIGINAL_SAMPLE_APP_ID, { extensionName: 'com.contoso.preferences', theme: 'dark' });
         await createFor();
 
-        await service.http.delete('/api/user').set(await authAs()).expect(204);
+        await service.http
+          .delete('/api/user')
+          .set(await authAs())
+          .expect(204);
 
         expect(service.local.graph.extensionsOf(ALICE).map((extension) => extension.extensionName)).toEqual(['com.contoso.preferences']);
       });
@@ -398,7 +491,10 @@ describe('/api/user', () => {
 
     describe('when the user has no mapping', () => {
       it('answers 204 without touching ACS', async () => {
-        await service.http.delete('/api/user').set(await authAs()).expect(204);
+        await service.http
+          .delete('/api/user')
+          .set(await authAs())
+          .expect(204);
         expect(service.local.acs.counters.total()).toBe(0);
       });
     });
@@ -408,14 +504,20 @@ describe('/api/user', () => {
         const acsUserId = await createFor();
         service.local.acs.faults.inject({ route: 'identities.delete', status: 500 });
 
-        const failed = await service.http.delete('/api/user').set(await authAs()).expect(502);
+        const failed = await service.http
+          .delete('/api/user')
+          .set(await authAs())
+          .expect(502);
 
         expect(failed.body).toMatchObject({ code: 'upstream_error' });
         expect(service.local.acs.isAlive(acsUserId)).toBe(true);
         expect(mappedIdentityOf(service.local, ALICE)).toBe(acsUserId);
         expectInvariants(service.local);
 
-        await service.http.delete('/api/user').set(await authAs()).expect(204);
+        await service.http
+          .delete('/api/user')
+          .set(await authAs())
+          .expect(204);
         expect(service.local.acs.isAlive(acsUserId)).toBe(false);
         expect(service.local.graph.extensionsOf(ALICE)).toEqual([]);
         expectInvariants(service.local);
@@ -427,11 +529,17 @@ describe('/api/user', () => {
         const acsUserId = await createFor();
         service.local.acs.faults.inject({ route: 'identities.delete', status: 500, afterHandler: true });
 
-        await service.http.delete('/api/user').set(await authAs()).expect(502);
+        await service.http
+          .delete('/api/user')
+          .set(await authAs())
+          .expect(502);
         expect(service.local.acs.isAlive(acsUserId)).toBe(false);
         expect(orphanedIdentities(service.local)).toEqual([]);
 
-        await service.http.delete('/api/user').set(await authAs()).expect(204);
+        await service.http
+          .delete('/api/user')
+          .set(await authAs())
+          .expect(204);
         expect(service.local.graph.extensionsOf(ALICE)).toEqual([]);
         expectInvariants(service.local);
       });
@@ -442,7 +550,10 @@ describe('/api/user', () => {
         const acsUserId = await createFor();
         service.local.graph.faults.inject({ route: 'extensions.delete', status: 503 });
 
-        const failed = await service.http.delete('/api/user').set(await authAs()).expect(503);
+        const failed = await service.http
+          .delete('/api/user')
+          .set(await authAs())
+          .expect(503);
 
         expect(failed.body).toMatchObject({ code: 'upstream_unavailable' });
         expect(service.local.acs.isAlive(acsUserId)).toBe(false);
@@ -450,7 +561,10 @@ describe('/api/user', () => {
         expect(mappedIdentityOf(service.local, ALICE)).toBe(acsUserId);
         expect(orphanedIdentities(service.local)).toEqual([]);
 
-        await service.http.delete('/api/user').set(await authAs()).expect(204);
+        await service.http
+          .delete('/api/user')
+          .set(await authAs())
+          .expect(204);
         expect(service.local.graph.extensionsOf(ALICE)).toEqual([]);
         expect(service.local.acs.aliveIdentityIds()).toEqual([]);
         expectInvariants(service.local);
@@ -462,7 +576,10 @@ describe('/api/user', () => {
         const foreign = `8:acs:${randomUUID()}_${randomUUID()}`;
         putSealedMapping(service, ALICE, foreign, ORIGINAL_SAMPLE_APP_ID);
 
-        const response = await service.http.delete('/api/user').set(await authAs()).expect(409);
+        const response = await service.http
+          .delete('/api/user')
+          .set(await authAs())
+          .expect(409);
 
         expect(response.body).toMatchObject({ code: 'identity_not_owned' });
         expect(mappedIdentityOf(service.local, ALICE)).toBe(foreign);
@@ -473,23 +590,32 @@ describe('/api/user', () => {
   describe('DELETE /api/user/{userObjectId} (admin erasure)', () => {
     const adminAuth = (): Promise<{ Authorization: string }> => authAs('alice', { roles: ['AcsAuth.Admin'] });
 
-    describe("when the target user has an identity", () => {
+    describe('when the target user has an identity', () => {
       it("answers 204, deletes the user's ACS identity and mapping with the app's own Graph access", async () => {
-        const bobs = await service.http.post('/api/user').set(await authAs('bob')).expect(201);
-        const alices = await service.http.post('/api/user').set(await authAs('alice')).expect(201);
+        const bobs = await service.http
+          .post('/api/user')
+          .set(await authAs('bob'))
+          .expect(201);
+        const alices = await service.http
+          .post('/api/user')
+          .set(await authAs('alice'))
+          .expect(201);
         const admin = await adminAuth();
 
         await service.http.delete(`/api/user/${BOB}`).set(admin).expect(204);
 
-        expect(service.local.acs.isAlive(bobs.body.acsUserIdentity)).toBe(false);
+        expect(service.local.acs.isAlive(userBody(bobs).acsUserIdentity)).toBe(false);
         expect(service.local.graph.extensionsOf(BOB)).toEqual([]);
-        expect(service.local.acs.isAlive(alices.body.acsUserIdentity)).toBe(true);
-        expect(mappedIdentityOf(service.local, ALICE)).toBe(alices.body.acsUserIdentity);
+        expect(service.local.acs.isAlive(userBody(alices).acsUserIdentity)).toBe(true);
+        expect(mappedIdentityOf(service.local, ALICE)).toBe(userBody(alices).acsUserIdentity);
         expectInvariants(service.local);
       });
 
       it('logs the admin and the target, and no token', async () => {
-        await service.http.post('/api/user').set(await authAs('bob')).expect(201);
+        await service.http
+          .post('/api/user')
+          .set(await authAs('bob'))
+          .expect(201);
         const admin = await adminAuth();
         const bearer = admin.Authorization.slice('Bearer '.length);
         const logStart = service.rawLogs.length;
@@ -497,7 +623,9 @@ describe('/api/user', () => {
         await service.http.delete(`/api/user/${BOB}`).set(admin).expect(204);
 
         const lines = service.rawLogs.slice(logStart);
-        const erasure = service.logs.slice(logStart).find((line) => typeof line['msg'] === 'string' && line['msg'].startsWith('admin erasure'));
+        const erasure = service.logs
+          .slice(logStart)
+          .find((line) => typeof line['msg'] === 'string' && line['msg'].startsWith('admin erasure'));
         expect(erasure).toMatchObject({ adminOid: ALICE, targetOid: BOB, acsUserId: expect.stringMatching(ACS_ID) });
         expect(lines.some((line) => line.includes(bearer))).toBe(false);
         // No JWT of any kind (the caller's, the OBO or the app-only Graph token) reaches the log.
@@ -507,24 +635,36 @@ describe('/api/user', () => {
 
     describe('when the target user has no mapping', () => {
       it('answers 204', async () => {
-        await service.http.delete(`/api/user/${BOB}`).set(await adminAuth()).expect(204);
+        await service.http
+          .delete(`/api/user/${BOB}`)
+          .set(await adminAuth())
+          .expect(204);
         expect(service.local.acs.counters.total()).toBe(0);
       });
     });
 
     describe('when the target user does not exist in the directory', () => {
       it('answers 204 (nothing is mapped)', async () => {
-        await service.http.delete(`/api/user/${randomUUID()}`).set(await adminAuth()).expect(204);
+        await service.http
+          .delete(`/api/user/${randomUUID()}`)
+          .set(await adminAuth())
+          .expect(204);
         expect(service.local.acs.counters.total()).toBe(0);
       });
     });
 
     describe("when the target user's mapping is stale", () => {
       it('answers 204 and removes the mapping', async () => {
-        const bobs = await service.http.post('/api/user').set(await authAs('bob')).expect(201);
-        service.local.acs.deleteIdentityDirectly(bobs.body.acsUserIdentity);
+        const bobs = await service.http
+          .post('/api/user')
+          .set(await authAs('bob'))
+          .expect(201);
+        service.local.acs.deleteIdentityDirectly(userBody(bobs).acsUserIdentity);
 
-        await service.http.delete(`/api/user/${BOB.toUpperCase()}`).set(await adminAuth()).expect(204);
+        await service.http
+          .delete(`/api/user/${BOB.toUpperCase()}`)
+          .set(await adminAuth())
+          .expect(204);
 
         expect(service.local.graph.extensionsOf(BOB)).toEqual([]);
         expectInvariants(service.local);
@@ -545,12 +685,18 @@ describe('/api/user', () => {
 
     describe('when the caller does not hold the admin role', () => {
       it('answers 403 forbidden and erases nothing', async () => {
-        const bobs = await service.http.post('/api/user').set(await authAs('bob')).expect(201);
+        const bobs = await service.http
+          .post('/api/user')
+          .set(await authAs('bob'))
+          .expect(201);
 
-        const response = await service.http.delete(`/api/user/${BOB}`).set(await authAs('alice')).expect(403);
+        const response = await service.http
+          .delete(`/api/user/${BOB}`)
+          .set(await authAs('alice'))
+          .expect(403);
 
         expect(response.body).toMatchObject({ code: 'forbidden' });
-        expect(service.local.acs.isAlive(bobs.body.acsUserIdentity)).toBe(true);
+        expect(service.local.acs.isAlive(userBody(bobs).acsUserIdentity)).toBe(true);
       });
     });
   });
@@ -559,14 +705,16 @@ describe('/api/user', () => {
     it('MFA: answers 401 interaction_required with the claims challenge', async () => {
       service.local.entra.requireInteraction(ALICE, 'mfa');
 
-      const response = await service.http.get('/api/user').set(await authAs()).expect(401);
+      const response = await service.http
+        .get('/api/user')
+        .set(await authAs())
+        .expect(401);
 
       expect(response.body).toMatchObject({ code: 'interaction_required' });
-      const challenge = response.headers['www-authenticate'] as string;
+      const challenge = present(response.headers['www-authenticate'], 'a WWW-Authenticate header');
       expect(challenge).toContain('error="insufficient_claims"');
-      const claims = /claims="([^"]+)"/.exec(challenge)?.[1];
-      expect(claims).toBeDefined();
-      const decoded = JSON.parse(Buffer.from(claims as string, 'base64').toString('utf8')) as unknown;
+      const claims = present(/claims="([^"]+)"/.exec(challenge)?.[1], 'a claims parameter in the challenge');
+      const decoded = JSON.parse(Buffer.from(claims, 'base64').toString('utf8')) as unknown;
       expect(decoded).toEqual({ access_token: { capolids: { essential: true, values: [expect.any(String)] } } });
       expect(service.local.graph.counters.total()).toBe(0);
     });
@@ -574,7 +722,10 @@ describe('/api/user', () => {
     it('consent: answers 401 interaction_required', async () => {
       service.local.entra.requireInteraction(ALICE, 'consent');
 
-      const response = await service.http.post('/api/user').set(await authAs()).expect(401);
+      const response = await service.http
+        .post('/api/user')
+        .set(await authAs())
+        .expect(401);
 
       expect(response.body).toMatchObject({ code: 'interaction_required' });
       expect(response.headers['www-authenticate']).toContain('error="insufficient_claims"');

@@ -1,3 +1,4 @@
+import { expect } from '@jest/globals';
 import fc from 'fast-check';
 
 import { startTestService, type TestService } from '../helpers/test-service';
@@ -9,9 +10,20 @@ import { startTestService, type TestService } from '../helpers/test-service';
  * a request without a valid token, and stays healthy.
  */
 const METHODS = ['get', 'post', 'put', 'patch', 'delete', 'options', 'head'] as const;
-const KNOWN_PATHS = ['/api/user', '/api/token', '/api/token/teams', '/api/user/4e3bceae-c3d6-4f18-af3b-e572b99fb2f1', '/health', '/api/openapi.json', '/'];
+const KNOWN_PATHS = [
+  '/api/user',
+  '/api/token',
+  '/api/token/teams',
+  '/api/user/4e3bceae-c3d6-4f18-af3b-e572b99fb2f1',
+  '/health',
+  '/api/openapi.json',
+  '/',
+];
 
-const visible = fc.string({ unit: fc.constantFrom(...'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~+/=:;,!*()[]{}"\' '.split('')), maxLength: 200 });
+const visible = fc.string({
+  unit: fc.constantFrom(...'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~+/=:;,!*()[]{}"\' '.split('')),
+  maxLength: 200,
+});
 const segment = fc.oneof(
   fc.stringMatching(/^[A-Za-z0-9._~-]{1,40}$/),
   fc.constantFrom('%00', '%ff', '%2e%2e', '..', '%2F', '%E2%82%AC', '%', '%zz', 'api', 'user', 'token', 'teams', ':id', '*'),
@@ -21,7 +33,11 @@ const path = fc.oneof(
   fc.array(segment, { minLength: 0, maxLength: 6 }).map((parts) => `/${parts.join('/')}`),
   fc.constantFrom(...KNOWN_PATHS).chain((base) => fc.array(segment, { maxLength: 2 }).map((parts) => [base, ...parts].join('/'))),
 );
-const query = fc.dictionary(fc.stringMatching(/^[A-Za-z0-9_[\].-]{1,20}$/), fc.oneof(visible, fc.constantFrom('chat', 'voip', '60', '1440', '-1', '1e9')), { maxKeys: 4 });
+const query = fc.dictionary(
+  fc.stringMatching(/^[A-Za-z0-9_[\].-]{1,20}$/),
+  fc.oneof(visible, fc.constantFrom('chat', 'voip', '60', '1440', '-1', '1e9')),
+  { maxKeys: 4 },
+);
 
 type AuthKind = 'none' | 'garbage' | 'scheme-only' | 'basic' | 'huge' | 'repeated' | 'valid';
 const authKind = fc.constantFrom<AuthKind>('none', 'garbage', 'scheme-only', 'basic', 'huge', 'repeated', 'valid');
@@ -82,7 +98,16 @@ describe('fuzzing the HTTP surface', () => {
   it('answers every request deliberately, and only a valid token reaches an upstream', async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.record({ method: fc.constantFrom(...METHODS), path, query, auth: authKind, noise: visible, contentType, body, teams: fc.option(visible) }),
+        fc.record({
+          method: fc.constantFrom(...METHODS),
+          path,
+          query,
+          auth: authKind,
+          noise: visible,
+          contentType,
+          body,
+          teams: fc.option(visible),
+        }),
         async (input) => {
           const before = service.upstreamCalls();
           const tokenRequestsBefore = service.local.entra.counters.get('token');
@@ -91,10 +116,13 @@ describe('fuzzing the HTTP surface', () => {
           if (auth !== undefined) request = request.set('Authorization', auth as string);
           if (input.contentType !== undefined) request = request.set('Content-Type', input.contentType);
           if (input.teams !== null) request = request.set('teams-user-aad-token', input.teams);
-          const response = await (input.body !== undefined && input.method !== 'get' && input.method !== 'head' ? request.send(input.body) : request);
+          const response = await (input.body !== undefined && input.method !== 'get' && input.method !== 'head'
+            ? request.send(input.body)
+            : request);
 
           statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
-          if (response.status >= 500) throw new Error(`answered ${response.status} ${response.text.slice(0, 200)} to ${input.method} ${input.path}`);
+          if (response.status >= 500)
+            throw new Error(`answered ${response.status} ${response.text.slice(0, 200)} to ${input.method} ${input.path}`);
           if (input.method !== 'head' && response.status >= 400) {
             expect(response.headers['content-type']).toMatch(/^application\/json/);
             expect(response.body).toEqual(expect.objectContaining({ code: expect.any(String), message: expect.any(String) }));
@@ -119,6 +147,9 @@ describe('fuzzing the HTTP surface', () => {
     expect(seen.some((status) => status === 201 || status === 400)).toBe(true);
     await service.http.get('/health').expect(200);
     const token = await service.tokenFor('alice');
-    await service.http.post('/api/user').set('Authorization', `Bearer ${token}`).expect((res) => expect([200, 201]).toContain(res.status));
+    await service.http
+      .post('/api/user')
+      .set('Authorization', `Bearer ${token}`)
+      .expect((res) => expect([200, 201]).toContain(res.status));
   }, 120_000);
 });

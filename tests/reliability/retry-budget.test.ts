@@ -1,3 +1,4 @@
+import { errorBody } from '../helpers/bodies';
 import { startTestService, type TestService } from '../helpers/test-service';
 
 /**
@@ -33,7 +34,7 @@ describe('upstream retries (UPSTREAM_MAX_RETRIES=2)', () => {
       const before = service.local.acs.counters.get('identities.issueToken');
       service.local.acs.faults.inject({ route: 'identities.issueToken', status: 429, retryAfterSeconds: 30, times: Infinity });
       const response = await service.http.get('/api/token').set(alice).expect(503);
-      expect(response.body.code).toBe('upstream_throttled');
+      expect(errorBody(response).code).toBe('upstream_throttled');
       expect(response.headers['retry-after']).toBe('30');
       expect(service.local.acs.counters.get('identities.issueToken') - before).toBe(1);
     });
@@ -58,7 +59,7 @@ describe('upstream retries (UPSTREAM_MAX_RETRIES=2)', () => {
       const before = service.local.graph.counters.get('user.get');
       service.local.graph.faults.inject({ route: 'user.get', status: 429, retryAfterSeconds: 45, times: Infinity });
       const response = await service.http.get('/api/user').set(alice).expect(503);
-      expect(response.body.code).toBe('upstream_throttled');
+      expect(errorBody(response).code).toBe('upstream_throttled');
       expect(response.headers['retry-after']).toBe('45');
       expect(service.local.graph.counters.get('user.get') - before).toBe(1);
     });

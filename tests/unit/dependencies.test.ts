@@ -6,8 +6,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 /**
- * Production dependencies must be maintained. The registry these machines reach refuses `npm audit`,
- * so this list of packages known to be deprecated or archived is checked against the lockfile.
+ * Production dependencies must be maintained. `npm audit` needs the registry's advisory service, which
+ * registry mirrors often do not offer, so this list of packages known to be deprecated or archived is
+ * checked against the lockfile instead.
  * Installing them must not report anything to a third party either (install scripts are the hook).
  */
 interface LockEntry {
