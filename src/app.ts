@@ -1,3 +1,5 @@
+import { parse, type ParsedUrlQuery } from 'node:querystring';
+
 import cors from 'cors';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
@@ -38,7 +40,7 @@ export function createApp(deps: AppDependencies): Express {
   // API answers are never revalidated (every token is new): hashing each body for an ETag is wasted work.
   app.set('etag', false);
   app.set('trust proxy', config.server.trustProxy);
-  app.set('query parser', 'simple');
+  app.set('query parser', parseQueryString);
 
   app.use(assignRequestId);
   app.use(helmet());
@@ -87,4 +89,13 @@ export function createApp(deps: AppDependencies): Express {
   app.use(notFound);
   app.use(createErrorHandler({ logger, exposeStack: config.environment === 'development' }));
   return app;
+}
+
+/**
+ * Express's 'simple' query parser (node:querystring) without its 1,000-pair cap: past the cap it drops
+ * the rest silently, so a parameter hidden behind 1,000 `&` would escape the routes' check that refuses
+ * unknown ones. The 8,192-character URL limit (`refuseLongUrls`, which runs first) bounds the work.
+ */
+function parseQueryString(query: string): ParsedUrlQuery {
+  return parse(query, '&', '=', { maxKeys: 0 });
 }

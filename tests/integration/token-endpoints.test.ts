@@ -1,6 +1,10 @@
 import { randomUUID } from 'node:crypto';
 
+import { expect } from '@jest/globals';
+import type { Response } from 'supertest';
+
 import { DEMO_USERS, LOCAL_SPA_CLIENT_ID } from '../../src/local/local-directory';
+import { errorBody, issuedTokenBody, tokenBody, userBody } from '../helpers/bodies';
 import { expectInvariants, mappedIdentityOf, MAPPING_EXTENSION_NAME, resetTestService } from '../helpers/invariants';
 import { ORIGINAL_SAMPLE_APP_ID, putSealedMapping } from '../helpers/mappings';
 import { ACS_ID, startTestService, useTestService } from '../helpers/test-service';
@@ -24,8 +28,11 @@ describe('/api/token', () => {
   }
 
   async function createIdentity(user: keyof typeof DEMO_USERS = 'alice'): Promise<string> {
-    const response = await service.http.post('/api/user').set(await authAs(user)).expect(201);
-    return response.body.acsUserIdentity as string;
+    const response = await service.http
+      .post('/api/user')
+      .set(await authAs(user))
+      .expect(201);
+    return userBody(response).acsUserIdentity;
   }
 
   function expiresInMs(expiresOn: unknown): number {
@@ -38,10 +45,17 @@ describe('/api/token', () => {
       it('answers 201 with a token that ACS accepts for that identity', async () => {
         const acsUserId = await createIdentity();
 
-        const response = await service.http.get('/api/token').set(await authAs()).expect(201);
+        const response = await service.http
+          .get('/api/token')
+          .set(await authAs())
+          .expect(201);
 
-        expect(response.body).toEqual({ token: expect.any(String), expiresOn: expect.any(String), user: { communicationUserId: acsUserId } });
-        const verdict = await service.local.acs.verifyAccessToken(response.body.token);
+        expect(response.body).toEqual({
+          token: expect.any(String),
+          expiresOn: expect.any(String),
+          user: { communicationUserId: acsUserId },
+        });
+        const verdict = await service.local.acs.verifyAccessToken(issuedTokenBody(response).token);
         expect(verdict.valid).toBe(true);
         expect(verdict.claims?.skypeid).toBe(acsUserId.slice('8:'.length));
         expect(verdict.claims?.acsScope).toBe(service.config.acs.tokenScopes.join(','));
@@ -50,34 +64,45 @@ describe('/api/token', () => {
       it('honours scopes=voip', async () => {
         await createIdentity();
 
-        const response = await service.http.get('/api/token?scopes=voip').set(await authAs()).expect(201);
+        const response = await service.http
+          .get('/api/token?scopes=voip')
+          .set(await authAs())
+          .expect(201);
 
-        expect((await service.local.acs.verifyAccessToken(response.body.token)).claims?.acsScope).toBe('voip');
+        expect((await service.local.acs.verifyAccessToken(issuedTokenBody(response).token)).claims?.acsScope).toBe('voip');
       });
 
       it('honours expiresInMinutes=60', async () => {
         await createIdentity();
 
-        const response = await service.http.get('/api/token?expiresInMinutes=60').set(await authAs()).expect(201);
+        const response = await service.http
+          .get('/api/token?expiresInMinutes=60')
+          .set(await authAs())
+          .expect(201);
 
-        const remaining = expiresInMs(response.body.expiresOn);
+        const remaining = expiresInMs(issuedTokenBody(response).expiresOn);
         expect(remaining).toBeGreaterThan(59 * MINUTE_MS);
         expect(remaining).toBeLessThanOrEqual(60 * MINUTE_MS);
       });
 
       it.each([
-        ['scopes=chat.join', 'scopes', 'a scope the deployment does not configure'],
-        ['scopes=', 'scopes', 'an empty scope list'],
-        ['expiresInMinutes=59', 'expiresInMinutes', 'a lifetime below ACS minimum'],
-        ['expiresInMinutes=1441', 'expiresInMinutes', 'a lifetime above ACS maximum'],
-        ['expiresInMinutes=60.5', 'expiresInMinutes', 'a fractional lifetime'],
-        ['scopes=voip&scopes=chat', 'scopes', 'a repeated parameter'],
-        ['foo=1', 'foo', 'an unknown parameter'],
-      ])('answers 400 naming the parameter for %s (%s, %s)', async (query, parameter) => {
+        ['a scope the deployment does not configure', 'scopes', 'scopes=chat.join'],
+        ['an empty scope list', 'scopes', 'scopes='],
+        ['a lifetime below ACS minimum', 'expiresInMinutes', 'expiresInMinutes=59'],
+        ['a lifetime above ACS maximum', 'expiresInMinutes', 'expiresInMinutes=1441'],
+        ['a fractional lifetime', 'expiresInMinutes', 'expiresInMinutes=60.5'],
+        ['a repeated parameter', 'scopes', 'scopes=voip&scopes=chat'],
+        ['an unknown parameter', 'foo', 'foo=1'],
+        // Node's querystring stops at 1,000 pairs unless told otherwise, which would hide what follows.
+        ['an unknown parameter after 1,000 empty pairs', 'foo', `${'&'.repeat(1000)}foo=1`],
+      ])('answers 400 for %s, naming %s', async (_case, parameter, query) => {
         await createIdentity();
         const acsCallsBefore = service.local.acs.counters.total();
 
-        const response = await service.http.get(`/api/token?${query}`).set(await authAs()).expect(400);
+        const response = await service.http
+          .get(`/api/token?${query}`)
+          .set(await authAs())
+          .expect(400);
 
         expect(response.body).toMatchObject({ code: 'bad_request', message: expect.stringContaining(`'${parameter}'`) });
         expect(service.local.acs.counters.total()).toBe(acsCallsBefore);
@@ -89,16 +114,25 @@ describe('/api/token', () => {
         const acsUserId = service.local.acs.seedIdentity();
         putSealedMapping(service, ALICE, acsUserId, ORIGINAL_SAMPLE_APP_ID);
 
-        const response = await service.http.get('/api/token').set(await authAs()).expect(201);
+        const response = await service.http
+          .get('/api/token')
+          .set(await authAs())
+          .expect(201);
 
-        expect(response.body.user).toEqual({ communicationUserId: acsUserId });
+        expect(tokenBody(response).user).toEqual({ communicationUserId: acsUserId });
       });
 
       it('answers 409 mapping_untrusted while it is not sealed, issuing nothing', async () => {
         const acsUserId = service.local.acs.seedIdentity();
-        service.local.graph.putExtension(ALICE, ORIGINAL_SAMPLE_APP_ID, { extensionName: MAPPING_EXTENSION_NAME, acsUserIdentity: acsUserId });
+        service.local.graph.putExtension(ALICE, ORIGINAL_SAMPLE_APP_ID, {
+          extensionName: MAPPING_EXTENSION_NAME,
+          acsUserIdentity: acsUserId,
+        });
 
-        const response = await service.http.get('/api/token').set(await authAs()).expect(409);
+        const response = await service.http
+          .get('/api/token')
+          .set(await authAs())
+          .expect(409);
 
         expect(response.body).toMatchObject({ code: 'mapping_untrusted' });
         expect(service.local.acs.counters.total()).toBe(0);
@@ -107,7 +141,10 @@ describe('/api/token', () => {
 
     describe('when the user has no mapping', () => {
       it('answers 404 identity_not_found and creates nothing', async () => {
-        const response = await service.http.get('/api/token').set(await authAs()).expect(404);
+        const response = await service.http
+          .get('/api/token')
+          .set(await authAs())
+          .expect(404);
 
         expect(response.body).toMatchObject({ code: 'identity_not_found', message: expect.any(String) });
         expect(service.local.acs.counters.total()).toBe(0);
@@ -119,14 +156,20 @@ describe('/api/token', () => {
         const stale = await createIdentity();
         service.local.acs.deleteIdentityDirectly(stale);
 
-        const response = await service.http.get('/api/token').set(await authAs()).expect(404);
+        const response = await service.http
+          .get('/api/token')
+          .set(await authAs())
+          .expect(404);
 
         expect(response.body).toMatchObject({ code: 'identity_not_found' });
         expect(service.local.graph.extensionsOf(ALICE)).toEqual([]);
 
-        const fresh = await service.http.post('/api/user').set(await authAs()).expect(201);
-        expect(fresh.body.acsUserIdentity).not.toBe(stale);
-        expect(mappedIdentityOf(service.local, ALICE)).toBe(fresh.body.acsUserIdentity);
+        const fresh = await service.http
+          .post('/api/user')
+          .set(await authAs())
+          .expect(201);
+        expect(userBody(fresh).acsUserIdentity).not.toBe(stale);
+        expect(mappedIdentityOf(service.local, ALICE)).toBe(userBody(fresh).acsUserIdentity);
         expectInvariants(service.local);
       });
     });
@@ -136,7 +179,10 @@ describe('/api/token', () => {
         const foreign = `8:acs:${randomUUID()}_${randomUUID()}`;
         putSealedMapping(service, ALICE, foreign, ORIGINAL_SAMPLE_APP_ID);
 
-        const response = await service.http.get('/api/token').set(await authAs()).expect(409);
+        const response = await service.http
+          .get('/api/token')
+          .set(await authAs())
+          .expect(409);
 
         expect(response.body).toMatchObject({ code: 'identity_not_owned', message: expect.any(String) });
         expect(mappedIdentityOf(service.local, ALICE)).toBe(foreign);
@@ -147,7 +193,10 @@ describe('/api/token', () => {
   describe('POST /api/token', () => {
     describe('when the user has no identity', () => {
       it('answers 201, creating the identity and its token in one ACS call', async () => {
-        const response = await service.http.post('/api/token').set(await authAs()).expect(201);
+        const response = await service.http
+          .post('/api/token')
+          .set(await authAs())
+          .expect(201);
 
         expect(response.body).toEqual({
           token: expect.any(String),
@@ -156,22 +205,28 @@ describe('/api/token', () => {
         });
         expect(service.local.acs.counters.get('identities.create')).toBe(1);
         expect(service.local.acs.counters.get('identities.issueToken')).toBe(0);
-        expect(mappedIdentityOf(service.local, ALICE)).toBe(response.body.user.communicationUserId);
-        expect((await service.local.acs.verifyAccessToken(response.body.token)).valid).toBe(true);
+        expect(mappedIdentityOf(service.local, ALICE)).toBe(tokenBody(response).user.communicationUserId);
+        expect((await service.local.acs.verifyAccessToken(issuedTokenBody(response).token)).valid).toBe(true);
         expectInvariants(service.local);
       });
 
       it('applies the token options to the created token', async () => {
-        const response = await service.http.post('/api/token?scopes=voip&expiresInMinutes=60').set(await authAs()).expect(201);
+        const response = await service.http
+          .post('/api/token?scopes=voip&expiresInMinutes=60')
+          .set(await authAs())
+          .expect(201);
 
-        expect((await service.local.acs.verifyAccessToken(response.body.token)).claims?.acsScope).toBe('voip');
-        expect(expiresInMs(response.body.expiresOn)).toBeLessThanOrEqual(60 * MINUTE_MS);
+        expect((await service.local.acs.verifyAccessToken(issuedTokenBody(response).token)).claims?.acsScope).toBe('voip');
+        expect(expiresInMs(issuedTokenBody(response).expiresOn)).toBeLessThanOrEqual(60 * MINUTE_MS);
       });
 
       it('refuses bad options before creating anything', async () => {
-        const response = await service.http.post('/api/token?expiresInMinutes=59').set(await authAs()).expect(400);
+        const response = await service.http
+          .post('/api/token?expiresInMinutes=59')
+          .set(await authAs())
+          .expect(400);
 
-        expect(response.body.message).toContain("'expiresInMinutes'");
+        expect(errorBody(response).message).toContain("'expiresInMinutes'");
         expect(service.local.acs.counters.total()).toBe(0);
         expect(service.local.graph.extensionsOf(ALICE)).toEqual([]);
       });
@@ -182,9 +237,12 @@ describe('/api/token', () => {
         const acsUserId = await createIdentity();
         service.local.acs.counters.reset();
 
-        const response = await service.http.post('/api/token').set(await authAs()).expect(201);
+        const response = await service.http
+          .post('/api/token')
+          .set(await authAs())
+          .expect(201);
 
-        expect(response.body.user).toEqual({ communicationUserId: acsUserId });
+        expect(tokenBody(response).user).toEqual({ communicationUserId: acsUserId });
         expect(service.local.acs.counters.get('identities.create')).toBe(0);
         expect(service.local.acs.counters.get('identities.issueToken')).toBe(1);
       });
@@ -196,9 +254,11 @@ describe('/api/token', () => {
         const responses = await Promise.all(Array.from({ length: 20 }, () => service.http.post('/api/token').set(auth)));
 
         expect(responses.map((response) => response.status)).toEqual(Array<number>(20).fill(201));
-        const ids = new Set(responses.map((response) => response.body.user.communicationUserId as string));
+        const ids = new Set(responses.map((response) => tokenBody(response).user.communicationUserId));
         expect(ids.size).toBe(1);
-        const verdicts = await Promise.all(responses.map((response) => service.local.acs.verifyAccessToken(response.body.token)));
+        const verdicts = await Promise.all(
+          responses.map((response) => service.local.acs.verifyAccessToken(issuedTokenBody(response).token)),
+        );
         expect(verdicts.every((verdict) => verdict.valid)).toBe(true);
         expect(service.local.acs.aliveIdentityIds()).toEqual([...ids]);
         expectInvariants(service.local);
@@ -210,13 +270,16 @@ describe('/api/token', () => {
         const stale = await createIdentity();
         service.local.acs.deleteIdentityDirectly(stale);
 
-        const response = await service.http.post('/api/token').set(await authAs()).expect(201);
+        const response = await service.http
+          .post('/api/token')
+          .set(await authAs())
+          .expect(201);
 
-        const fresh = response.body.user.communicationUserId as string;
+        const fresh = tokenBody(response).user.communicationUserId;
         expect(fresh).toMatch(ACS_ID);
         expect(fresh).not.toBe(stale);
         expect(mappedIdentityOf(service.local, ALICE)).toBe(fresh);
-        expect((await service.local.acs.verifyAccessToken(response.body.token)).valid).toBe(true);
+        expect((await service.local.acs.verifyAccessToken(issuedTokenBody(response).token)).valid).toBe(true);
         expectInvariants(service.local);
       });
     });
@@ -226,7 +289,10 @@ describe('/api/token', () => {
         const foreign = `8:acs:${randomUUID()}_${randomUUID()}`;
         putSealedMapping(service, ALICE, foreign, ORIGINAL_SAMPLE_APP_ID);
 
-        const response = await service.http.post('/api/token').set(await authAs()).expect(409);
+        const response = await service.http
+          .post('/api/token')
+          .set(await authAs())
+          .expect(409);
 
         expect(response.body).toMatchObject({ code: 'identity_not_owned' });
         expect(service.local.acs.counters.get('identities.create')).toBe(0);
@@ -236,15 +302,21 @@ describe('/api/token', () => {
       it('creates an identity in this resource once the foreign mapping was deleted with Graph (the documented fix)', async () => {
         const foreign = `8:acs:${randomUUID()}_${randomUUID()}`;
         putSealedMapping(service, ALICE, foreign, ORIGINAL_SAMPLE_APP_ID);
-        await service.http.post('/api/token').set(await authAs()).expect(409);
+        await service.http
+          .post('/api/token')
+          .set(await authAs())
+          .expect(409);
         // docs/troubleshooting.md: delete only the extension with Graph, outside this service.
         service.local.graph.reset();
 
-        const response = await service.http.post('/api/token').set(await authAs()).expect(201);
+        const response = await service.http
+          .post('/api/token')
+          .set(await authAs())
+          .expect(201);
 
-        expect(response.body.user.communicationUserId).toMatch(ACS_ID);
-        expect(response.body.user.communicationUserId).not.toBe(foreign);
-        expect(mappedIdentityOf(service.local, ALICE)).toBe(response.body.user.communicationUserId);
+        expect(tokenBody(response).user.communicationUserId).toMatch(ACS_ID);
+        expect(tokenBody(response).user.communicationUserId).not.toBe(foreign);
+        expect(mappedIdentityOf(service.local, ALICE)).toBe(tokenBody(response).user.communicationUserId);
         expectInvariants(service.local);
       });
     });
@@ -254,20 +326,32 @@ describe('/api/token', () => {
     describe('when the user has an identity', () => {
       it('answers 204; tokens issued before are revoked, tokens issued after are valid', async () => {
         await createIdentity();
-        const before = await service.http.get('/api/token').set(await authAs()).expect(201);
+        const before = await service.http
+          .get('/api/token')
+          .set(await authAs())
+          .expect(201);
 
-        await service.http.delete('/api/token').set(await authAs()).expect(204);
-        const after = await service.http.get('/api/token').set(await authAs()).expect(201);
+        await service.http
+          .delete('/api/token')
+          .set(await authAs())
+          .expect(204);
+        const after = await service.http
+          .get('/api/token')
+          .set(await authAs())
+          .expect(201);
 
-        expect((await service.local.acs.verifyAccessToken(before.body.token)).reason).toBe('revoked');
-        expect((await service.local.acs.verifyAccessToken(after.body.token)).valid).toBe(true);
+        expect((await service.local.acs.verifyAccessToken(issuedTokenBody(before).token)).reason).toBe('revoked');
+        expect((await service.local.acs.verifyAccessToken(issuedTokenBody(after).token)).valid).toBe(true);
         expect(service.local.acs.counters.get('identities.revokeTokens')).toBe(1);
       });
     });
 
     describe('when the user has no mapping', () => {
       it('answers 404 identity_not_found', async () => {
-        const response = await service.http.delete('/api/token').set(await authAs()).expect(404);
+        const response = await service.http
+          .delete('/api/token')
+          .set(await authAs())
+          .expect(404);
         expect(response.body).toMatchObject({ code: 'identity_not_found' });
       });
     });
@@ -277,7 +361,10 @@ describe('/api/token', () => {
         const stale = await createIdentity();
         service.local.acs.deleteIdentityDirectly(stale);
 
-        const response = await service.http.delete('/api/token').set(await authAs()).expect(404);
+        const response = await service.http
+          .delete('/api/token')
+          .set(await authAs())
+          .expect(404);
 
         expect(response.body).toMatchObject({ code: 'identity_not_found' });
         expect(service.local.graph.extensionsOf(ALICE)).toEqual([]);
@@ -290,9 +377,9 @@ describe('/api/token', () => {
     const teamsTokenFor = (user: keyof typeof DEMO_USERS, overrides: { appId?: string; lifetimeSeconds?: number } = {}): Promise<string> =>
       service.local.entra.mintTeamsToken({ user, appId: service.config.entra.clientId, ...overrides });
 
-    async function expectTeamsAcsToken(body: Record<string, unknown>): Promise<void> {
-      expect(body).toEqual({ token: expect.any(String), expiresOn: expect.any(String) });
-      const verdict = await service.local.acs.verifyAccessToken(body['token'] as string);
+    async function expectTeamsAcsToken(response: Response): Promise<void> {
+      expect(response.body).toEqual({ token: expect.any(String), expiresOn: expect.any(String) });
+      const verdict = await service.local.acs.verifyAccessToken(issuedTokenBody(response).token);
       expect(verdict.valid).toBe(true);
       expect(verdict.claims?.skypeid).toBe(`orgid:${ALICE}`);
     }
@@ -305,7 +392,7 @@ describe('/api/token', () => {
           .set('teams-user-aad-token', await teamsTokenFor('alice'))
           .expect(201);
 
-        await expectTeamsAcsToken(response.body);
+        await expectTeamsAcsToken(response);
       });
 
       it('POST with { teamsUserAadToken } answers 201 with an ACS token', async () => {
@@ -315,7 +402,7 @@ describe('/api/token', () => {
           .send({ teamsUserAadToken: await teamsTokenFor('alice') })
           .expect(201);
 
-        await expectTeamsAcsToken(response.body);
+        await expectTeamsAcsToken(response);
       });
 
       it('POST with the header answers 201 with an ACS token', async () => {
@@ -325,7 +412,7 @@ describe('/api/token', () => {
           .set('teams-user-aad-token', await teamsTokenFor('alice'))
           .expect(201);
 
-        await expectTeamsAcsToken(response.body);
+        await expectTeamsAcsToken(response);
       });
 
       it('needs no ACS identity mapping', async () => {
@@ -354,7 +441,11 @@ describe('/api/token', () => {
       });
 
       it('answers 400 bad_request when teamsUserAadToken is not a string', async () => {
-        const response = await service.http.post('/api/token/teams').set(await authAs()).send({ teamsUserAadToken: 42 }).expect(400);
+        const response = await service.http
+          .post('/api/token/teams')
+          .set(await authAs())
+          .send({ teamsUserAadToken: 42 })
+          .expect(400);
 
         expect(response.body).toMatchObject({ code: 'bad_request', message: expect.stringContaining('teamsUserAadToken') });
       });
@@ -396,7 +487,7 @@ describe('/api/token/teams with a v2 Teams token', () => {
         .set('Authorization', `Bearer ${await service.tokenFor('alice')}`)
         .set('teams-user-aad-token', teamsToken)
         .expect(201);
-      expect((await service.local.acs.verifyAccessToken(response.body.token)).valid).toBe(true);
+      expect((await service.local.acs.verifyAccessToken(issuedTokenBody(response).token)).valid).toBe(true);
     } finally {
       await service.close();
     }
