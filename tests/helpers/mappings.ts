@@ -79,3 +79,30 @@ export function graphExplorer(local: Pick<LocalAzure, 'graph' | 'entra' | 'caCer
   };
   return explorer;
 }
+
+type ExplorerLocal = Pick<LocalAzure, 'graph' | 'entra' | 'caCertPem'>;
+
+/** Work as users acting through Graph Explorer (their own `/me` only), then release its connections. */
+export async function withGraphExplorer<T>(local: ExplorerLocal, work: (explorer: GraphExplorer) => Promise<T>): Promise<T> {
+  const explorer = graphExplorer(local);
+  try {
+    return await work(explorer);
+  } finally {
+    await explorer.close();
+  }
+}
+
+/** One Graph Explorer for the enclosing `describe` block, made before its tests and closed after them. */
+export function useGraphExplorer(service: { readonly local: ExplorerLocal }): () => GraphExplorer {
+  let explorer: GraphExplorer | undefined;
+  beforeAll(() => {
+    explorer = graphExplorer(service.local);
+  });
+  afterAll(async () => {
+    await explorer?.close();
+  });
+  return () => {
+    if (explorer === undefined) throw new Error('the Graph Explorer is used outside a test');
+    return explorer;
+  };
+}

@@ -10,7 +10,7 @@ import { mappingSealerOf } from '../../src/services/mapping-seal';
 import type { MappingStore, MappingTarget, StoredMapping } from '../../src/services/ports';
 import { mintGraphToken } from '../helpers/graph-tokens';
 import { MAPPING_EXTENSION_NAME, resetTestService } from '../helpers/invariants';
-import { graphExplorer, mappingPropertiesOf, putSealedMapping } from '../helpers/mappings';
+import { mappingPropertiesOf, putSealedMapping, withGraphExplorer } from '../helpers/mappings';
 import { present } from '../helpers/present';
 import { useTestService } from '../helpers/test-service';
 
@@ -46,9 +46,9 @@ describe('the Graph mapping store', () => {
     !mappingSealerOf(service.config).verify(target, stored.acsUserId, stored.seal).trusted;
 
   it('keeps a sealed mapping written after the caller read an untrusted one', async () => {
-    const explorer = graphExplorer(service.local);
-    await explorer.createMapping(BOB, { [ACS_ID_PROPERTY]: service.local.acs.seedIdentity() });
-    await explorer.close();
+    await withGraphExplorer(service.local, (explorer) =>
+      explorer.createMapping(BOB, { [ACS_ID_PROPERTY]: service.local.acs.seedIdentity() }),
+    );
     expect(untrusted(present(await store.read(target), 'the mapping bob wrote'))).toBe(true);
 
     // Another request (or instance) replaces it in the meantime with a sealed mapping of bob's own.
@@ -61,9 +61,9 @@ describe('the Graph mapping store', () => {
   });
 
   it('removes the mapping when the condition still holds, and says so', async () => {
-    const explorer = graphExplorer(service.local);
-    await explorer.createMapping(BOB, { [ACS_ID_PROPERTY]: service.local.acs.seedIdentity() });
-    await explorer.close();
+    await withGraphExplorer(service.local, (explorer) =>
+      explorer.createMapping(BOB, { [ACS_ID_PROPERTY]: service.local.acs.seedIdentity() }),
+    );
 
     await expect(store.remove(target, untrusted)).resolves.toBe('removed');
     expect(service.local.graph.extensionsOf(BOB)).toEqual([]);

@@ -2,7 +2,7 @@ import { ACS_ID_PROPERTY } from '../../src/adapters/graph/graph-mapping-store';
 import { DEMO_USERS } from '../../src/local/local-directory';
 import { errorBody, userBody } from '../helpers/bodies';
 import { resetTestService } from '../helpers/invariants';
-import { graphExplorer, type GraphExplorer } from '../helpers/mappings';
+import { useGraphExplorer } from '../helpers/mappings';
 import { useTestService } from '../helpers/test-service';
 
 /**
@@ -31,14 +31,7 @@ async function waitUntil(condition: () => boolean, what: string, timeoutMs = 10_
 
 describe('mapping cache invalidation', () => {
   const service = useTestService();
-  let explorer: GraphExplorer;
-
-  beforeAll(() => {
-    explorer = graphExplorer(service.local);
-  });
-  afterAll(async () => {
-    await explorer.close();
-  });
+  const explorer = useGraphExplorer(service);
   beforeEach(async () => {
     await resetTestService(service);
   });
@@ -53,7 +46,7 @@ describe('mapping cache invalidation', () => {
   async function aliceWithCachedIdentityAndUntrustedMapping(alice: { Authorization: string }): Promise<string> {
     const { acsUserIdentity } = userBody(await service.http.post('/api/user').set(alice).expect(201));
     await service.http.get('/api/token').set(alice).expect(201);
-    await explorer.writeMapping(ALICE, { [ACS_ID_PROPERTY]: acsUserIdentity });
+    await explorer().writeMapping(ALICE, { [ACS_ID_PROPERTY]: acsUserIdentity });
     return acsUserIdentity;
   }
 

@@ -36,11 +36,10 @@ import { mintGraphToken } from '../helpers/graph-tokens';
 import { MAPPING_EXTENSION_NAME, mappedIdentityOf, orphanedIdentities, resetTestService } from '../helpers/invariants';
 import {
   GRAPH_EXPLORER_APP_ID,
-  graphExplorer,
   mappingPropertiesOf,
   ORIGINAL_SAMPLE_APP_ID,
   putSealedMapping,
-  type GraphExplorer,
+  withGraphExplorer,
 } from '../helpers/mappings';
 import { present } from '../helpers/present';
 import { findLeaks } from '../helpers/secrecy';
@@ -140,16 +139,6 @@ async function asUser(
   request: (http: TestService['http']) => supertest.Test,
 ): Promise<supertest.Response> {
   return request(service.http).set({ Authorization: `Bearer ${await service.tokenFor(user)}` });
-}
-
-/** Work as users acting through Graph Explorer (their own `/me` only). */
-async function asExplorer(service: TestService, work: (explorer: GraphExplorer) => Promise<void>): Promise<void> {
-  const explorer = graphExplorer(service.local);
-  try {
-    await work(explorer);
-  } finally {
-    await explorer.close();
-  }
 }
 
 /** A mapping sealed under the test service's current key by this command (origin adopted), straight into the emulator. */
@@ -308,12 +297,9 @@ describe('mapping maintenance (composeMappingAdmin on the emulators)', () => {
   describe('duplicates: two users naming one ACS identity', () => {
     it('reports a forged copy of an unsealed mapping and seals neither holder, while sealing the rest', async () => {
       const shared = putLegacyMapping(service, ALICE);
-      const explorer = graphExplorer(service.local);
-      try {
+      await withGraphExplorer(service.local, async (explorer) => {
         await explorer.createMapping(BOB, { acsUserIdentity: shared });
-      } finally {
-        await explorer.close();
-      }
+      });
       const carols = putLegacyMapping(service, CAROL);
 
       const audit = await admin.maintenance.audit();
@@ -352,12 +338,9 @@ describe('mapping maintenance (composeMappingAdmin on the emulators)', () => {
       putSealedMapping(service, ALICE, alices);
       const forged = `8:acs:${alices.slice('8:acs:'.length).toUpperCase()}`;
       expect(forged).not.toBe(alices);
-      const explorer = graphExplorer(service.local);
-      try {
+      await withGraphExplorer(service.local, async (explorer) => {
         await explorer.createMapping(BOB, { acsUserIdentity: forged });
-      } finally {
-        await explorer.close();
-      }
+      });
       const before = snapshot(service, [ALICE, BOB]);
 
       const audit = await admin.maintenance.audit();
@@ -394,13 +377,10 @@ describe('mapping maintenance (composeMappingAdmin on the emulators)', () => {
       const carols = service.local.acs.seedIdentity();
       putSealedMapping(service, CAROL, carols);
       const carolsSeal = mappingPropertiesOf(service.local, CAROL)?.[SEAL_PROPERTY] as string;
-      const explorer = graphExplorer(service.local);
-      try {
+      await withGraphExplorer(service.local, async (explorer) => {
         // Bob copies carol's seal onto his own identity: a seal made for another user and identity.
         await explorer.createMapping(BOB, { acsUserIdentity: service.local.acs.seedIdentity(), [SEAL_PROPERTY]: carolsSeal });
-      } finally {
-        await explorer.close();
-      }
+      });
       const unknownKey = randomUUID();
       service.local.graph.putExtension(unknownKey, ORIGINAL_SAMPLE_APP_ID, {
         extensionName: MAPPING_EXTENSION_NAME,
@@ -594,7 +574,7 @@ describe('mapping maintenance (composeMappingAdmin on the emulators)', () => {
       // After the review: bob claims an identity nobody maps (a departed user's), carol's mapping names another.
       const unmapped = service.local.acs.seedIdentity();
       const carolsOther = service.local.acs.seedIdentity();
-      await asExplorer(service, async (explorer) => {
+      await withGraphExplorer(service.local, async (explorer) => {
         await explorer.createMapping(BOB, { acsUserIdentity: unmapped });
         await explorer.patchMapping(CAROL, { acsUserIdentity: carolsOther });
       });
@@ -620,7 +600,7 @@ describe('mapping maintenance (composeMappingAdmin on the emulators)', () => {
     it('once the service made an identity, adopts a plan only with --after-go-live (the claim on an identity it left unmapped stays 409 without it)', async () => {
       // Cut-over: alice's legacy mapping, and bob's copy of her id (every chat participant sees it).
       const alicesOld = putLegacyMapping(service, ALICE);
-      await asExplorer(service, (explorer) => explorer.createMapping(BOB, { acsUserIdentity: alicesOld }));
+      await withGraphExplorer(service.local, (explorer) => explorer.createMapping(BOB, { acsUserIdentity: alicesOld }));
       expect((await adoptAsPlanned(admin.maintenance)).counts).toMatchObject({ sealed: 0, skipped_duplicate: 2 });
 
       // Alice is refused and asks for a new identity, as documented: the service seals the new one and
@@ -828,7 +808,7 @@ describe('key rotation (MAPPING_SEAL_KEYS a → b,a → b)', () => {
     expect((await asUser(service, 'carol', (http) => http.post('/api/user'))).status).toBe(201);
     // Later bob and carol claim identities nobody maps (departed users'); carol's write removes that only service seal.
     const [bobsClaim, carolsClaim] = [service.local.acs.seedIdentity(), service.local.acs.seedIdentity()];
-    await asExplorer(service, async (explorer) => {
+    await withGraphExplorer(service.local, async (explorer) => {
       await explorer.createMapping(BOB, { acsUserIdentity: bobsClaim });
       await explorer.patchMapping(CAROL, { acsUserIdentity: carolsClaim });
     });
@@ -861,7 +841,7 @@ describe('key rotation (MAPPING_SEAL_KEYS a → b,a → b)', () => {
     const saved = { ...(mappingPropertiesOf(service.local, BOB) ?? {}) };
     expect((await adminWithKeysBA.maintenance.seal({ apply: true })).counts.resealed).toBe(1);
     // Bob puts his saved extension, sealed under 'a', back: now only he keeps 'a' alive.
-    await asExplorer(service, (explorer) => explorer.patchMapping(BOB, saved));
+    await withGraphExplorer(service.local, (explorer) => explorer.patchMapping(BOB, saved));
 
     const audit = await adminWithKeysBA.maintenance.audit();
     expect(audit.sealed).toMatchObject({ olderKeys: { a: 1 }, olderKeyUsers: { a: [BOB] } });
@@ -881,7 +861,7 @@ describe('key rotation (MAPPING_SEAL_KEYS a → b,a → b)', () => {
   it('re-seals a victim under the older key whose id other users copied (in any letter case) and reports the copies as forgeries, so the old key reaches 0', async () => {
     const alices = userBody(await asUser(service, 'alice', (http) => http.post('/api/user'))).acsUserIdentity;
     const otherCase = `8:acs:${alices.slice('8:acs:'.length).toUpperCase()}`;
-    await asExplorer(service, async (explorer) => {
+    await withGraphExplorer(service.local, async (explorer) => {
       await explorer.createMapping(BOB, { acsUserIdentity: alices });
       await explorer.createMapping(CAROL, { acsUserIdentity: otherCase });
     });

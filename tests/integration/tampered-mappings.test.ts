@@ -8,7 +8,7 @@ import { DEMO_USERS, LOCAL_TENANT_ID } from '../../src/local/local-directory';
 import { acsResourceOf, createMappingSealer, mappingSealerOf } from '../../src/services/mapping-seal';
 import { bodyMember, errorBody, issuedTokenBody, tokenBody, userBody } from '../helpers/bodies';
 import { expectInvariants, mappedIdentityOf, resetTestService } from '../helpers/invariants';
-import { graphExplorer, mappingPropertiesOf, type GraphExplorer } from '../helpers/mappings';
+import { mappingPropertiesOf, useGraphExplorer } from '../helpers/mappings';
 import { ACS_ID, useTestService, type TestService } from '../helpers/test-service';
 
 /**
@@ -183,13 +183,7 @@ const ROUTES: readonly RouteCase[] = [
 
 describe('a mapping the attacker forged through Graph directly', () => {
   const service = useTestService();
-  let explorer: GraphExplorer;
-  beforeAll(() => {
-    explorer = graphExplorer(service.local);
-  });
-  afterAll(async () => {
-    await explorer.close();
-  });
+  const explorer = useGraphExplorer(service);
   beforeEach(async () => {
     await resetTestService(service);
   });
@@ -226,7 +220,7 @@ describe('a mapping the attacker forged through Graph directly', () => {
   describe.each(FORGERIES)('%s', (_label, forge) => {
     it.each(ROUTES)('$name is refused for the victim identity', async (route) => {
       const victim = await victimSignsUp();
-      await explorer.writeMapping(ATTACKER, await forge(victim, service));
+      await explorer().writeMapping(ATTACKER, await forge(victim, service));
       const acsCallsBefore = service.local.acs.counters.total();
 
       const response = await route.call(service);
@@ -247,7 +241,7 @@ describe('a mapping the attacker forged through Graph directly', () => {
     let victim: Victim;
     beforeEach(async () => {
       victim = await victimSignsUp();
-      await explorer.createMapping(ATTACKER, { [ACS_ID_PROPERTY]: victim.acsUserId });
+      await explorer().createMapping(ATTACKER, { [ACS_ID_PROPERTY]: victim.acsUserId });
     });
 
     it('POST /api/user gives the attacker a new identity of his own, sealed for him', async () => {
@@ -311,7 +305,7 @@ describe('a mapping the attacker forged through Graph directly', () => {
         .set(await authHeader(service, 'bob'))
         .expect(201);
       const ownId = tokenBody(own).user.communicationUserId;
-      await explorer.patchMapping(ATTACKER, { [ACS_ID_PROPERTY]: victim.acsUserId });
+      await explorer().patchMapping(ATTACKER, { [ACS_ID_PROPERTY]: victim.acsUserId });
 
       // Cached: the cache holds only verified ids, so the answer is still the attacker's own identity.
       const cached = await service.http
@@ -341,7 +335,7 @@ describe('a mapping the attacker forged through Graph directly', () => {
       ['an id that is not an ACS id', { [ACS_ID_PROPERTY]: 'not-an-acs-id' }],
       ['an extension with no id at all', { note: 'hello' }],
     ])('with %s answers 409 mapping_untrusted, and POST /api/user recovers the service', async (_label, properties) => {
-      await explorer.createMapping(ATTACKER, properties);
+      await explorer().createMapping(ATTACKER, properties);
 
       const refused = await service.http
         .get('/api/token')
