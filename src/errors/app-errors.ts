@@ -166,11 +166,14 @@ export class MappingUntrustedError extends AppError {
  * identity was deleted): the identity is gone, but the user still has a mapping. Calling again deletes it.
  */
 export class MappingChangedError extends AppError {
-  constructor() {
+  /** `identityDeleted`: the old mapping's identity was deleted (false when the old mapping was untrusted, whose identity is never touched). */
+  constructor(identityDeleted: boolean) {
     super(
       'mapping_changed',
       409,
-      "The user's identity mapping changed while it was being deleted; the identity it named is deleted. Call again to delete the new one.",
+      identityDeleted
+        ? "The user's identity mapping changed while it was being deleted; the identity it named is deleted. Call again to delete the new one."
+        : "The user's identity mapping changed while it was being removed; nothing was deleted. Call again to delete the new one.",
     );
   }
 }

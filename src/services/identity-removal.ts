@@ -51,22 +51,27 @@ async function removeIdentityAndMapping(
       throw new MappingUntrustedError(erasureRefusal(found));
     }
     reportUntrusted(ctx, target, found, 'removed');
-    await ctx.mappings.remove(target, stillUntrusted(ctx, target));
+    // 'kept': a trusted mapping replaced it meanwhile (the user's own POST /api/user, on any instance);
+    // answering "done" would hide that the user now has an identity.
+    if ((await ctx.mappings.remove(target, stillUntrusted(ctx, target))) === 'kept') throw mappingChanged(ctx, target.oid, undefined);
     return undefined;
   }
   // Identity first: if the mapping removal then fails, a retry finds the mapping, re-deletes the
   // (already gone) identity and tries again. The other order could strand a live identity.
   await ctx.acs.deleteIdentity(found.acsUserId);
-  if ((await ctx.mappings.remove(target, stillNames(found.acsUserId))) === 'kept') {
-    // Another mapping was written meanwhile (another instance's create, or one put back by hand): the
-    // identity is gone, but the user is not erased. Say so rather than answer "done".
-    ctx.logger.warn(
-      { oid: target.oid, acsUserId: found.acsUserId },
-      'the identity mapping changed while it was being deleted; the deleted identity is gone, the new mapping was kept',
-    );
-    throw new MappingChangedError();
-  }
+  // 'kept': another mapping was written meanwhile (another instance's create, or one put back by hand):
+  // the identity is gone, but the user is not erased. Say so rather than answer "done".
+  if ((await ctx.mappings.remove(target, stillNames(found.acsUserId))) === 'kept') throw mappingChanged(ctx, target.oid, found.acsUserId);
   return found.acsUserId;
+}
+
+/** Logs that the mapping changed under a delete (and which identity, if any, was deleted) and makes the 409. */
+function mappingChanged(ctx: IdentityContext, oid: string, deletedAcsUserId: string | undefined): MappingChangedError {
+  ctx.logger.warn(
+    { oid, acsUserId: deletedAcsUserId ?? null },
+    'the identity mapping changed while it was being deleted; the new mapping was kept',
+  );
+  return new MappingChangedError(deletedAcsUserId !== undefined);
 }
 
 /**

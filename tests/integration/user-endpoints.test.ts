@@ -379,6 +379,35 @@ describe('/api/user', () => {
     });
   });
 
+  describe('when a trusted mapping replaces an untrusted one while DELETE /api/user removes it', () => {
+    it('answers 409 mapping_changed, deletes nothing and keeps the new mapping', async () => {
+      const unsealed = service.local.acs.seedIdentity();
+      service.local.graph.putExtension(BOB, ORIGINAL_SAMPLE_APP_ID, { extensionName: MAPPING_EXTENSION_NAME, acsUserIdentity: unsealed });
+      const auth = await authAs('bob');
+      await service.http.get('/api/user').set(auth).expect(409); // untrusted; also warms the On-Behalf-Of cache
+      const reads = service.local.graph.counters.get('user.get');
+      service.local.graph.faults.setLatency(200, 'user.get');
+      const newer = service.local.acs.seedIdentity();
+
+      const deleting = service.http
+        .delete('/api/user')
+        .set(auth)
+        .then((response) => response);
+      // The second read is the removal's own check; each read looks at the mapping after its delay.
+      while (service.local.graph.counters.get('user.get') < reads + 2) await new Promise((resolve) => setTimeout(resolve, 5));
+      // The user's POST /api/user on another instance replaces the untrusted mapping meanwhile.
+      service.local.graph.reset();
+      putSealedMapping(service, BOB, newer);
+      const response = await deleting;
+
+      expect(response.status).toBe(409);
+      expect(response.body).toMatchObject({ code: 'mapping_changed', message: expect.stringContaining('nothing was deleted') });
+      expect(mappedIdentityOf(service.local, BOB)).toBe(newer);
+      expect(service.local.acs.isAlive(unsealed)).toBe(true);
+      expect(service.local.acs.isAlive(newer)).toBe(true);
+    });
+  });
+
   describe('when another mapping is written while the identity is being deleted', () => {
     it('answers 409 mapping_changed and keeps the new mapping; the deleted identity is gone', async () => {
       const old = await service.http
