@@ -516,6 +516,17 @@ describe('Entra emulator: client credentials', () => {
     expect(response.body).toMatchObject({ token_type: 'Bearer', ext_expires_in: match.any(Number) });
     expect(response.body).not.toHaveProperty('refresh_token');
   });
+
+  it('refuses HTTP Basic credentials with a bad percent-escape as a client error (401 invalid_client)', async () => {
+    const basic = Buffer.from(`${LOCAL_API_CLIENT_ID}:%E0%A4%A`).toString('base64');
+    const response = await postForm(
+      `/${LOCAL_TENANT_ID}/oauth2/v2.0/token`,
+      { grant_type: 'client_credentials', scope: `${GRAPH_RESOURCE}/.default` },
+      { ...FORM_HEADERS, authorization: `Basic ${basic}` },
+    );
+    expect(response.status).toBe(401);
+    expect(response.body).toMatchObject({ error: 'invalid_client', error_codes: [7000216] });
+  });
 });
 
 describe('Entra emulator: token endpoint wire rules', () => {

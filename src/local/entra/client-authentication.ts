@@ -109,8 +109,14 @@ function basicCredentials(req: Request): BasicCredentials | undefined {
   const decoded = Buffer.from(encoded, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   if (colon < 0) throw new AadError(401, 'invalid_client', 7000216, 'Malformed HTTP Basic client credentials.');
-  // RFC 6749 §2.3.1: both parts are form-urlencoded before being joined.
-  const decode = (value: string): string => decodeURIComponent(value.replace(/\+/g, ' '));
+  // RFC 6749 §2.3.1: both parts are form-urlencoded before being joined; bad escapes are the client's fault.
+  const decode = (value: string): string => {
+    try {
+      return decodeURIComponent(value.replace(/\+/g, ' '));
+    } catch {
+      throw new AadError(401, 'invalid_client', 7000216, 'Malformed HTTP Basic client credentials.');
+    }
+  };
   return { clientId: decode(decoded.slice(0, colon)), secret: decode(decoded.slice(colon + 1)) };
 }
 
