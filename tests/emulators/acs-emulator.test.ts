@@ -1,13 +1,13 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { CommunicationIdentityClient, TokenScope } from '@azure/communication-identity';
 import type { TokenCredential } from '@azure/identity';
+import { expect } from '@jest/globals';
 import { decodeJwt } from 'jose';
 import { createIdentityClient } from '../../src/adapters/acs/identity-client';
 import { createAcsEmulator, type AcsEmulator } from '../../src/local/acs/acs-emulator';
 import { SigningKeySet } from '../../src/local/entra/signing-keys';
 import { DEMO_USERS, LOCAL_API_CLIENT_ID } from '../../src/local/local-directory';
 import { mintTeamsUserToken, sendSignedAcsRequest } from '../helpers/acs-signed-request';
-import { match } from './support';
 
 interface RestErrorLike {
   readonly name: string;
@@ -222,7 +222,7 @@ describe('ACS Identity emulator with the real CommunicationIdentityClient', () =
       const teamsUserAadToken = await mintTeamsUserToken(entraKeys, { oid: alice.oid, appId: LOCAL_API_CLIENT_ID, version: 'v2' });
       await expect(
         client.getTokenForTeamsUser({ teamsUserAadToken, clientId: LOCAL_API_CLIENT_ID, userObjectId: alice.oid }),
-      ).resolves.toMatchObject({ expiresOn: match.any(Date) });
+      ).resolves.toMatchObject({ expiresOn: expect.any(Date) });
     });
 
     it("answers 400 when userObjectId is not the token's oid", async () => {
@@ -288,7 +288,7 @@ describe('ACS Identity emulator with the real CommunicationIdentityClient', () =
         headers: { 'x-ms-client-request-id': 'c0ffee00-0000-4000-8000-000000000001' },
       });
       expect(response.status).toBe(201);
-      expect(response.body).toMatchObject({ identity: { id: match.any(String) }, accessToken: { token: match.any(String) } });
+      expect(response.body).toMatchObject({ identity: { id: expect.any(String) }, accessToken: { token: expect.any(String) } });
       const { accessToken } = response.body as { accessToken: { expiresOn: string } };
       expect(accessToken.expiresOn).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{7}\+00:00$/);
       expect(response.headers.get('content-type')).toBe('application/json; charset=utf-8');
@@ -307,7 +307,7 @@ describe('ACS Identity emulator with the real CommunicationIdentityClient', () =
         date: new Date(Date.now() - 6 * MINUTE_MS),
       });
       expect(response.status).toBe(401);
-      expect(response.body).toMatchObject({ error: { code: 'Denied', message: match.stringContaining('5 minutes') } });
+      expect(response.body).toMatchObject({ error: { code: 'Denied', message: expect.stringContaining('5 minutes') } });
     });
 
     it('refuses a body changed after signing', async () => {
@@ -341,7 +341,7 @@ describe('ACS Identity emulator with the real CommunicationIdentityClient', () =
       const response = await sendSignedAcsRequest({ method: 'POST', baseUrl: acs.url, pathAndQuery, accessKey: acs.accessKey });
       expect(response.status).toBe(400);
       expect(response.body).toMatchObject({
-        error: { code: 'UnsupportedApiVersion', message: match.stringContaining('does not support the API version') },
+        error: { code: 'UnsupportedApiVersion', message: expect.stringContaining('does not support the API version') },
       });
     });
 
@@ -393,7 +393,7 @@ describe('ACS Identity emulator with the real CommunicationIdentityClient', () =
         code: 'ServiceUnavailable',
       });
       expect(acs.counters.get('identities.issueToken')).toBe(before + 1);
-      await expect(noRetryClient.getToken(user, ['chat'])).resolves.toMatchObject({ token: match.any(String) });
+      await expect(noRetryClient.getToken(user, ['chat'])).resolves.toMatchObject({ token: expect.any(String) });
     });
 
     it('can lose the answer after the identity was created (afterHandler)', async () => {
@@ -428,9 +428,9 @@ describe('ACS Identity emulator request limits', () => {
     const error = (await refused.catch((reason: unknown) => reason)) as RestErrorLike;
     expect(Number(error.response?.headers.get('retry-after'))).toBeGreaterThan(0);
     // createUserAndToken has its own limit, so it still goes through.
-    await expect(client.createUserAndToken(['chat'])).resolves.toMatchObject({ token: match.any(String) });
+    await expect(client.createUserAndToken(['chat'])).resolves.toMatchObject({ token: expect.any(String) });
     acs.resetRateLimits();
-    await expect(client.createUser()).resolves.toMatchObject({ communicationUserId: match.any(String) });
+    await expect(client.createUser()).resolves.toMatchObject({ communicationUserId: expect.any(String) });
   });
 });
 

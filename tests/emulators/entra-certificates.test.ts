@@ -1,6 +1,7 @@
 import { createPrivateKey, randomUUID, type KeyObject } from 'node:crypto';
 
 import { ConfidentialClientApplication, LogLevel, ServerError } from '@azure/msal-node';
+import { expect } from '@jest/globals';
 import { decodeJwt, SignJWT, type JWTHeaderParameters } from 'jose';
 
 import { createMsalClient, type MsalClientCertificate } from '../../src/adapters/entra/msal-client';
@@ -13,7 +14,7 @@ import {
   type ClientCertificateMaterial,
   type LocalCertificates,
 } from '../../src/local/tls/local-certificate-authority';
-import { accessTokenOf, match } from './support';
+import { accessTokenOf } from './support';
 
 /**
  * Certificate credentials (private_key_jwt) on the Entra emulator: real msal-node signing client
@@ -225,7 +226,7 @@ describe('Entra emulator: certificate credentials through msal-node', () => {
       name: 'ServerError',
       errorCode: 'invalid_client',
       errorNo: 700027,
-      errorMessage: match.stringContaining('The key used is expired.'),
+      errorMessage: expect.stringContaining('The key used is expired.'),
     });
   });
 
@@ -235,7 +236,7 @@ describe('Entra emulator: certificate credentials through msal-node', () => {
     ).rejects.toMatchObject({
       errorCode: 'invalid_client',
       errorNo: 700027,
-      errorMessage: match.stringContaining('x5c header does not hold'),
+      errorMessage: expect.stringContaining('x5c header does not hold'),
     });
   });
 });

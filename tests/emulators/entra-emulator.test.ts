@@ -1,4 +1,5 @@
 import { ConfidentialClientApplication, InteractionRequiredAuthError, ServerError } from '@azure/msal-node';
+import { expect } from '@jest/globals';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import { createMsalClient } from '../../src/adapters/entra/msal-client';
 import { createMsalNetworkClient, type MsalNetworkClient } from '../../src/adapters/entra/msal-network-client';
@@ -14,7 +15,7 @@ import {
   LOCAL_TENANT_ID,
 } from '../../src/local/local-directory';
 import { createLocalCertificates, type LocalCertificates } from '../../src/local/tls/local-certificate-authority';
-import { accessTokenOf, match } from './support';
+import { accessTokenOf } from './support';
 
 const API_SECRET = 'local-api-secret';
 const OTHER_CLIENT_ID = '3b0f5a8e-7f55-4c35-9d0e-5a1d2c6f0b11';
@@ -352,14 +353,14 @@ describe('Entra emulator: On-Behalf-Of through msal-node', () => {
     await expect(msalClient().acquireTokenOnBehalfOf({ oboAssertion: unknownKid, scopes: [GRAPH_USER_READWRITE] })).rejects.toMatchObject({
       errorCode: 'invalid_grant',
       errorNo: 50013,
-      errorMessage: match.stringContaining('The key was not found'),
+      errorMessage: expect.stringContaining('The key was not found'),
     });
     // Same claims, the tenant's kid in the header, but a forged signature.
     const forged = await rogue.sign(genuine, { header: { kid: entra.keys.currentKid } });
     await expect(msalClient().acquireTokenOnBehalfOf({ oboAssertion: forged, scopes: [GRAPH_USER_READWRITE] })).rejects.toMatchObject({
       errorCode: 'invalid_grant',
       errorNo: 50013,
-      errorMessage: match.stringContaining('did not match the expected signature'),
+      errorMessage: expect.stringContaining('did not match the expected signature'),
     });
   });
 
@@ -380,7 +381,7 @@ describe('Entra emulator: On-Behalf-Of through msal-node', () => {
     await expect(msalClient().acquireTokenOnBehalfOf({ oboAssertion: assertion, scopes: [GRAPH_USER_READWRITE] })).rejects.toMatchObject({
       name: 'ServerError',
       errorCode: 'invalid_grant',
-      errorMessage: match.stringContaining('not a user token'),
+      errorMessage: expect.stringContaining('not a user token'),
     });
   });
 
@@ -513,7 +514,7 @@ describe('Entra emulator: client credentials', () => {
       { ...FORM_HEADERS, authorization: `Basic ${basic}` },
     );
     expect(response.status).toBe(200);
-    expect(response.body).toMatchObject({ token_type: 'Bearer', ext_expires_in: match.any(Number) });
+    expect(response.body).toMatchObject({ token_type: 'Bearer', ext_expires_in: expect.any(Number) });
     expect(response.body).not.toHaveProperty('refresh_token');
   });
 
