@@ -17,7 +17,7 @@
 
 import { ConfidentialClientApplication, LogLevel } from '@azure/msal-node';
 import { createMsalNetworkClient, type MsalNetworkClient } from './msal-network-client';
-import { isGuid } from '../../validation/formats';
+import { isBareOrigin, isGuid } from '../../validation/formats';
 
 /** MSAL's log levels by name, as the service's configuration writes them. */
 export type MsalLogLevelName = 'error' | 'warning' | 'info' | 'verbose' | 'trace';
@@ -79,13 +79,7 @@ function authorityOrigin(authorityHost: string): URL {
   if (parsed.protocol !== 'https:') {
     throw new TypeError(`createMsalClient: authorityHost must use https (MSAL refuses other schemes), got '${authorityHost}'`);
   }
-  if (
-    (parsed.pathname !== '/' && parsed.pathname !== '') ||
-    parsed.search !== '' ||
-    parsed.hash !== '' ||
-    parsed.username !== '' ||
-    parsed.password !== ''
-  ) {
+  if (!isBareOrigin(parsed)) {
     throw new TypeError(
       `createMsalClient: authorityHost must be a scheme and host only (no path, query or credentials), got '${authorityHost}'`,
     );
