@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 
-import { DefaultAzureCredential } from '@azure/identity';
+import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import type { Express } from 'express';
 import type { FetchImplementation } from 'jose';
 import { Agent } from 'undici';
@@ -20,15 +20,17 @@ import { createMsalNetworkClient } from './adapters/entra/msal-network-client';
 import { createGraphClient, type GraphClient } from './adapters/graph/graph-client';
 import { createGraphMappingDirectory } from './adapters/graph/graph-mapping-directory';
 import { createGraphMappingStore } from './adapters/graph/graph-mapping-store';
+import { createMappingTableClient } from './adapters/table/table-client';
+import { createTableMappingStore } from './adapters/table/table-mapping-store';
 import { createMappingMaintenance, type MappingMaintenance } from './admin/mapping-maintenance';
 import { createApp } from './app';
 import { createEntraTokenValidator } from './auth/entra-token-validator';
-import type { Config, EntraCredential } from './config/config';
+import { ConfigError, type Config, type EntraCredential, type GraphStoreConfig, type TableStoreConfig } from './config/config';
 import type { Logger } from './observability/logger';
 import { createIdentityService, type IdentityService } from './services/identity-service';
 import { createMappingCache } from './services/mapping-cache';
-import { mappingSealerOf } from './services/mapping-seal';
-import type { GraphTokenSource } from './services/ports';
+import { graphSealerOf, mappingSealerOf } from './services/mapping-seal';
+import type { GraphTokenSource, MappingStore } from './services/ports';
 
 /** What the composition root takes besides the config: where to log, and the local CA if any. */
 export interface ComposeOptions {
@@ -76,7 +78,7 @@ interface GraphAccess {
   close(): Promise<void>;
 }
 
-function composeGraphAccess(config: Config, options: ComposeOptions): GraphAccess {
+function composeGraphAccess(config: Config, store: GraphStoreConfig, options: ComposeOptions): GraphAccess {
   const { logger } = options;
   const ca = options.trustedCaPem;
   const timeoutMs = config.upstream.timeoutMs;
@@ -87,12 +89,12 @@ function composeGraphAccess(config: Config, options: ComposeOptions): GraphAcces
     authorityHost: config.entra.authorityHost,
     tenantId: config.entra.tenantId,
     clientId: config.entra.clientId,
-    ...msalCredential(config.entra.credential),
+    ...msalCredential(store.credential),
     timeoutMs,
     logger: (level, message) => logger[level === 'error' ? 'error' : 'warn']({ component: 'msal' }, message),
   });
   const graph = createGraphClient({
-    baseUrl: config.graph.baseUrl,
+    baseUrl: store.baseUrl,
     timeoutMs,
     maxRetries: config.upstream.maxRetries,
     maxRetryWaitMs: retryWaitBudgetMs(timeoutMs),
@@ -100,10 +102,10 @@ function composeGraphAccess(config: Config, options: ComposeOptions): GraphAcces
   });
   const graphTokens = createGraphTokenSource(msal, {
     clientId: config.entra.clientId,
-    oboScopes: config.graph.oboScopes,
-    appScope: config.graph.appScope,
+    oboScopes: store.oboScopes,
+    appScope: store.appScope,
     timeoutMs,
-    cacheMaxEntries: config.oboCacheMaxEntries,
+    cacheMaxEntries: store.oboCacheMaxEntries,
   });
   return {
     graph,
@@ -115,17 +117,61 @@ function composeGraphAccess(config: Config, options: ComposeOptions): GraphAcces
   };
 }
 
+/** The mapping table's one client and the store on it (the table store, or the copy command's target). */
+function composeTableStore(
+  config: Config,
+  table: TableStoreConfig,
+  options: ComposeOptions,
+  credential: () => TokenCredential,
+): MappingStore {
+  const timeoutMs = config.upstream.timeoutMs;
+  const client = createMappingTableClient({
+    table,
+    ...(table.auth.kind === 'managedIdentity' ? { credential: credential() } : {}),
+    maxRetries: config.upstream.maxRetries,
+    maxRetryWaitMs: retryWaitBudgetMs(timeoutMs),
+    userAgentPrefix: 'acs-auth-server',
+    ...(options.trustedCaPem === undefined ? {} : { ca: options.trustedCaPem }),
+  });
+  return createTableMappingStore(client, { timeoutMs });
+}
+
+/** The configured mapping store, and what it holds open (the Graph store: msal and the Graph client). */
+function composeMappingStore(
+  config: Config,
+  options: ComposeOptions,
+  credential: () => TokenCredential,
+): { readonly store: MappingStore; close(): Promise<void> } {
+  const { mappings } = config;
+  if (mappings.store === 'table') {
+    // No msal, no Graph client, no Entra credential: the table is reached with the managed identity (or a connection string).
+    return { store: composeTableStore(config, mappings.table, options, credential), close: () => Promise.resolve() };
+  }
+  const graphAccess = composeGraphAccess(config, mappings.graph, options);
+  return {
+    store: createGraphMappingStore(graphAccess.graph, graphAccess.graphTokens, { extensionName: mappings.graph.extensionName }),
+    close: () => graphAccess.close(),
+  };
+}
+
+/** One DefaultAzureCredential per process, made only when a managed identity is used (ACS or the table). */
+function lazyCredential(): () => TokenCredential {
+  let credential: TokenCredential | undefined;
+  return () => (credential ??= new DefaultAzureCredential());
+}
+
 export function composeService(config: Config, options: ComposeOptions): ServiceRuntime {
   const { logger } = options;
   const ca = options.trustedCaPem;
   const timeoutMs = config.upstream.timeoutMs;
   const maxRetryWaitMs = retryWaitBudgetMs(timeoutMs);
-  const graphAccess = composeGraphAccess(config, options);
+  const credential = lazyCredential();
+  const mappingStore = composeMappingStore(config, options, credential);
   const acsAuth = config.acs.auth;
   const identityClient = createIdentityClient({
     ...(acsAuth.kind === 'connectionString'
       ? { connectionString: acsAuth.connectionString }
-      : { endpoint: acsAuth.endpoint, credential: new DefaultAzureCredential() }),
+      : { endpoint: acsAuth.endpoint, credential: credential() }),
     maxRetries: config.upstream.maxRetries,
     maxRetryWaitMs,
     userAgentPrefix: 'acs-auth-server',
@@ -143,8 +189,7 @@ export function composeService(config: Config, options: ComposeOptions): Service
   });
 
   const identities = createIdentityService({
-    graphTokens: graphAccess.graphTokens,
-    mappings: createGraphMappingStore(graphAccess.graph, { extensionName: config.graph.extensionName }),
+    mappings: mappingStore.store,
     acs: createAcsIdentityAdapter(identityClient, { timeoutMs }),
     logger,
     teamsClientId: config.entra.teamsClientId,
@@ -157,7 +202,7 @@ export function composeService(config: Config, options: ComposeOptions): Service
     app,
     identities,
     async close() {
-      await graphAccess.close();
+      await mappingStore.close();
       await keysFetch?.agent.close();
     },
   };
@@ -166,6 +211,10 @@ export function composeService(config: Config, options: ComposeOptions): Service
 /** What `npm run mappings` runs on: the maintenance logic and the connections to release afterwards. */
 export interface MappingAdminRuntime {
   readonly maintenance: MappingMaintenance;
+  /** The Graph open extension's name (GRAPH_EXTENSION_NAME). */
+  readonly extensionName: string;
+  /** The table store named by MAPPING_TABLE_*, when set: the target of `copy --to table`. */
+  readonly table: MappingStore | undefined;
   close(): Promise<void>;
 }
 
@@ -173,21 +222,29 @@ export interface MappingAdminRuntime {
  * The admin command's composition: the same msal, Graph client and sealer as the service (built
  * once, from the same config), with the directory adapter on an app-only Graph token instead of
  * the request pipeline. Needs the application permission User.ReadWrite.All (User.Read.All for audit).
+ * The command works on the Graph store's mappings, so it needs MAPPING_STORE=graph and its settings.
  */
 export function composeMappingAdmin(config: Config, options: ComposeOptions): MappingAdminRuntime {
-  const graphAccess = composeGraphAccess(config, options);
+  const { mappings } = config;
+  if (mappings.store !== 'graph') {
+    throw new ConfigError([
+      "MAPPING_STORE is 'table': the mappings command works on the Graph store's mappings (audit, seal, copy --to table); run it with MAPPING_STORE=graph and the Graph store's settings (docs/migrating-between-stores.md)",
+    ]);
+  }
+  const graphAccess = composeGraphAccess(config, mappings.graph, options);
   const { graph, graphTokens } = graphAccess;
   const directory = createGraphMappingDirectory(graph, {
-    extensionName: config.graph.extensionName,
-    baseUrl: config.graph.baseUrl,
+    extensionName: mappings.graph.extensionName,
+    baseUrl: mappings.graph.baseUrl,
     appToken: () => graphTokens.forApp(),
   });
   const maintenance = createMappingMaintenance({
     directory,
-    sealer: mappingSealerOf(config),
+    sealer: graphSealerOf(config, mappings.graph),
     tenantId: config.entra.tenantId,
-    extensionName: config.graph.extensionName,
-    keyIds: config.mappingSeal.keys.map((key) => key.id),
+    extensionName: mappings.graph.extensionName,
+    keyIds: mappings.graph.sealKeys.map((key) => key.id),
   });
-  return { maintenance, close: () => graphAccess.close() };
+  const table = mappings.table === undefined ? undefined : composeTableStore(config, mappings.table, options, lazyCredential());
+  return { maintenance, extensionName: mappings.graph.extensionName, table, close: () => graphAccess.close() };
 }

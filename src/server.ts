@@ -67,6 +67,12 @@ export async function startService(env: Env, options: StartOptions = {}): Promis
   }
   const logger = createLogger({ level: config.log.level });
   for (const name of config.deprecatedNamesUsed) logger.warn({ setting: name }, 'deprecated setting name; rename it');
+  for (const name of config.unusedSettings) {
+    logger.warn(
+      { setting: name },
+      'setting not used with MAPPING_STORE=table; remove it (a secret the service does not need should not be deployed)',
+    );
+  }
 
   const runtime = composeService(config, { logger, ...(local ? { trustedCaPem: local.caCertPem } : {}) });
   // Local mode answers on loopback only unless HOST says otherwise: its emulators hand out tokens to anyone who asks.

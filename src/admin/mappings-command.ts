@@ -235,7 +235,7 @@ async function execute(args: Exclude<MappingsArguments, { verb: 'help' }>, io: C
   const admin = composeMappingAdmin(config, { logger, ...(trustedCaPem === undefined ? {} : { trustedCaPem }) });
   try {
     if (args.verb === 'seal')
-      return await runSeal(admin, args, io, { tenantId: config.entra.tenantId, extensionName: config.graph.extensionName });
+      return await runSeal(admin, args, io, { tenantId: config.entra.tenantId, extensionName: admin.extensionName });
     const report = await admin.maintenance.audit(progressTo(io, args.json));
     io.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : formatAudit(report));
     return EXIT.ok;

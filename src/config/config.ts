@@ -1,7 +1,14 @@
 import { createSecretKey } from 'node:crypto';
 
 import { MAX_SEAL_KEY_BYTES, MIN_SEAL_KEY_BYTES, SEAL_KEY_ID, type SealKey } from '../services/mapping-seal';
-import { isBase64, isGuid, isHttpsOrLoopback, isLoopbackHost, parseAcsConnectionString } from '../validation/formats';
+import {
+  isBase64,
+  isGuid,
+  isHttpsOrLoopback,
+  isLoopbackHost,
+  parseAcsConnectionString,
+  parseTableConnectionString,
+} from '../validation/formats';
 
 /**
  * Configuration: read once from the environment at start-up into a typed, frozen object.
@@ -41,7 +48,6 @@ export interface Config {
   readonly entra: {
     readonly tenantId: string;
     readonly clientId: string;
-    readonly credential: EntraCredential;
     /** Accepted `aud` values: the client id and the App ID URI(s). */
     readonly audiences: readonly string[];
     readonly authorityHost: string;
@@ -56,19 +62,8 @@ export interface Config {
     /** Client apps (`appid`/`azp`, lower case) whose tokens are accepted; empty: any app of the tenant. */
     readonly allowedClientAppIds: readonly string[];
   };
-  readonly graph: {
-    readonly baseUrl: string;
-    readonly extensionName: string;
-    /** Delegated scopes requested in the On-Behalf-Of exchange. */
-    readonly oboScopes: readonly string[];
-    /** Scope of the app-only (client credentials) token used for admin erasure. */
-    readonly appScope: string;
-  };
-  /**
-   * Keys that seal identity mappings (see services/mapping-seal.ts): new seals use the first, any
-   * verifies. Secret: never logged.
-   */
-  readonly mappingSeal: { readonly keys: readonly SealKey[] };
+  /** Where the (tid, oid) → ACS identity mappings live (MAPPING_STORE), and what that store needs. */
+  readonly mappings: MappingStoreConfig;
   readonly acs: {
     readonly auth: AcsAuth;
     /** Scopes issued by default, and the only ones a caller may ask for. */
@@ -86,8 +81,6 @@ export interface Config {
     readonly maxEntries: number;
     readonly ttlMs: number;
   };
-  /** On-Behalf-Of results (Graph tokens, a few KB each) kept in memory; 0 turns the cache off. */
-  readonly oboCacheMaxEntries: number;
   readonly upstream: {
     /** Deadline of one upstream call (the SDK's own retries included); past it the caller gets 504. */
     readonly timeoutMs: number;
@@ -96,6 +89,52 @@ export interface Config {
   };
   /** Deprecated setting names that were used (for a start-up warning). */
   readonly deprecatedNamesUsed: readonly string[];
+  /** Settings that are set but that the chosen mapping store does not use (for a start-up warning). */
+  readonly unusedSettings: readonly string[];
+}
+
+/**
+ * MAPPING_STORE=graph (the default, the original sample's design): a Graph open extension on each
+ * user, reached On-Behalf-Of the caller, so it needs the API's Entra credential, Graph permissions and
+ * the seal keys (the extension is user-writable). MAPPING_STORE=table: a table only this service can
+ * write, keyed by the validated token's tid and oid; no Entra credential, no Graph, no seal key.
+ */
+export type MappingStoreConfig =
+  | {
+      readonly store: 'graph';
+      readonly graph: GraphStoreConfig;
+      /** The table named by MAPPING_TABLE_* when set: the target of `npm run mappings -- copy --to table`. */
+      readonly table: TableStoreConfig | undefined;
+    }
+  | { readonly store: 'table'; readonly table: TableStoreConfig };
+
+export interface GraphStoreConfig {
+  /** This API's Entra credential, for On-Behalf-Of (and client credentials for admin erasure). */
+  readonly credential: EntraCredential;
+  readonly baseUrl: string;
+  readonly extensionName: string;
+  /** Delegated scopes requested in the On-Behalf-Of exchange. */
+  readonly oboScopes: readonly string[];
+  /** Scope of the app-only (client credentials) token used for admin erasure. */
+  readonly appScope: string;
+  /** On-Behalf-Of results (Graph tokens, a few KB each) kept in memory; 0 turns the cache off. */
+  readonly oboCacheMaxEntries: number;
+  /**
+   * Keys that seal identity mappings (see services/mapping-seal.ts): new seals use the first, any
+   * verifies. Secret: never logged.
+   */
+  readonly sealKeys: readonly SealKey[];
+}
+
+/**
+ * The Azure Table Storage table of the mappings: reached with the managed identity (DefaultAzureCredential;
+ * the recommended, secretless way) at an endpoint, or with a connection string (account key or SAS).
+ */
+export interface TableStoreConfig {
+  readonly auth:
+    | { readonly kind: 'managedIdentity'; readonly endpoint: string }
+    | { readonly kind: 'connectionString'; readonly connectionString: string; readonly endpoint: string };
+  readonly tableName: string;
 }
 
 export class ConfigError extends Error {
@@ -163,6 +202,10 @@ export const SETTING_NAMES = [
   'GRAPH_BASE_URL',
   'GRAPH_EXTENSION_NAME',
   'MAPPING_SEAL_KEYS',
+  'MAPPING_STORE',
+  'MAPPING_TABLE_ENDPOINT',
+  'MAPPING_TABLE_CONNECTION_STRING',
+  'MAPPING_TABLE_NAME',
   'ACS_CONNECTION_STRING',
   'ACS_ENDPOINT',
   'ACS_TOKEN_SCOPES',
@@ -189,11 +232,28 @@ export const AZURE_SETTING_NAMES: readonly string[] = [
   'GRAPH_BASE_URL',
   'ACS_CONNECTION_STRING',
   'ACS_ENDPOINT',
+  'MAPPING_TABLE_ENDPOINT',
+  'MAPPING_TABLE_CONNECTION_STRING',
   // The old names of these settings count too; the extension name alone does not point at Azure.
   ...['ENTRA_TENANT_ID', 'ENTRA_CLIENT_ID', 'ENTRA_CLIENT_SECRET', 'ACS_CONNECTION_STRING'].flatMap((name) => LEGACY_ALIASES[name] ?? []),
 ];
 
-export const SECRET_SETTING_NAMES: readonly string[] = ['ENTRA_CLIENT_SECRET', 'ACS_CONNECTION_STRING', 'MAPPING_SEAL_KEYS'];
+export const SECRET_SETTING_NAMES: readonly string[] = [
+  'ENTRA_CLIENT_SECRET',
+  'ACS_CONNECTION_STRING',
+  'MAPPING_SEAL_KEYS',
+  'MAPPING_TABLE_CONNECTION_STRING',
+];
+
+/** What only the Graph store reads: with MAPPING_STORE=table these are unused (and the secrets among them should go). */
+export const GRAPH_STORE_SETTING_NAMES: readonly string[] = [
+  'ENTRA_CLIENT_SECRET',
+  'ENTRA_CLIENT_CERTIFICATE_PATH',
+  'GRAPH_BASE_URL',
+  'GRAPH_EXTENSION_NAME',
+  'MAPPING_SEAL_KEYS',
+  'OBO_CACHE_MAX_ENTRIES',
+];
 
 /**
  * Graph scopes are named after the Graph resource, wherever GRAPH_BASE_URL points (a national cloud
@@ -510,6 +570,96 @@ function parseSealKeys(reader: SettingsReader): SealKey[] {
   return keys;
 }
 
+/** Azure's rule for table names (and 'tables', which the service reserves). */
+const TABLE_NAME = /^[A-Za-z][A-Za-z0-9]{2,62}$/;
+
+/**
+ * A table endpoint as the Tables SDK takes it: https (http only on loopback, for Azurite), with the
+ * account in the path for an emulator (`https://127.0.0.1:10002/<account>`), no query, credentials or fragment.
+ */
+function checkTableEndpoint(reader: SettingsReader, name: string, value: string): string {
+  try {
+    const url = new URL(value);
+    if (isHttpsOrLoopback(url) && url.search === '' && url.hash === '' && url.username === '' && url.password === '') {
+      return `${url.origin}${url.pathname}`.replace(/\/$/, '');
+    }
+  } catch {
+    // reported below
+  }
+  reader.problems.push(`${name} must name an https table endpoint such as https://<account>.table.core.windows.net`);
+  return '';
+}
+
+/**
+ * MAPPING_TABLE_*: where the table store is. Undefined when none of them is set and the table is not
+ * needed (`required` false: the Graph store, where the table is only the copy command's target).
+ */
+function parseTableStore(reader: SettingsReader, required: boolean): TableStoreConfig | undefined {
+  const endpoint = reader.raw('MAPPING_TABLE_ENDPOINT');
+  const connectionString = reader.raw('MAPPING_TABLE_CONNECTION_STRING');
+  const tableName = reader.raw('MAPPING_TABLE_NAME') ?? 'AcsIdentityMappings';
+  if (!TABLE_NAME.test(tableName) || tableName.toLowerCase() === 'tables') {
+    reader.problems.push(`MAPPING_TABLE_NAME must be 3 to 63 letters and digits, starting with a letter; got '${tableName}'`);
+  }
+  if (endpoint !== undefined && connectionString !== undefined) {
+    reader.problems.push(
+      'MAPPING_TABLE_ENDPOINT and MAPPING_TABLE_CONNECTION_STRING are both set: choose one (MAPPING_TABLE_ENDPOINT uses the managed identity)',
+    );
+  }
+  if (connectionString !== undefined) {
+    const parts = parseTableConnectionString(connectionString);
+    // Named without the value: the key is in it.
+    if (parts === undefined || PLACEHOLDER.test(connectionString)) {
+      reader.problems.push(
+        'MAPPING_TABLE_CONNECTION_STRING must be a Storage connection string (DefaultEndpointsProtocol=https;AccountName=…;AccountKey=…;EndpointSuffix=core.windows.net, or TableEndpoint=…;SharedAccessSignature=…)',
+      );
+      return { auth: { kind: 'connectionString', connectionString: '', endpoint: '' }, tableName };
+    }
+    if (parts.accountKey !== undefined && !isBase64(parts.accountKey)) {
+      reader.problems.push('MAPPING_TABLE_CONNECTION_STRING AccountKey must be the base64 key of the storage account');
+    }
+    const checked = checkTableEndpoint(reader, 'MAPPING_TABLE_CONNECTION_STRING', parts.endpoint);
+    return { auth: { kind: 'connectionString', connectionString, endpoint: checked }, tableName };
+  }
+  if (endpoint !== undefined)
+    return { auth: { kind: 'managedIdentity', endpoint: checkTableEndpoint(reader, 'MAPPING_TABLE_ENDPOINT', endpoint) }, tableName };
+  if (!required) return undefined;
+  reader.problems.push(
+    'MAPPING_TABLE_ENDPOINT (managed identity, recommended) or MAPPING_TABLE_CONNECTION_STRING is required with MAPPING_STORE=table: the storage account table endpoint, such as https://<account>.table.core.windows.net',
+  );
+  return { auth: { kind: 'managedIdentity', endpoint: '' }, tableName };
+}
+
+/** The Graph store's settings: the extension, the API's credential for On-Behalf-Of, the seal keys. */
+function parseGraphStore(reader: SettingsReader): GraphStoreConfig {
+  const extensionName = reader.raw('GRAPH_EXTENSION_NAME') ?? 'com.contoso.identityMapping';
+  if (!/^[A-Za-z][A-Za-z0-9_.-]{2,99}$/.test(extensionName)) {
+    reader.problems.push(`GRAPH_EXTENSION_NAME must be a reverse-DNS name such as com.contoso.identityMapping; got '${extensionName}'`);
+  }
+  return {
+    credential: parseEntraCredential(reader),
+    baseUrl: reader.httpsUrl('GRAPH_BASE_URL', 'https://graph.microsoft.com'),
+    extensionName,
+    // Writing /me/extensions needs User.ReadWrite; the original sample asked only for user.read.
+    oboScopes: [`${GRAPH_SCOPE_RESOURCE}/User.ReadWrite`],
+    appScope: `${GRAPH_SCOPE_RESOURCE}/.default`,
+    oboCacheMaxEntries: reader.integer('OBO_CACHE_MAX_ENTRIES', 5_000, 0, 1_000_000),
+    sealKeys: parseSealKeys(reader),
+  };
+}
+
+/** MAPPING_STORE and the chosen store's settings; the other store's settings are reported as unused. */
+function parseMappingStore(reader: SettingsReader): { mappings: MappingStoreConfig; unused: string[] } {
+  const store = reader.raw('MAPPING_STORE') ?? 'graph';
+  if (store === 'table') {
+    const unused = GRAPH_STORE_SETTING_NAMES.filter((name) => reader.raw(name) !== undefined);
+    // Only looked at to name them: nothing of the Graph store is parsed, so none of it can stop the start.
+    return { mappings: { store: 'table', table: parseTableStore(reader, true)! }, unused };
+  }
+  if (store !== 'graph') reader.problems.push(`MAPPING_STORE must be graph or table; got '${store}'`);
+  return { mappings: { store: 'graph', graph: parseGraphStore(reader), table: parseTableStore(reader, false) }, unused: [] };
+}
+
 function parseScopes(reader: SettingsReader): AcsTokenScope[] {
   const scopes = reader.list('ACS_TOKEN_SCOPES') ?? ['chat', 'voip'];
   const unknown = scopes.filter((scope) => !(ACS_TOKEN_SCOPES as readonly string[]).includes(scope));
@@ -534,7 +684,7 @@ export function loadConfig(env: Env): Config {
 
   const tenantId = reader.guid('ENTRA_TENANT_ID', "the Directory (tenant) ID of this API's app registration");
   const clientId = reader.guid('ENTRA_CLIENT_ID', "the Application (client) ID of this API's app registration");
-  const credential = parseEntraCredential(reader);
+  const { mappings, unused } = parseMappingStore(reader);
   const appIdUris = reader.list('ENTRA_APP_ID_URI') ?? (clientId ? [`api://${clientId}`] : []);
   const authorityHost = reader.httpsUrl('ENTRA_AUTHORITY_HOST', 'https://login.microsoftonline.com');
   const issuerOrigins = parseIssuerOrigins(reader, authorityHost);
@@ -544,12 +694,6 @@ export function loadConfig(env: Env): Config {
     reader.raw('TEAMS_CLIENT_ID') === undefined
       ? clientId
       : reader.guid('TEAMS_CLIENT_ID', 'the client id Teams user tokens are issued to');
-
-  const graphBaseUrl = reader.httpsUrl('GRAPH_BASE_URL', 'https://graph.microsoft.com');
-  const extensionName = reader.raw('GRAPH_EXTENSION_NAME') ?? 'com.contoso.identityMapping';
-  if (!/^[A-Za-z][A-Za-z0-9_.-]{2,99}$/.test(extensionName)) {
-    reader.problems.push(`GRAPH_EXTENSION_NAME must be a reverse-DNS name such as com.contoso.identityMapping; got '${extensionName}'`);
-  }
 
   const tokenExpiresRaw = reader.raw('ACS_TOKEN_EXPIRES_IN_MINUTES');
   const tokenExpiresInMinutes = tokenExpiresRaw === undefined ? undefined : reader.integer('ACS_TOKEN_EXPIRES_IN_MINUTES', 1440, 60, 1440);
@@ -567,7 +711,6 @@ export function loadConfig(env: Env): Config {
     entra: {
       tenantId,
       clientId,
-      credential,
       audiences: [clientId, ...appIdUris].filter((audience) => audience !== ''),
       authorityHost,
       issuers: { v1: `${issuerOrigins.v1}/${tenantId}/`, v2: `${issuerOrigins.v2}/${tenantId}/v2.0` },
@@ -578,14 +721,7 @@ export function loadConfig(env: Env): Config {
       teamsClientId,
       allowedClientAppIds: parseAllowedClientApps(reader),
     },
-    graph: {
-      baseUrl: graphBaseUrl,
-      extensionName,
-      // Writing /me/extensions needs User.ReadWrite; the original sample asked only for user.read.
-      oboScopes: [`${GRAPH_SCOPE_RESOURCE}/User.ReadWrite`],
-      appScope: `${GRAPH_SCOPE_RESOURCE}/.default`,
-    },
-    mappingSeal: { keys: parseSealKeys(reader) },
+    mappings,
     acs: { auth: parseAcsAuth(reader), tokenScopes: parseScopes(reader), tokenExpiresInMinutes },
     rateLimits: {
       perAddressPerMinute: reader.integer('RATE_LIMIT_PER_ADDRESS_PER_MINUTE', 600, 0, 1_000_000),
@@ -595,12 +731,12 @@ export function loadConfig(env: Env): Config {
       maxEntries: reader.integer('MAPPING_CACHE_MAX_ENTRIES', 50_000, 0, 10_000_000),
       ttlMs: reader.integer('MAPPING_CACHE_TTL_SECONDS', 300, 1, 86_400) * 1000,
     },
-    oboCacheMaxEntries: reader.integer('OBO_CACHE_MAX_ENTRIES', 5_000, 0, 1_000_000),
     upstream: {
       timeoutMs: reader.integer('UPSTREAM_TIMEOUT_MS', 10_000, 100, 120_000),
       maxRetries: reader.integer('UPSTREAM_MAX_RETRIES', 2, 0, 5),
     },
     deprecatedNamesUsed: reader.deprecated,
+    unusedSettings: unused,
   };
 
   if (reader.problems.length > 0) throw new ConfigError(reader.problems);

@@ -210,12 +210,13 @@ export class ThrottledError extends AppError {
   }
 }
 
-export type Upstream = 'entra' | 'graph' | 'acs';
+export type Upstream = 'entra' | 'graph' | 'acs' | 'storage';
 
 const UPSTREAM_NAMES: Readonly<Record<Upstream, string>> = {
   entra: 'Microsoft Entra ID',
   graph: 'Microsoft Graph',
   acs: 'Azure Communication Services',
+  storage: 'Azure Table Storage',
 };
 
 /** 502, 503 or 504: an upstream failed, is unavailable, or did not answer in time. */

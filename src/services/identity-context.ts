@@ -2,7 +2,7 @@ import type { Caller } from '../auth/caller';
 import type { Logger } from '../observability/logger';
 import { mappingKey, type MappingCache } from './mapping-cache';
 import type { MappingSealer } from './mapping-seal';
-import type { AcsIdentities, GraphTokenSource, IssuedToken, MappingStore, MappingTarget } from './ports';
+import type { AcsIdentities, IssuedToken, MappingStore, MappingTarget } from './ports';
 import type { UserWriteQueue } from './user-write-queue';
 
 /**
@@ -12,7 +12,6 @@ import type { UserWriteQueue } from './user-write-queue';
  * read, and kept short, on its own. identity-service.ts builds the one context per service.
  */
 export interface IdentityContext {
-  readonly graphTokens: GraphTokenSource;
   readonly mappings: MappingStore;
   readonly acs: AcsIdentities;
   readonly logger: Logger;
@@ -42,7 +41,7 @@ export function keyOf(caller: Caller): string {
   return mappingKey(caller.tid, caller.oid);
 }
 
-/** The caller's own mapping, reached through Graph's `/me` with an On-Behalf-Of token. */
-export async function signedInUserTarget(ctx: Pick<IdentityContext, 'graphTokens'>, caller: Caller): Promise<MappingTarget> {
-  return { via: 'me', tid: caller.tid, oid: caller.oid, graphToken: await ctx.graphTokens.forUser(caller.assertion) };
+/** The caller's own mapping, as the store reaches it (Graph: `/me` with an On-Behalf-Of token). */
+export function signedInUserTarget(ctx: Pick<IdentityContext, 'mappings'>, caller: Caller): Promise<MappingTarget> {
+  return ctx.mappings.targetOfCaller(caller);
 }

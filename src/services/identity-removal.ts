@@ -23,9 +23,9 @@ export async function deleteCallersIdentity(ctx: IdentityContext, caller: Caller
   if (removed !== undefined) ctx.logger.info({ oid: caller.oid, acsUserId: removed }, 'deleted the ACS identity and its mapping');
 }
 
-/** Admin erasure of another user (of the admin's tenant), with the app's own Graph access. */
+/** Admin erasure of another user (of the admin's tenant); the Graph store uses the app's own access. */
 export async function eraseUsersIdentity(ctx: IdentityContext, admin: Caller, userObjectId: string): Promise<void> {
-  const target: MappingTarget = { via: 'user', tid: admin.tid, oid: userObjectId, graphToken: await ctx.graphTokens.forApp() };
+  const target = await ctx.mappings.targetOfUser(admin.tid, userObjectId);
   const key = mappingKey(admin.tid, userObjectId);
   // Before and after, as in deleteCallersIdentity.
   ctx.cache.delete(key);

@@ -7,7 +7,7 @@ import { readVerifiedMapping, withCallersAcsIdentity } from './identity-lookup';
 import { deleteCallersIdentity, eraseUsersIdentity } from './identity-removal';
 import type { MappingCache } from './mapping-cache';
 import type { MappingSealer } from './mapping-seal';
-import type { AcsIdentities, GraphTokenSource, IssuedToken, MappingStore, TokenRequest } from './ports';
+import type { AcsIdentities, IssuedToken, MappingStore, TokenRequest } from './ports';
 import { issueTokenCreatingIdentity } from './token-issue';
 import { createUserWriteQueue } from './user-write-queue';
 
@@ -29,7 +29,6 @@ import { createUserWriteQueue } from './user-write-queue';
  * (ports.ts `remove`), so a request never deletes a mapping another request has just written.
  */
 export interface IdentityServiceDependencies {
-  readonly graphTokens: GraphTokenSource;
   readonly mappings: MappingStore;
   readonly acs: AcsIdentities;
   readonly logger: Logger;
@@ -73,7 +72,6 @@ export interface IdentityService {
  */
 export function createIdentityService(deps: IdentityServiceDependencies): IdentityService {
   const ctx: IdentityContext = {
-    graphTokens: deps.graphTokens,
     mappings: deps.mappings,
     acs: deps.acs,
     logger: deps.logger,

@@ -99,7 +99,7 @@ function sealedMessage(subject: MappingSubject, acsUserId: string, acsResource: 
   ]);
 }
 
-function isAcsUserId(value: unknown): value is string {
+export function isAcsUserId(value: unknown): value is string {
   return typeof value === 'string' && value.length <= MAX_ACS_ID_LENGTH && ACS_USER_ID.test(value);
 }
 
@@ -155,10 +155,45 @@ export function createMappingSealer(keys: readonly SealKey[], acsResource: strin
   };
 }
 
+/** The `keyId` of mappings in a store only this service writes: no key is involved. */
+export const OWNED_STORE_KEY_ID = 'store';
+
 /**
- * The sealer a configuration makes: its MAPPING_SEAL_KEYS ring, bound to its ACS resource. The
- * service, the admin command, the tests and the bench all seal through this, so they cannot disagree.
+ * The "sealer" of a store only this service can write (the table store): there the store's access
+ * control is what makes a mapping trustworthy, so no key is needed. What is kept is the binding to the
+ * ACS resource: the "seal" is the resource the identity was made in (a column of its own), so that after
+ * the deployment moves to another ACS resource the old ids are refused (409 `mapping_untrusted`, as with
+ * a Graph seal of another resource) instead of being sent to a resource that does not own them.
  */
-export function mappingSealerOf(config: Pick<Config, 'mappingSeal' | 'acs'>): MappingSealer {
-  return createMappingSealer(config.mappingSeal.keys, acsResourceOf(config.acs.auth.endpoint));
+export function createOwnedStoreSealer(acsResource: string): MappingSealer {
+  return {
+    currentKeyId: OWNED_STORE_KEY_ID,
+    seal(_subject, acsUserId) {
+      if (!isAcsUserId(acsUserId)) throw new TypeError('only ACS user ids are mapped');
+      return acsResource;
+    },
+    verify(_subject, acsUserId, seal) {
+      if (!isAcsUserId(acsUserId)) return { trusted: false, reason: 'malformed_identity', acsUserId: undefined };
+      if (seal === undefined || seal === null || seal === '') return { trusted: false, reason: 'no_seal', acsUserId };
+      if (seal !== acsResource) return { trusted: false, reason: 'seal_mismatch', acsUserId };
+      return { trusted: true, acsUserId, keyId: OWNED_STORE_KEY_ID, currentKey: true, origin: 'service' };
+    },
+  };
+}
+
+/**
+ * The sealer a configuration makes: for the Graph store, its MAPPING_SEAL_KEYS ring; for the table
+ * store, the resource binding alone; either bound to its ACS resource. The service, the admin command,
+ * the tests and the bench all seal through this, so they cannot disagree.
+ */
+export function mappingSealerOf(config: Pick<Config, 'mappings' | 'acs'>): MappingSealer {
+  const acsResource = acsResourceOf(config.acs.auth.endpoint);
+  return config.mappings.store === 'graph'
+    ? createMappingSealer(config.mappings.graph.sealKeys, acsResource)
+    : createOwnedStoreSealer(acsResource);
+}
+
+/** The Graph store's sealer (the admin command's, which works on Graph even when the table is the target). */
+export function graphSealerOf(config: Pick<Config, 'acs'>, graph: { readonly sealKeys: readonly SealKey[] }): MappingSealer {
+  return createMappingSealer(graph.sealKeys, acsResourceOf(config.acs.auth.endpoint));
 }

@@ -1,3 +1,4 @@
+import type { Caller } from '../auth/caller';
 import type { AcsTokenScope } from '../config/config';
 
 /**
@@ -13,14 +14,15 @@ export interface GraphTokenSource {
 }
 
 /**
- * Whose identity mapping to work on: the signed-in user (`/me`, with their On-Behalf-Of token) or a
- * user named by id (admin, app-only token). `tid` and `oid` always name that user: the seal binds them.
+ * Whose identity mapping to work on: the signed-in user, or a user named by id (an admin's erasure).
+ * `tid` and `oid` always name that user: the seal binds them. Targets are made by the store itself
+ * ({@link MappingStore.targetOfCaller}, {@link MappingStore.targetOfUser}), which may carry in them
+ * what it needs to reach the user (the Graph store: an access token); the service never looks inside.
  */
 export interface MappingTarget {
   readonly via: 'me' | 'user';
   readonly tid: string;
   readonly oid: string;
-  readonly graphToken: string;
 }
 
 /**
@@ -38,11 +40,22 @@ export interface SealedMapping {
   readonly seal: string;
 }
 
-/** The oid → ACS identity mapping, stored in a Graph open extension on the user. */
+/**
+ * The (tid, oid) → ACS identity mapping: in a Graph open extension on the user (graph-mapping-store.ts),
+ * or in a table only this service can write (table-mapping-store.ts). Every method takes a target this
+ * same store made.
+ */
 export interface MappingStore {
+  /** The signed-in caller's mapping (the Graph store redeems the caller's token On-Behalf-Of here). */
+  targetOfCaller(caller: Caller): Promise<MappingTarget>;
+  /** Another user's mapping, for an admin of their tenant (the Graph store gets an app-only token here). */
+  targetOfUser(tid: string, oid: string): Promise<MappingTarget>;
   /** The mapping as stored (unverified), or undefined when the user has none. */
   read(target: MappingTarget): Promise<StoredMapping | undefined>;
-  /** Write the mapping; 'exists' when the user already has one (another create won the race). */
+  /**
+   * Write the mapping if the user has none (insert-if-absent); 'exists' when the user already has one
+   * (another create won the race). A write that landed although its answer was lost is 'created'.
+   */
   create(target: MappingTarget, mapping: SealedMapping): Promise<'created' | 'exists'>;
   /**
    * Remove the mapping, if `when` (checked on the mapping as stored at that moment) allows: a

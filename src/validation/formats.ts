@@ -59,6 +59,51 @@ export function parseAcsConnectionString(value: string): AcsConnectionStringPart
   return { endpoint, accessKey };
 }
 
+/** What a Storage connection string says, read as @azure/data-tables reads it (`key=value;…`, keys in any case). */
+export interface TableConnectionStringParts {
+  /** The table endpoint the SDK would call, without a trailing slash. */
+  readonly endpoint: string;
+  readonly kind: 'accountKey' | 'sas' | 'developmentStorage';
+  readonly accountName: string | undefined;
+  readonly accountKey: string | undefined;
+}
+
+/**
+ * Parse a Storage connection string for the Tables SDK: an account key form (DefaultEndpointsProtocol,
+ * AccountName, AccountKey, and TableEndpoint or EndpointSuffix), a SAS form (TableEndpoint and
+ * SharedAccessSignature), or UseDevelopmentStorage=true (the SDK then uses Azurite's default address).
+ * Undefined when the SDK could not use it; whether the key is base64 and the endpoint https is for the caller to judge.
+ */
+export function parseTableConnectionString(value: string): TableConnectionStringParts | undefined {
+  const parts = new Map<string, string>();
+  for (const element of value.split(';')) {
+    const equals = element.indexOf('=');
+    if (equals > 0) parts.set(element.slice(0, equals).trim().toLowerCase(), element.slice(equals + 1).trim());
+  }
+  const get = (key: string): string | undefined => (parts.get(key) === '' ? undefined : parts.get(key));
+  if (get('usedevelopmentstorage')?.toLowerCase() === 'true') {
+    return {
+      endpoint: 'http://127.0.0.1:10002/devstoreaccount1',
+      kind: 'developmentStorage',
+      accountName: 'devstoreaccount1',
+      accountKey: undefined,
+    };
+  }
+  const tableEndpoint = get('tableendpoint')?.replace(/\/$/, '');
+  const accountName = get('accountname');
+  const accountKey = get('accountkey');
+  if (get('defaultendpointsprotocol') !== undefined && accountKey !== undefined) {
+    if (accountName === undefined) return undefined;
+    const endpoint =
+      tableEndpoint ?? `${get('defaultendpointsprotocol')}://${accountName}.table.${get('endpointsuffix') ?? 'core.windows.net'}`;
+    return { endpoint, kind: 'accountKey', accountName, accountKey };
+  }
+  if (tableEndpoint !== undefined && get('sharedaccesssignature') !== undefined) {
+    return { endpoint: tableEndpoint, kind: 'sas', accountName, accountKey: undefined };
+  }
+  return undefined;
+}
+
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
 /** True for padded standard base64 (ACS access keys, seal keys). */

@@ -23,6 +23,7 @@ import {
   type ArmFunction,
   type ArmValue,
 } from './arm-expressions';
+import { graphStoreOf } from '../helpers/store-config';
 
 export const DEPLOYMENT_TEMPLATE_SCHEMA = 'https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#';
 export const DEPLOYMENT_PARAMETERS_SCHEMA = 'https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#';
@@ -827,8 +828,8 @@ export function appSettingProblems(simulation: Simulation, expected: ScenarioExp
       problems.push(`the service would use ACS ${config.acs.auth.kind}, not ${expected.acsAuthMode}`);
     if (config.entra.clientId !== simulation.parameters['entraClientId'])
       problems.push('ENTRA_CLIENT_ID does not carry the entraClientId parameter');
-    if (config.entra.credential.kind !== (expected.credential ?? 'secret'))
-      problems.push(`the service would use a ${config.entra.credential.kind}, not a ${expected.credential ?? 'secret'}`);
+    if (config.mappings.store === 'graph' && config.mappings.graph.credential.kind !== (expected.credential ?? 'secret'))
+      problems.push(`the service would use a ${graphStoreOf(config).credential.kind}, not a ${expected.credential ?? 'secret'}`);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     problems.push(...error.problems.map((problem) => `loadConfig: ${problem}`));

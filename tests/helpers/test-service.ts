@@ -13,6 +13,7 @@ import type { MintAccessTokenOptions } from '../../src/local/entra/entra-emulato
 import { createLogger } from '../../src/observability/logger';
 import { createLocalCertificates, type LocalCertificates } from '../../src/local/tls/local-certificate-authority';
 import { findLeaks, tapResponses, type CapturedResponse } from './secrecy';
+import { graphStoreOf } from './store-config';
 
 /** One throwaway CA per test file (each jest worker module registry): every service in it reuses it. */
 let certificates: LocalCertificates | undefined;
@@ -136,7 +137,7 @@ function serviceOn(local: LocalAzure, options: TestServiceOptions): TestService 
  * (PKCS#8 PEM, also for a .p12 file).
  */
 function credentialSecrets(config: Config): string[] {
-  const { credential } = config.entra;
+  const { credential } = graphStoreOf(config);
   if (credential.kind === 'secret') return [credential.secret];
   const keyLines = (pem: string): string[] => {
     const key = /-----BEGIN [A-Z ]*PRIVATE KEY-----\r?\n([\s\S]*?)\r?\n-----END [A-Z ]*PRIVATE KEY-----/.exec(pem);

@@ -12,6 +12,7 @@ import { userBody } from '../helpers/bodies';
 import { mappedIdentityOf, orphanedIdentities } from '../helpers/invariants';
 import { ACS_ID, startTestService, type TestService } from '../helpers/test-service';
 import { useTempFolder } from '../helpers/temp-files';
+import { graphStoreOf } from '../helpers/store-config';
 
 /**
  * The service authenticating to Entra ID with a client certificate (ENTRA_CLIENT_CERTIFICATE_PATH) and
@@ -43,7 +44,7 @@ describe('with a client certificate as the only Entra credential', () => {
   });
 
   it('is composed with the certificate and without the secret', () => {
-    expect(service.config.entra.credential).toEqual({ kind: 'certificate', path });
+    expect(graphStoreOf(service.config).credential).toEqual({ kind: 'certificate', path });
   });
 
   describe('POST /api/user', () => {

@@ -1,5 +1,6 @@
 import { createGraphClient, type GraphClient } from '../../src/adapters/graph/graph-client';
 import {
+  type GraphMappingTarget,
   ACS_ID_PROPERTY,
   createGraphMappingStore,
   findMappingExtension,
@@ -7,7 +8,7 @@ import {
 } from '../../src/adapters/graph/graph-mapping-store';
 import { DEMO_USERS, LOCAL_API_CLIENT_ID, LOCAL_TENANT_ID } from '../../src/local/local-directory';
 import { mappingSealerOf } from '../../src/services/mapping-seal';
-import type { MappingStore, MappingTarget, StoredMapping } from '../../src/services/ports';
+import type { MappingStore, StoredMapping } from '../../src/services/ports';
 import { mintGraphToken } from '../helpers/graph-tokens';
 import { MAPPING_EXTENSION_NAME, resetTestService } from '../helpers/invariants';
 import { mappingPropertiesOf, putSealedMapping, withGraphExplorer } from '../helpers/mappings';
@@ -26,11 +27,13 @@ describe('the Graph mapping store', () => {
   const service = useTestService();
   let graph: GraphClient;
   let store: MappingStore;
-  let target: MappingTarget;
+  let target: GraphMappingTarget;
 
   beforeAll(() => {
     graph = createGraphClient({ baseUrl: service.local.graph.url, ca: service.local.caCertPem, maxRetries: 0 });
-    store = createGraphMappingStore(graph, { extensionName: MAPPING_EXTENSION_NAME });
+    // The targets are made below with a minted token, so the store never asks for one.
+    const unused = (): Promise<string> => Promise.reject(new Error('the test makes its own targets'));
+    store = createGraphMappingStore(graph, { forUser: unused, forApp: unused }, { extensionName: MAPPING_EXTENSION_NAME });
   });
   afterAll(async () => {
     await graph.close();

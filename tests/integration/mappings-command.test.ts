@@ -44,6 +44,7 @@ import {
 import { present } from '../helpers/present';
 import { findLeaks } from '../helpers/secrecy';
 import { type TestService, useTestService } from '../helpers/test-service';
+import { graphStoreOf } from '../helpers/store-config';
 
 /**
  * `npm run mappings -- audit|seal`: the maintenance composed by composeMappingAdmin (real msal, Graph
@@ -70,7 +71,7 @@ function adminLogger(): Logger {
 function secretsOf(local: Pick<LocalAzure, 'settings' | 'acs'>, config?: Config): string[] {
   const ring = config === undefined ? present(local.settings['MAPPING_SEAL_KEYS'], 'MAPPING_SEAL_KEYS') : '';
   const keys =
-    config?.mappingSeal.keys.map((key) => key.secret.export().toString('base64')) ??
+    (config === undefined ? undefined : graphStoreOf(config).sealKeys.map((key) => key.secret.export().toString('base64'))) ??
     ring.split(',').map((entry) => present(entry.split(':')[1], `a key after the id in '${entry.split(':')[0]}:…'`));
   return [present(local.settings['ENTRA_CLIENT_SECRET'], 'ENTRA_CLIENT_SECRET'), local.acs.accessKey, ...keys];
 }
@@ -172,7 +173,7 @@ function maintenanceOn(
     sealer: mappingSealerOf(service.config),
     tenantId: LOCAL_TENANT_ID,
     extensionName: MAPPING_EXTENSION_NAME,
-    keyIds: service.config.mappingSeal.keys.map((key) => key.id),
+    keyIds: graphStoreOf(service.config).sealKeys.map((key) => key.id),
     ...overrides,
   });
   return { maintenance, close: () => graph.close() };

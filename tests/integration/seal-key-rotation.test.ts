@@ -12,6 +12,7 @@ import { errorBody } from '../helpers/bodies';
 import { resetTestService } from '../helpers/invariants';
 import { mappingPropertiesOf } from '../helpers/mappings';
 import { useTestService } from '../helpers/test-service';
+import { graphStoreOf } from '../helpers/store-config';
 
 /**
  * Rotating MAPPING_SEAL_KEYS as docs/security.md describes it, with instances of the service on the
@@ -30,8 +31,11 @@ describe('rotating the mapping seal keys', () => {
 
   /** Another instance on the same emulators whose ring is `keys` (everything else as the test service). */
   function instanceWithRing(keys: (old: SealKey) => readonly SealKey[]): ReturnType<typeof supertest> {
-    const [old] = service.config.mappingSeal.keys as [SealKey];
-    const config: Config = { ...service.config, mappingSeal: { keys: keys(old) } };
+    const [old] = graphStoreOf(service.config).sealKeys as [SealKey];
+    const config: Config = {
+      ...service.config,
+      mappings: { store: 'graph', table: undefined, graph: { ...graphStoreOf(service.config), sealKeys: keys(old) } },
+    };
     const runtime = composeService(config, { logger: createLogger({ level: 'silent' }), trustedCaPem: service.local.caCertPem });
     runtimes.push(runtime);
     return supertest(runtime.app);

@@ -10,6 +10,7 @@ import { bodyMember, errorBody, issuedTokenBody, tokenBody, userBody } from '../
 import { expectInvariants, mappedIdentityOf, resetTestService } from '../helpers/invariants';
 import { mappingPropertiesOf, useGraphExplorer } from '../helpers/mappings';
 import { ACS_ID, useTestService, type TestService } from '../helpers/test-service';
+import { graphStoreOf } from '../helpers/store-config';
 
 /**
  * The attack the seals close (docs/security.md, "Threat model"): the mapping extension is writable
@@ -42,10 +43,10 @@ const FORGERIES: readonly (readonly [string, Forgery])[] = [
     'a seal for the attacker made for another ACS resource under the same key',
     (victim, service) => ({
       [ACS_ID_PROPERTY]: victim.acsUserId,
-      [SEAL_PROPERTY]: createMappingSealer(service.config.mappingSeal.keys, acsResourceOf('https://staging.communication.azure.com/')).seal(
-        { tid: LOCAL_TENANT_ID, oid: ATTACKER },
-        victim.acsUserId,
-      ),
+      [SEAL_PROPERTY]: createMappingSealer(
+        graphStoreOf(service.config).sealKeys,
+        acsResourceOf('https://staging.communication.azure.com/'),
+      ).seal({ tid: LOCAL_TENANT_ID, oid: ATTACKER }, victim.acsUserId),
     }),
   ],
   [

@@ -1,4 +1,5 @@
 import { AZURE_SETTING_NAMES, ConfigError, hasNoAzureSettings, loadConfig } from '../../src/config/config';
+import { graphStoreOf } from '../helpers/store-config';
 
 const TENANT = '11111111-2222-4333-8444-555555555555';
 const CLIENT = '66666666-7777-4888-9999-aaaaaaaaaaaa';
@@ -38,8 +39,8 @@ describe('loadConfig', () => {
       expect(config.server.port).toBe(5000);
       expect(config.entra.requiredScope).toBe('access_as_user');
       expect(config.entra.adminRole).toBe('AcsAuth.Admin');
-      expect(config.graph.extensionName).toBe('com.contoso.identityMapping');
-      expect(config.graph.oboScopes).toEqual(['https://graph.microsoft.com/User.ReadWrite']);
+      expect(graphStoreOf(config).extensionName).toBe('com.contoso.identityMapping');
+      expect(graphStoreOf(config).oboScopes).toEqual(['https://graph.microsoft.com/User.ReadWrite']);
       expect(config.acs.tokenScopes).toEqual(['chat', 'voip']);
       expect(config.acs.auth).toEqual({
         kind: 'connectionString',
@@ -54,7 +55,7 @@ describe('loadConfig', () => {
       expect(Object.isFrozen(config)).toBe(true);
       expect(Object.isFrozen(config.entra.audiences)).toBe(true);
       expect(() => {
-        (config.entra as { credential: unknown }).credential = { kind: 'secret', secret: 'x' };
+        (graphStoreOf(config) as { credential: unknown }).credential = { kind: 'secret', secret: 'x' };
       }).toThrow(TypeError);
     });
   });
@@ -113,8 +114,8 @@ describe('loadConfig', () => {
       MAPPING_SEAL_KEYS: valid.MAPPING_SEAL_KEYS,
     });
     expect(config.entra.tenantId).toBe(TENANT);
-    expect(config.entra.credential).toEqual({ kind: 'secret', secret: 'legacy-secret' });
-    expect(config.graph.extensionName).toBe('com.fabrikam.acsMapping');
+    expect(graphStoreOf(config).credential).toEqual({ kind: 'secret', secret: 'legacy-secret' });
+    expect(graphStoreOf(config).extensionName).toBe('com.fabrikam.acsMapping');
     expect(config.deprecatedNamesUsed).toEqual(
       expect.arrayContaining([
         'microsoftEntraID_tenantId (use ENTRA_TENANT_ID)',
@@ -133,7 +134,7 @@ describe('loadConfig', () => {
     });
     expect(config.entra.tenantId).toBe(TENANT);
     expect(config.entra.clientId).toBe(CLIENT);
-    expect(config.entra.credential).toEqual({ kind: 'secret', secret: 'legacy-secret' });
+    expect(graphStoreOf(config).credential).toEqual({ kind: 'secret', secret: 'legacy-secret' });
     expect(config.acs.auth).toMatchObject({ kind: 'connectionString', connectionString: valid.ACS_CONNECTION_STRING });
     expect(config.deprecatedNamesUsed).toEqual([
       'AzureActiveDirectory__TenantId (use ENTRA_TENANT_ID)',
@@ -225,12 +226,12 @@ describe('loadConfig', () => {
     const { ENTRA_CLIENT_SECRET: _secret, ...withoutSecret } = valid;
 
     it('is the client secret when only ENTRA_CLIENT_SECRET is set', () => {
-      expect(loadConfig(valid).entra.credential).toEqual({ kind: 'secret', secret: valid.ENTRA_CLIENT_SECRET });
+      expect(graphStoreOf(loadConfig(valid)).credential).toEqual({ kind: 'secret', secret: valid.ENTRA_CLIENT_SECRET });
     });
 
     it('is the certificate file when only ENTRA_CLIENT_CERTIFICATE_PATH is set, and the file is not read here', () => {
       const path = '/var/ssl/private/does-not-exist-yet.pem';
-      expect(loadConfig({ ...withoutSecret, ENTRA_CLIENT_CERTIFICATE_PATH: ` ${path} ` }).entra.credential).toEqual({
+      expect(graphStoreOf(loadConfig({ ...withoutSecret, ENTRA_CLIENT_CERTIFICATE_PATH: ` ${path} ` })).credential).toEqual({
         kind: 'certificate',
         path,
       });
@@ -250,10 +251,10 @@ describe('loadConfig', () => {
     });
 
     it('treats an empty setting as unset', () => {
-      expect(loadConfig({ ...valid, ENTRA_CLIENT_CERTIFICATE_PATH: '  ' }).entra.credential.kind).toBe('secret');
-      expect(loadConfig({ ...withoutSecret, ENTRA_CLIENT_SECRET: '', ENTRA_CLIENT_CERTIFICATE_PATH: '/c.pem' }).entra.credential.kind).toBe(
-        'certificate',
-      );
+      expect(graphStoreOf(loadConfig({ ...valid, ENTRA_CLIENT_CERTIFICATE_PATH: '  ' })).credential.kind).toBe('secret');
+      expect(
+        graphStoreOf(loadConfig({ ...withoutSecret, ENTRA_CLIENT_SECRET: '', ENTRA_CLIENT_CERTIFICATE_PATH: '/c.pem' })).credential.kind,
+      ).toBe('certificate');
     });
 
     it('refuses a placeholder path', () => {
@@ -288,7 +289,7 @@ describe('MAPPING_SEAL_KEYS', () => {
 
   it('reads a ring of keys, the first one sealing, in order', () => {
     const config = loadConfig({ ...valid, MAPPING_SEAL_KEYS: `new:${key(1)}, old:${key(2, 64)}` });
-    expect(config.mappingSeal.keys.map((entry) => [entry.id, entry.secret.symmetricKeySize])).toEqual([
+    expect(graphStoreOf(config).sealKeys.map((entry) => [entry.id, entry.secret.symmetricKeySize])).toEqual([
       ['new', 32],
       ['old', 64],
     ]);
@@ -297,7 +298,7 @@ describe('MAPPING_SEAL_KEYS', () => {
   it('accepts base64url keys as well', () => {
     const urlSafe = Buffer.alloc(32, 0xfb).toString('base64url');
     expect(urlSafe).toMatch(/[-_]/);
-    expect(loadConfig({ ...valid, MAPPING_SEAL_KEYS: `k:${urlSafe}` }).mappingSeal.keys).toHaveLength(1);
+    expect(graphStoreOf(loadConfig({ ...valid, MAPPING_SEAL_KEYS: `k:${urlSafe}` })).sealKeys).toHaveLength(1);
   });
 
   it('never shows a key, in the config or in a problem', () => {
@@ -320,5 +321,100 @@ describe('MAPPING_SEAL_KEYS', () => {
     ['eleven keys', Array.from({ length: 11 }, (_, index) => `k${index}:${key(index)}`).join(','), /holds 11 keys; at most 10/],
   ])('refuses %s, naming the setting', (_label, value, problem) => {
     expect(problemsOf({ ...valid, MAPPING_SEAL_KEYS: value }).join('\n')).toMatch(problem);
+  });
+});
+
+describe('MAPPING_STORE=table', () => {
+  const ACCOUNT_KEY = Buffer.alloc(64, 5).toString('base64');
+  /** The secretless deployment: no Entra credential, no seal key, the ACS resource and the table by managed identity. */
+  const secretless = {
+    ENTRA_TENANT_ID: TENANT,
+    ENTRA_CLIENT_ID: CLIENT,
+    ACS_ENDPOINT: 'https://contoso.communication.azure.com/',
+    MAPPING_STORE: 'table',
+    MAPPING_TABLE_ENDPOINT: 'https://contosomappings.table.core.windows.net/',
+  };
+
+  it('needs no Entra credential, Graph setting or seal key', () => {
+    const config = loadConfig(secretless);
+    expect(config.mappings).toEqual({
+      store: 'table',
+      table: {
+        auth: { kind: 'managedIdentity', endpoint: 'https://contosomappings.table.core.windows.net' },
+        tableName: 'AcsIdentityMappings',
+      },
+    });
+    expect(config.unusedSettings).toEqual([]);
+  });
+
+  it('names the Graph-only settings it was given and does not use', () => {
+    const config = loadConfig({ ...secretless, ENTRA_CLIENT_SECRET: 'left-over', MAPPING_SEAL_KEYS: valid.MAPPING_SEAL_KEYS });
+    expect(config.unusedSettings).toEqual(['ENTRA_CLIENT_SECRET', 'MAPPING_SEAL_KEYS']);
+    // Not parsed, so a broken one cannot stop the start either.
+    expect(loadConfig({ ...secretless, MAPPING_SEAL_KEYS: 'broken' }).unusedSettings).toEqual(['MAPPING_SEAL_KEYS']);
+  });
+
+  it('reads a connection string with an account key, a SAS, or the development storage shorthand', () => {
+    const withKey = `DefaultEndpointsProtocol=https;AccountName=contoso;AccountKey=${ACCOUNT_KEY};EndpointSuffix=core.windows.net`;
+    const { MAPPING_TABLE_ENDPOINT: _endpoint, ...withoutEndpoint } = secretless;
+    expect(loadConfig({ ...withoutEndpoint, MAPPING_TABLE_CONNECTION_STRING: withKey }).mappings.table?.auth).toEqual({
+      kind: 'connectionString',
+      connectionString: withKey,
+      endpoint: 'https://contoso.table.core.windows.net',
+    });
+    const sas = 'TableEndpoint=https://contoso.table.core.windows.net/;SharedAccessSignature=sv=2019-02-02&sig=abc';
+    expect(loadConfig({ ...withoutEndpoint, MAPPING_TABLE_CONNECTION_STRING: sas }).mappings.table?.auth.endpoint).toBe(
+      'https://contoso.table.core.windows.net',
+    );
+    expect(
+      loadConfig({ ...withoutEndpoint, MAPPING_TABLE_CONNECTION_STRING: 'UseDevelopmentStorage=true' }).mappings.table?.auth.endpoint,
+    ).toBe('http://127.0.0.1:10002/devstoreaccount1');
+  });
+
+  it.each([
+    [
+      'no table at all',
+      { MAPPING_TABLE_ENDPOINT: '' },
+      /MAPPING_TABLE_ENDPOINT \(managed identity, recommended\) or MAPPING_TABLE_CONNECTION_STRING is required/,
+    ],
+    [
+      'an http endpoint off loopback',
+      { MAPPING_TABLE_ENDPOINT: 'http://contoso.table.core.windows.net' },
+      /MAPPING_TABLE_ENDPOINT must name an https/,
+    ],
+    [
+      'an endpoint with a query',
+      { MAPPING_TABLE_ENDPOINT: 'https://contoso.table.core.windows.net/?sv=1' },
+      /MAPPING_TABLE_ENDPOINT must name an https/,
+    ],
+    ['both ways at once', { MAPPING_TABLE_CONNECTION_STRING: 'UseDevelopmentStorage=true' }, /both set: choose one/],
+    [
+      'a connection string without credentials',
+      { MAPPING_TABLE_ENDPOINT: '', MAPPING_TABLE_CONNECTION_STRING: 'AccountName=x' },
+      /must be a Storage connection string/,
+    ],
+    ['a bad table name', { MAPPING_TABLE_NAME: 'acs-mappings' }, /MAPPING_TABLE_NAME must be 3 to 63 letters and digits/],
+    ['an unknown store', { MAPPING_STORE: 'cosmos' }, /MAPPING_STORE must be graph or table; got 'cosmos'/],
+  ])('refuses %s, naming the setting', (_label, change, problem) => {
+    expect(problemsOf({ ...secretless, ...change }).join('\n')).toMatch(problem);
+  });
+
+  it('never echoes the connection string or its key in a problem', () => {
+    const bad = `DefaultEndpointsProtocol=https;AccountName=contoso;AccountKey=not*base64${ACCOUNT_KEY}`;
+    const problems = problemsOf({ ...secretless, MAPPING_TABLE_ENDPOINT: '', MAPPING_TABLE_CONNECTION_STRING: bad }).join('\n');
+    expect(problems).toMatch(/AccountKey must be the base64 key/);
+    expect(problems).not.toContain(ACCOUNT_KEY);
+  });
+
+  it('keeps the table settings as the copy target when the store is graph', () => {
+    const config = loadConfig({ ...valid, MAPPING_TABLE_ENDPOINT: secretless.MAPPING_TABLE_ENDPOINT });
+    expect(config.mappings.store).toBe('graph');
+    expect(config.mappings.table?.auth.kind).toBe('managedIdentity');
+    expect(loadConfig(valid).mappings.table).toBeUndefined();
+  });
+
+  it('counts the table settings as pointing at Azure (no local mode)', () => {
+    expect(hasNoAzureSettings({ MAPPING_STORE: 'table' })).toBe(true);
+    expect(hasNoAzureSettings({ MAPPING_TABLE_ENDPOINT: secretless.MAPPING_TABLE_ENDPOINT })).toBe(false);
   });
 });

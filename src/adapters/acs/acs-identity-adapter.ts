@@ -4,7 +4,7 @@ import { isRestError } from '@azure/core-rest-pipeline';
 import { AppError, IdentityNotFoundError, IdentityNotOwnedError, InvalidTeamsTokenError, UpstreamError } from '../../errors/app-errors';
 import type { AcsIdentities } from '../../services/ports';
 import { fromTransportFailure, fromUpstreamStatus } from '../upstream-errors';
-import { ORIGINAL_RETRY_AFTER } from './identity-client';
+import { ORIGINAL_RETRY_AFTER } from '../retry-after-cap';
 
 /**
  * ACS identities and tokens on the one CommunicationIdentityClient of the process, with each

@@ -1,9 +1,8 @@
 import { CommunicationIdentityClient, type CommunicationIdentityClientOptions } from '@azure/communication-identity';
-import type { PipelinePolicy } from '@azure/core-rest-pipeline';
 import type { TokenCredential } from '@azure/identity';
 
 import { isBareOrigin, isBase64, isLoopbackHost, parseAcsConnectionString } from '../../validation/formats';
-import { retryAfterSeconds } from '../upstream-errors';
+import { capRetryAfter } from '../retry-after-cap';
 
 /**
  * Builds the service's one `CommunicationIdentityClient`, from a connection string (HMAC access key)
@@ -29,25 +28,6 @@ export interface IdentityClientTuning {
    * the caller then gets a 503 with that Retry-After at once instead of a request held for it.
    */
   readonly maxRetryWaitMs?: number;
-}
-
-export const ORIGINAL_RETRY_AFTER = 'x-original-retry-after';
-
-function capRetryAfter(maxWaitMs: number): PipelinePolicy {
-  return {
-    name: 'acsAuthCapRetryAfter',
-    async sendRequest(request, next) {
-      const response = await next(request);
-      const retryAfter = response.headers.get('retry-after');
-      if ((response.status === 429 || response.status === 503) && retryAfter) {
-        if (retryAfterSeconds(retryAfter, 0) * 1000 > maxWaitMs) {
-          response.headers.set(ORIGINAL_RETRY_AFTER, retryAfter);
-          response.headers.delete('retry-after');
-        }
-      }
-      return response;
-    },
-  };
 }
 
 export type IdentityClientOptions = IdentityClientTarget & IdentityClientTuning;

@@ -1,7 +1,7 @@
 import { GraphError } from '@microsoft/microsoft-graph-client';
 
 import { AppError, MappingLimitReachedError, UpstreamError } from '../../errors/app-errors';
-import type { MappingStore, MappingTarget, StoredMapping } from '../../services/ports';
+import type { GraphTokenSource, MappingStore, MappingTarget, StoredMapping } from '../../services/ports';
 import { fromTransportFailure, fromUpstreamStatus } from '../upstream-errors';
 import type { GraphClient } from './graph-client';
 
@@ -22,6 +22,19 @@ export interface OpenExtension {
   readonly id?: unknown;
   readonly extensionName?: unknown;
   readonly [property: string]: unknown;
+}
+
+/** A target of this store: the user, and the Graph token to reach them with (On-Behalf-Of for `/me`, app-only for `/users/{id}`). */
+export interface GraphMappingTarget extends MappingTarget {
+  readonly graphToken: string;
+}
+
+/** The token inside a target; every target this store is given was made by it (ports.ts). */
+function graphTarget(target: MappingTarget): GraphMappingTarget {
+  if (!('graphToken' in target) || typeof target.graphToken !== 'string') {
+    throw new TypeError('the Graph mapping store was given a target it did not make');
+  }
+  return target as GraphMappingTarget;
 }
 
 export function userPath(target: MappingTarget): string {
@@ -89,14 +102,18 @@ export function translate(error: unknown): Error {
   return fromUpstreamStatus('graph', error.statusCode, error.headers?.get('retry-after'), error);
 }
 
-export function createGraphMappingStore(graph: GraphClient, options: GraphMappingStoreOptions): MappingStore {
+export function createGraphMappingStore(
+  graph: GraphClient,
+  graphTokens: GraphTokenSource,
+  options: GraphMappingStoreOptions,
+): MappingStore {
   const { extensionName } = options;
 
   /** The user's mapping extension as Graph has it now, or undefined (none, or the user is gone). */
   async function currentExtension(target: MappingTarget): Promise<OpenExtension | undefined> {
     let user: { extensions?: unknown };
     try {
-      user = (await graph.api(userPath(target), target.graphToken).select('id').expand('extensions').get()) as typeof user;
+      user = (await graph.api(userPath(target), graphTarget(target).graphToken).select('id').expand('extensions').get()) as typeof user;
     } catch (error) {
       // Admin erasure of a user that does not exist (any more): there is nothing mapped.
       if (target.via === 'user' && error instanceof GraphError && error.statusCode === 404) return undefined;
@@ -106,6 +123,14 @@ export function createGraphMappingStore(graph: GraphClient, options: GraphMappin
   }
 
   return {
+    async targetOfCaller(caller): Promise<GraphMappingTarget> {
+      return { via: 'me', tid: caller.tid, oid: caller.oid, graphToken: await graphTokens.forUser(caller.assertion) };
+    },
+
+    async targetOfUser(tid, oid): Promise<GraphMappingTarget> {
+      return { via: 'user', tid, oid, graphToken: await graphTokens.forApp() };
+    },
+
     async read(target) {
       const extension = await currentExtension(target);
       return extension === undefined ? undefined : storedMappingOf(extension);
@@ -113,7 +138,7 @@ export function createGraphMappingStore(graph: GraphClient, options: GraphMappin
 
     async create(target, mapping) {
       try {
-        await graph.api(`${userPath(target)}/extensions`, target.graphToken).post({
+        await graph.api(`${userPath(target)}/extensions`, graphTarget(target).graphToken).post({
           '@odata.type': 'microsoft.graph.openTypeExtension',
           extensionName,
           [ACS_ID_PROPERTY]: mapping.acsUserId,
@@ -137,7 +162,9 @@ export function createGraphMappingStore(graph: GraphClient, options: GraphMappin
       if (extension === undefined) return 'absent';
       if (when !== undefined && !when(storedMappingOf(extension))) return 'kept';
       try {
-        await graph.api(`${userPath(target)}/extensions/${encodeURIComponent(idOf(extension, extensionName))}`, target.graphToken).delete();
+        await graph
+          .api(`${userPath(target)}/extensions/${encodeURIComponent(idOf(extension, extensionName))}`, graphTarget(target).graphToken)
+          .delete();
       } catch (error) {
         if (!(error instanceof GraphError && error.statusCode === 404)) throw translate(error);
       }
