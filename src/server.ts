@@ -33,9 +33,11 @@ export function wantsLocalMode(env: Env): boolean {
  * (nor node-forge, which they use to make certificates). The `.js` suffix is what Node's resolver needs
  * for a dynamic import from the built CommonJS; Jest maps it back to the TypeScript source.
  */
-async function startLocalMode(sessionFile: string | undefined): Promise<LocalMode> {
+async function startLocalMode(sessionFile: string | undefined, env: Env): Promise<LocalMode> {
   const localMode = await import('./local/local-mode.js');
-  return localMode.startLocalMode(sessionFile === undefined ? {} : { sessionFile });
+  // Any other value is left for loadConfig to refuse, with the rest of the settings' problems.
+  const mappingStore = env['MAPPING_STORE']?.trim() === 'table' ? 'table' : 'graph';
+  return localMode.startLocalMode({ ...(sessionFile === undefined ? {} : { sessionFile }), mappingStore });
 }
 
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -57,7 +59,7 @@ export interface StartOptions {
  * and listens. `main.ts` calls this with `process.env`; tests and the package check call it too.
  */
 export async function startService(env: Env, options: StartOptions = {}): Promise<RunningService> {
-  const local = wantsLocalMode(env) ? await startLocalMode(options.sessionFile) : undefined;
+  const local = wantsLocalMode(env) ? await startLocalMode(options.sessionFile, env) : undefined;
   let config: Config;
   try {
     config = loadConfig(local ? { NODE_ENV: 'development', ...env, ...local.settings } : env);

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 
 import { createAcsEmulator, type AcsEmulator } from './acs/acs-emulator';
+import { startAzuriteTables, type AzuriteTables } from './azurite/azurite-tables';
 import type { AcsOperation, OperationLimit } from './acs/rate-limiter';
 import { createEntraEmulator, type EntraEmulator } from './entra/entra-emulator';
 import { SigningKeySet } from './entra/signing-keys';
@@ -32,15 +33,26 @@ export interface LocalAzureOptions {
    * service can authenticate with ENTRA_CLIENT_CERTIFICATE_PATH instead (see `createClientCertificate`).
    */
   readonly apiCertificates?: readonly string[];
+  /**
+   * Where the service keeps its mappings (MAPPING_STORE): `graph` (default) in the Graph emulator;
+   * `table` in Azurite's Table service, which then starts too, and the settings name no Entra
+   * credential, Graph endpoint or seal key (the table store needs none).
+   */
+  readonly mappingStore?: 'graph' | 'table';
 }
 
 export interface LocalAzure {
   readonly entra: EntraEmulator;
   readonly graph: GraphEmulator;
   readonly acs: AcsEmulator;
+  /** Azurite's Table service, when the mappings are kept in a table (`mappingStore: 'table'`). */
+  readonly tables: AzuriteTables | undefined;
   /** PEM of the throwaway CA that signed the https emulators' certificate. */
   readonly caCertPem: string;
-  /** Environment settings that point the service at the emulators (includes a fresh client secret and seal key). */
+  /**
+   * Environment settings that point the service at the emulators: with the Graph store, a fresh client
+   * secret and seal key; with the table store, Azurite's connection string (a fresh account key) instead.
+   */
   readonly settings: Readonly<Record<string, string>>;
   close(): Promise<void>;
 }
@@ -90,23 +102,28 @@ export async function startLocalAzure(options: LocalAzureOptions = {}): Promise<
       port: options.ports?.acs ?? 0,
       ...(options.acsLimits ? { limits: options.acsLimits } : {}),
     });
-    await settleStarts(started, [graphStarting, acsStarting]);
-    const [graph, acs] = [await graphStarting, await acsStarting];
+    // Azurite (a child process) only for the table store: the Graph store never reads it.
+    const tablesStarting = options.mappingStore === 'table' ? startAzuriteTables({ tls }) : undefined;
+    await settleStarts(started, tablesStarting === undefined ? [graphStarting, acsStarting] : [graphStarting, acsStarting, tablesStarting]);
+    const [graph, acs, tables] = [await graphStarting, await acsStarting, await tablesStarting];
+    const common = {
+      ENTRA_TENANT_ID: LOCAL_TENANT_ID,
+      ENTRA_CLIENT_ID: LOCAL_API_CLIENT_ID,
+      ENTRA_AUTHORITY_HOST: entra.url,
+      ACS_CONNECTION_STRING: acs.connectionString,
+    };
 
     return {
       entra,
       graph,
       acs,
+      tables,
       caCertPem: certificates.caCertPem,
-      settings: Object.freeze({
-        ENTRA_TENANT_ID: LOCAL_TENANT_ID,
-        ENTRA_CLIENT_ID: LOCAL_API_CLIENT_ID,
-        ENTRA_CLIENT_SECRET: clientSecret,
-        ENTRA_AUTHORITY_HOST: entra.url,
-        GRAPH_BASE_URL: graph.url,
-        ACS_CONNECTION_STRING: acs.connectionString,
-        MAPPING_SEAL_KEYS: sealKeys,
-      }),
+      settings: Object.freeze(
+        tables === undefined
+          ? { ...common, ENTRA_CLIENT_SECRET: clientSecret, GRAPH_BASE_URL: graph.url, MAPPING_SEAL_KEYS: sealKeys }
+          : { ...common, MAPPING_STORE: 'table', MAPPING_TABLE_CONNECTION_STRING: tables.connectionString },
+      ),
       close: () => closeAll(started),
     };
   } catch (error) {

@@ -29,13 +29,15 @@ export interface LocalMode {
 export interface LocalModeOptions {
   /** Where the `token` command finds this run; `.local-azure/session.json` in the working folder by default. */
   readonly sessionFile?: string;
+  /** MAPPING_STORE of the run: `table` starts Azurite's Table service too and points the service at it. */
+  readonly mappingStore?: 'graph' | 'table';
 }
 
 export async function startLocalMode(options: LocalModeOptions = {}): Promise<LocalMode> {
   const sessionFile = options.sessionFile ?? sessionFilePath();
   // This run's secrets for the admin command (mode 0600), next to the session file.
   const adminFile = adminFilePath(sessionFile);
-  const azure = await startLocalAzure({});
+  const azure = await startLocalAzure(options.mappingStore === undefined ? {} : { mappingStore: options.mappingStore });
   return {
     azure,
     settings: azure.settings,
@@ -46,8 +48,9 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
         sessionFile,
       );
       await writeLocalAdmin({ settings: azure.settings, caCertPem: azure.caCertPem, pid: process.pid }, adminFile);
-      logger.warn({ mode: 'local', entra: azure.entra.url, graph: azure.graph.url, acs: azure.acs.url }, 'running on local emulators');
-      if (banner) process.stderr.write(bannerText(serviceUrl));
+      const store = azure.tables === undefined ? { graph: azure.graph.url } : { tables: azure.tables.url };
+      logger.warn({ mode: 'local', entra: azure.entra.url, ...store, acs: azure.acs.url }, 'running on local emulators');
+      if (banner) process.stderr.write(bannerText(serviceUrl, azure.tables === undefined ? 'graph' : 'table'));
     },
     async close() {
       await removeLocalSession(sessionFile);
@@ -57,11 +60,13 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
   };
 }
 
-function bannerText(url: string): string {
+function bannerText(url: string, store: 'graph' | 'table'): string {
   const line = '='.repeat(78);
   return [
     line,
-    ' acs-auth-server is running on LOCAL EMULATORS of Entra ID, Microsoft Graph and ACS Identity.',
+    store === 'graph'
+      ? ' acs-auth-server is running on LOCAL EMULATORS of Entra ID, Microsoft Graph and ACS Identity.'
+      : " acs-auth-server is running on LOCAL EMULATORS of Entra ID and ACS Identity, with the mappings\n in Azurite's Table service (MAPPING_STORE=table: no Graph, no Entra credential).",
     ' Nothing here talks to Azure. Identities, mappings and tokens live in memory until you stop it.',
     ` Tenant ${LOCAL_TENANT_ID}; demo users: alice, bob, carol.`,
     '',
