@@ -162,18 +162,24 @@ export class MappingUntrustedError extends AppError {
 }
 
 /**
- * 409: the user's mapping changed while it was being deleted (another mapping was written after the
- * identity was deleted): the identity is gone, but the user still has a mapping. Calling again deletes it.
+ * 409: the user's mapping changed under the request. While it was being deleted (another mapping was
+ * written after the identity was deleted): the identity is gone, but the user still has a mapping, and
+ * calling again deletes it. While it was being created: other requests kept creating and deleting it.
  */
 export class MappingChangedError extends AppError {
-  /** `identityDeleted`: the old mapping's identity was deleted (false when the old mapping was untrusted, whose identity is never touched). */
-  constructor(identityDeleted: boolean) {
+  /**
+   * @param identityDeleted the old mapping's identity was deleted (false when the old mapping was untrusted, whose identity is never touched).
+   * @param during what the request was doing.
+   */
+  constructor(identityDeleted: boolean, during: 'delete' | 'create' = 'delete') {
     super(
       'mapping_changed',
       409,
-      identityDeleted
-        ? "The user's identity mapping changed while it was being deleted; the identity it named is deleted. Call again to delete the new one."
-        : "The user's identity mapping changed while it was being removed; nothing was deleted. Call again to delete the new one.",
+      during === 'create'
+        ? "The user's identity mapping kept changing while it was being created (other requests created and deleted it). Try again."
+        : identityDeleted
+          ? "The user's identity mapping changed while it was being deleted; the identity it named is deleted. Call again to delete the new one."
+          : "The user's identity mapping changed while it was being removed; nothing was deleted. Call again to delete the new one.",
     );
   }
 }

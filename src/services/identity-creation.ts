@@ -1,5 +1,5 @@
 import type { Caller } from '../auth/caller';
-import { UpstreamError } from '../errors/app-errors';
+import { MappingChangedError } from '../errors/app-errors';
 import { summarizeError } from '../observability/redact';
 import { keyOf, signedInUserTarget, type CreateOutcome, type EnsuredIdentity, type IdentityContext } from './identity-context';
 import { inspect, reportUntrusted, stillUntrusted, trustedIdOrRefuse } from './mapping-trust';
@@ -38,8 +38,29 @@ export function getOrCreateIdentity(
   onUntrusted: OnUntrustedMapping,
 ): Promise<CreateOutcome> {
   return singleFlight(ctx, caller, onUntrusted, () =>
-    ctx.writes.oneWriterAtATime(keyOf(caller), () => createAndMap(ctx, target, request, onUntrusted)),
+    ctx.writes.oneWriterAtATime(keyOf(caller), () => createAndMapRetrying(ctx, target, request, onUntrusted)),
   );
+}
+
+/**
+ * A create that lost the mapping write to another request, then found that mapping already gone (a
+ * delete on another instance came in between), starts over: the user asked for an identity, and there
+ * is no reason left not to make one. Bounded: a user whose mapping keeps flipping gets a 409.
+ */
+const MAX_CREATE_ROUNDS = 3;
+
+async function createAndMapRetrying(
+  ctx: IdentityContext,
+  target: MappingTarget,
+  request: TokenRequest | undefined,
+  onUntrusted: OnUntrustedMapping,
+): Promise<CreateOutcome> {
+  for (let round = 0; round < MAX_CREATE_ROUNDS; round += 1) {
+    const outcome = await createAndMap(ctx, target, request, onUntrusted);
+    if (outcome !== 'winner_vanished') return outcome;
+    ctx.logger.info({ oid: target.oid, round }, 'the mapping that won the create race was deleted meanwhile; creating again');
+  }
+  throw new MappingChangedError(false, 'create');
 }
 
 /**
@@ -71,7 +92,7 @@ async function createAndMap(
   target: MappingTarget,
   request: TokenRequest | undefined,
   onUntrusted: OnUntrustedMapping,
-): Promise<CreateOutcome> {
+): Promise<CreateOutcome | 'winner_vanished'> {
   const existing = await inspect(ctx, target);
   if (existing.state === 'untrusted' && onUntrusted === 'replace') {
     reportUntrusted(ctx, target, existing, 'replaced');
@@ -94,10 +115,7 @@ async function createAndMap(
 
   await discardUnmappedIdentity(ctx, made.acsUserId, 'another request mapped the user first');
   const winner = trustedIdOrRefuse(ctx, target, await inspect(ctx, target));
-  if (winner === undefined) {
-    throw new UpstreamError('graph', 'error', 'the identity mapping changed while it was being created; try again');
-  }
-  return { acsUserId: winner, created: false };
+  return winner === undefined ? 'winner_vanished' : { acsUserId: winner, created: false };
 }
 
 /**

@@ -64,6 +64,21 @@ export function expectInvariants(local: Pick<LocalAzure, 'graph' | 'acs'>, oids:
 }
 
 /**
+ * Both invariants, on whichever store the service uses (read through its {@link TestService.mappings}
+ * view): every live identity is mapped, every mapping names a live identity.
+ */
+export async function expectStoreInvariants(
+  service: Pick<TestService, 'local' | 'mappings'>,
+  oids: readonly string[] = DEMO_OIDS,
+): Promise<void> {
+  const mapped = await service.mappings.mappings(oids);
+  const referenced = new Set(mapped.values());
+  const orphans = service.local.acs.aliveIdentityIds().filter((id) => !referenced.has(id));
+  const lost = Object.fromEntries([...mapped].filter(([, acsUserId]) => !service.local.acs.isAlive(acsUserId)));
+  expect({ orphans, lostMappings: lost }).toEqual({ orphans: [], lostMappings: {} });
+}
+
+/**
  * Put the emulators back to an empty, healthy state between tests that share one test service:
  * no extensions, no live identities, no faults, counters and rate limits reset. Identities are
  * deleted the way an operator would (outside the service), so the service's own caches are not
@@ -94,6 +109,8 @@ export function resetEmulatorState(local: Pick<LocalAzure, 'entra' | 'graph' | '
  */
 export async function resetTestService(service: TestService, instances: readonly TestService['http'][] = [service.http]): Promise<void> {
   resetEmulatorState(service.local);
+  service.tableProxy?.clear();
+  await service.mappings.clear();
   await Promise.all(
     Object.values(DEMO_USERS).map(async (user) => {
       const auth = { Authorization: `Bearer ${await service.tokenFor(user.name as keyof typeof DEMO_USERS)}` };

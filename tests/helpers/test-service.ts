@@ -12,8 +12,10 @@ import { startLocalAzure, type LocalAzure, type LocalAzureOptions } from '../../
 import type { MintAccessTokenOptions } from '../../src/local/entra/entra-emulator';
 import { createLogger } from '../../src/observability/logger';
 import { createLocalCertificates, type LocalCertificates } from '../../src/local/tls/local-certificate-authority';
+import { mappingViewOf, type MappingView } from './mapping-view';
 import { findLeaks, tapResponses, type CapturedResponse } from './secrecy';
 import { graphStoreOf } from './store-config';
+import { startTableFaultProxy, type TableFaultProxy } from './table-fault-proxy';
 
 /** One throwaway CA per test file (each jest worker module registry): every service in it reuses it. */
 let certificates: LocalCertificates | undefined;
@@ -24,6 +26,15 @@ let certificates: LocalCertificates | undefined;
  * Tests drive it over HTTP with supertest and inspect the emulators' state and counters.
  */
 export interface TestService {
+  /** Where the service keeps its mappings (MAPPING_STORE). */
+  readonly store: MappingStoreKind;
+  /** The mappings as the store holds them, read and written past the service. */
+  readonly mappings: MappingView;
+  /**
+   * The fault-injecting proxy between the service and Azurite (table store only): the service's
+   * MAPPING_TABLE_CONNECTION_STRING points at it, so every table request passes it.
+   */
+  readonly tableProxy: TableFaultProxy | undefined;
   readonly local: LocalAzure;
   readonly runtime: ServiceRuntime;
   readonly app: Express;
@@ -38,7 +49,14 @@ export interface TestService {
   /** An access token for this API, for a demo user (v1 with `access_as_user` unless told otherwise). */
   readonly tokenFor: (user?: keyof typeof DEMO_USERS, options?: MintAccessTokenOptions) => Promise<string>;
   /** Requests the emulators have answered so far, per upstream. */
-  readonly upstreamCalls: () => { readonly entra: number; readonly graph: number; readonly acs: number; readonly total: number };
+  readonly upstreamCalls: () => {
+    readonly entra: number;
+    readonly graph: number;
+    readonly acs: number;
+    /** Requests to the mapping table (table store only; 0 otherwise). */
+    readonly storage: number;
+    readonly total: number;
+  };
   /** Stop everything, then fail if any log line or response leaked a token or secret. */
   readonly close: () => Promise<void>;
 }
@@ -51,25 +69,47 @@ export interface TestServiceOptions {
    */
   readonly env?: Readonly<Record<string, string>>;
   readonly localAzure?: LocalAzureOptions;
+  /** MAPPING_STORE of the service (default graph); `table` starts Azurite and the fault proxy too. */
+  readonly store?: MappingStoreKind;
 }
+
+export type MappingStoreKind = 'graph' | 'table';
+
+/** Both stores, for suites that run once against each: `describe.each(MAPPING_STORES)('… (%s store)', (store) => …)`. */
+export const MAPPING_STORES: readonly MappingStoreKind[] = ['graph', 'table'];
 
 export async function startTestService(options: TestServiceOptions = {}): Promise<TestService> {
   certificates ??= createLocalCertificates();
-  const local = await startLocalAzure({ certificates, ...options.localAzure });
+  const store = options.store ?? 'graph';
+  const local = await startLocalAzure({ certificates, mappingStore: store, ...options.localAzure });
+  let tableProxy: TableFaultProxy | undefined;
   try {
-    return serviceOn(local, options);
+    if (local.tables !== undefined) {
+      tableProxy = await startTableFaultProxy({ target: local.tables.url, tls: certificates, caCertPem: local.caCertPem });
+    }
+    return serviceOn(local, options, tableProxy);
   } catch (error) {
     // Settings that do not load or a composition that throws must not leave the emulators listening:
     // their servers would keep the Jest worker alive after its last test.
+    await tableProxy?.close();
     await local.close();
     throw error;
   }
 }
 
-/** The service composed on running emulators, as `npm start` composes it in local mode. */
-function serviceOn(local: LocalAzure, options: TestServiceOptions): TestService {
+/** The service's settings for the emulators: with the table store, the table is reached through the fault proxy. */
+function settingsFor(local: LocalAzure, options: TestServiceOptions, tableProxy: TableFaultProxy | undefined): Record<string, string> {
   const usesCertificate = options.env?.['ENTRA_CLIENT_CERTIFICATE_PATH'] !== undefined;
   const { ENTRA_CLIENT_SECRET: _secret, ...withoutSecret } = local.settings;
+  const settings = { ...(usesCertificate ? withoutSecret : local.settings) };
+  if (tableProxy !== undefined && local.tables !== undefined) {
+    settings['MAPPING_TABLE_CONNECTION_STRING'] = local.tables.connectionString.replace(local.tables.url, tableProxy.url);
+  }
+  return settings;
+}
+
+/** The service composed on running emulators, as `npm start` composes it in local mode. */
+function serviceOn(local: LocalAzure, options: TestServiceOptions, tableProxy: TableFaultProxy | undefined): TestService {
   const config = loadConfig({
     NODE_ENV: 'test',
     LOG_LEVEL: 'info',
@@ -80,7 +120,7 @@ function serviceOn(local: LocalAzure, options: TestServiceOptions): TestService 
     // Suites send hundreds of requests from one address and user; the rate-limit tests turn these back on.
     RATE_LIMIT_PER_ADDRESS_PER_MINUTE: '0',
     RATE_LIMIT_PER_USER_PER_MINUTE: '0',
-    ...(usesCertificate ? withoutSecret : local.settings),
+    ...settingsFor(local, options, tableProxy),
     ...options.env,
   });
   const rawLogs: string[] = [];
@@ -99,7 +139,12 @@ function serviceOn(local: LocalAzure, options: TestServiceOptions): TestService 
   const runtime = composeService(config, { logger, trustedCaPem: local.caCertPem });
   const responses: CapturedResponse[] = [];
 
+  const mappings = mappingViewOf(local, config);
+
   return {
+    store: config.mappings.store,
+    mappings,
+    tableProxy,
     local,
     runtime,
     app: runtime.app,
@@ -113,18 +158,26 @@ function serviceOn(local: LocalAzure, options: TestServiceOptions): TestService 
       const entra = local.entra.counters.total();
       const graph = local.graph.counters.total();
       const acs = local.acs.counters.total();
-      return { entra, graph, acs, total: entra + graph + acs };
+      const storage = tableProxy?.seen.length ?? 0;
+      return { entra, graph, acs, storage, total: entra + graph + acs + storage };
     },
     async close() {
       try {
         await runtime.close();
       } finally {
+        mappings.close();
+        await tableProxy?.close();
         await local.close();
       }
       const leaks = findLeaks({
         logLines: rawLogs,
         responses,
-        secrets: [...credentialSecrets(config), local.acs.accessKey, local.acs.connectionString],
+        secrets: [
+          ...credentialSecrets(config),
+          local.acs.accessKey,
+          local.acs.connectionString,
+          ...(local.tables === undefined ? [] : [local.tables.accountKey, local.tables.connectionString]),
+        ],
       });
       if (leaks.length > 0) throw new Error(`secrets leaked:\n${leaks.slice(0, 20).join('\n')}`);
     },
@@ -137,6 +190,8 @@ function serviceOn(local: LocalAzure, options: TestServiceOptions): TestService 
  * (PKCS#8 PEM, also for a .p12 file).
  */
 function credentialSecrets(config: Config): string[] {
+  // The table store has no Entra credential at all.
+  if (config.mappings.store === 'table') return [];
   const { credential } = graphStoreOf(config);
   if (credential.kind === 'secret') return [credential.secret];
   const keyLines = (pem: string): string[] => {

@@ -59,6 +59,8 @@ export interface GraphEmulator {
    * `/users/{oid}` finds it and `/users` lists it, as every user holding an extension exists on Graph.
    */
   putExtension(oid: string, appId: string, extension: ExtensionSeed): EmulatedExtension;
+  /** Delete every extension of a user, as an operator outside any app would (bypasses faults and counters). */
+  removeExtensions(oid: string): void;
   /** Forget extensions and users seen, refill the throttle, clear faults and counters. */
   reset(): void;
   /** TCP connections accepted so far (keep-alive reuse shows as few connections for many requests). */
@@ -86,6 +88,9 @@ export async function createGraphEmulator(options: GraphEmulatorOptions): Promis
       const seeded = store.seed(oid, appId, extension);
       directory.ensure(oid);
       return seeded;
+    },
+    removeExtensions: (oid) => {
+      for (const extension of store.list(oid)) store.delete(oid, extension.id);
     },
     reset: () => {
       store.reset();
