@@ -166,7 +166,11 @@ export function createGraphMappingStore(
           .api(`${userPath(target)}/extensions/${encodeURIComponent(idOf(extension, extensionName))}`, graphTarget(target).graphToken)
           .delete();
       } catch (error) {
-        if (!(error instanceof GraphError && error.statusCode === 404)) throw translate(error);
+        if (!(error instanceof GraphError && error.statusCode === 404)) {
+          // The delete may have been applied with its answer lost (a dropped connection, a timeout):
+          // if the extension is gone now, it was removed; otherwise report the failure.
+          if ((await currentExtension(target).catch(() => extension)) !== undefined) throw translate(error);
+        }
       }
       return 'removed';
     },

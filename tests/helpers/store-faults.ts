@@ -1,0 +1,48 @@
+import type { TestService } from './test-service';
+
+/**
+ * The failures a mapping store has, injected the way each store's stand-in allows: the Graph
+ * emulator's fault steps, or the fault proxy in front of Azurite. Suites that run against both stores
+ * arm faults through this, so one test states one failure for both.
+ */
+export interface StoreFaults {
+  /** Every store request answers `status` (with `Retry-After`), until cleared. */
+  throttle(status: 429 | 503, retryAfterSeconds: number): void;
+  /** The store cannot be reached: connections are reset. */
+  unavailable(): void;
+  /** Reads of a mapping answer only after `ms`. */
+  slowReads(ms: number): void;
+  /** The next mapping write is applied, but its answer is lost (the connection drops). */
+  loseNextWriteAnswer(): void;
+  /** The next mapping removal is applied, but its answer is lost. */
+  loseNextRemoveAnswer(): void;
+  clear(): void;
+}
+
+const TABLE_WRITE = { method: 'POST', path: /\/\$batch$/ } as const;
+const TABLE_REMOVE = { method: 'DELETE' } as const;
+const TABLE_READ = { method: 'GET' } as const;
+
+export function storeFaultsOf(service: Pick<TestService, 'store' | 'local' | 'tableProxy'>): StoreFaults {
+  const { tableProxy } = service;
+  if (service.store === 'table') {
+    if (tableProxy === undefined) throw new Error('the table store is tested behind the fault proxy');
+    return {
+      throttle: (status, retryAfterSeconds) => tableProxy.fail({}, { status, retryAfterSeconds }),
+      unavailable: () => tableProxy.unavailable(),
+      slowReads: (ms) => tableProxy.delay(TABLE_READ, ms),
+      loseNextWriteAnswer: () => tableProxy.loseAnswer(TABLE_WRITE, 1),
+      loseNextRemoveAnswer: () => tableProxy.loseAnswer(TABLE_REMOVE, 1),
+      clear: () => tableProxy.clear(),
+    };
+  }
+  const { faults } = service.local.graph;
+  return {
+    throttle: (status, retryAfterSeconds) => faults.inject({ status, retryAfterSeconds, times: Infinity }),
+    unavailable: () => faults.inject({ status: 503, dropConnection: true, times: Infinity }),
+    slowReads: (ms) => faults.setLatency(ms, 'user.get'),
+    loseNextWriteAnswer: () => faults.inject({ route: 'extensions.create', status: 500, afterHandler: true, dropConnection: true }),
+    loseNextRemoveAnswer: () => faults.inject({ route: 'extensions.delete', status: 500, afterHandler: true, dropConnection: true }),
+    clear: () => faults.clear(),
+  };
+}
