@@ -189,6 +189,13 @@ function asBoolean(value: ArmValue, what: string): boolean {
   return value;
 }
 
+/** ARM's comparisons take two ints or two strings (ordinal), never a mix. */
+function compare(left: ArmValue | undefined, right: ArmValue | undefined, what: string): number {
+  if (typeof left === 'number' && typeof right === 'number') return left - right;
+  if (typeof left === 'string' && typeof right === 'string') return left < right ? -1 : left > right ? 1 : 0;
+  throw new ArmExpressionError(`${what} compares two ints or two strings, got ${JSON.stringify(left)} and ${JSON.stringify(right)}`);
+}
+
 /** The pure functions of the ARM language this project's template uses (and a few neighbours). */
 export const STANDARD_FUNCTIONS: Readonly<Record<string, ArmFunction>> = {
   concat: (args) => {
@@ -244,6 +251,22 @@ export const STANDARD_FUNCTIONS: Readonly<Record<string, ArmFunction>> = {
     if (isArmObject(value)) return Object.keys(value).length;
     throw new ArmExpressionError(`length() of ${JSON.stringify(value)}`);
   },
+  replace: ([value, from, to]) =>
+    joinTainted(
+      [value ?? '', to ?? ''],
+      textOf(value ?? '')
+        .split(textOf(from ?? ''))
+        .join(textOf(to ?? '')),
+    ),
+  take: ([value, count]) => {
+    if (typeof count !== 'number') throw new ArmExpressionError(`take() count must be an int, got ${JSON.stringify(count)}`);
+    if (isArmArray(value)) return value.slice(0, Math.max(0, count));
+    return joinTainted([value ?? ''], textOf(value ?? '').slice(0, Math.max(0, count)));
+  },
+  less: ([left, right]) => compare(left, right, 'less()') < 0,
+  lessOrEquals: ([left, right]) => compare(left, right, 'lessOrEquals()') <= 0,
+  greater: ([left, right]) => compare(left, right, 'greater()') > 0,
+  greaterOrEquals: ([left, right]) => compare(left, right, 'greaterOrEquals()') >= 0,
   toLower: ([value]) => joinTainted([value ?? ''], textOf(value ?? '').toLowerCase()),
   toUpper: ([value]) => joinTainted([value ?? ''], textOf(value ?? '').toUpperCase()),
   string: ([value]) => (typeof value === 'string' || value instanceof SecretValue ? value : JSON.stringify(value)),

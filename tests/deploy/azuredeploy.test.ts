@@ -1,25 +1,33 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { SECRET_SETTING_NAMES, SETTING_NAMES } from '../../src/config/config';
-import { SecretValue } from './arm-expressions';
+import { SECRET_SETTING_NAMES, SETTING_NAMES, loadConfig } from '../../src/config/config';
+import { SecretValue, type ArmValue } from './arm-expressions';
 import {
   FAKE,
   PLATFORM_SETTING,
-  REFUSED_CREDENTIALS,
+  REFUSED_PARAMETERS,
   SKUS_WITHOUT_ALWAYS_ON,
+  STORAGE_ACCOUNT_PROPERTIES,
+  STORAGE_TABLE_DATA_CONTRIBUTOR_ROLE_ID,
   appSettingsOf,
-  credentialRefusalProblems,
   deploymentProblems,
+  parameterRefusalProblems,
+  refusalMessageOf,
   parametersFileProblems,
+  roleAssignmentProblems,
   scenarioParameters,
   simulateDeployment,
   staticTemplateProblems,
+  storageProblems,
+  tableScenarioParameters,
   isArmParametersFile,
   isArmTemplate,
   type ArmParametersFile,
   type ArmTemplate,
   type EntraCredential,
+  type ScenarioExpectation,
+  type Simulation,
 } from './template-checks';
 
 const deployDir = join(__dirname, '..', '..', 'deploy');
@@ -38,7 +46,13 @@ const allowed = (name: string): readonly unknown[] => template.parameters[name]?
 
 const CREDENTIALS: readonly EntraCredential[] = ['secret', 'certificate'];
 
-const scenarios = [
+interface Scenario {
+  readonly label: string;
+  readonly expected: ScenarioExpectation;
+  readonly parameters: Record<string, unknown>;
+}
+
+const scenarios: readonly Scenario[] = [
   ...allowed('acsAuthMode').flatMap((acsAuthMode) =>
     [true, false].flatMap((enableApplicationInsights) =>
       CREDENTIALS.map((credential) => ({
@@ -54,6 +68,23 @@ const scenarios = [
     expected: { acsAuthMode: String(acsAuthMode), enableApplicationInsights: true, credential: 'secret' as const },
     parameters: scenarioParameters({ acsAuthMode, existingAcsResourceId: FAKE.existingAcsResourceId }),
   })),
+  // The table store: no Entra credential, no seal keys.
+  ...allowed('acsAuthMode').flatMap((acsAuthMode) =>
+    [true, false].map((enableApplicationInsights) => ({
+      label: `mappingStore=table, acsAuthMode=${String(acsAuthMode)}, enableApplicationInsights=${enableApplicationInsights}`,
+      expected: { acsAuthMode: String(acsAuthMode), enableApplicationInsights, mappingStore: 'table' as const },
+      parameters: tableScenarioParameters({ acsAuthMode, enableApplicationInsights }),
+    })),
+  ),
+  {
+    label: 'mappingStore=table, existingAcsResourceId (another resource group), a zone-redundant account, another table name',
+    expected: { acsAuthMode: 'managedIdentity', enableApplicationInsights: true, mappingStore: 'table' },
+    parameters: tableScenarioParameters({
+      existingAcsResourceId: FAKE.existingAcsResourceId,
+      mappingStorageSku: 'Standard_ZRS',
+      mappingTableName: 'Mappings2',
+    }),
+  },
 ];
 
 /** All problems of a (possibly broken) template, across every scenario, plus the parameters file. */
@@ -61,7 +92,7 @@ function everyProblem(candidate: ArmTemplate, file: ArmParametersFile = paramete
   const problems = [
     ...staticTemplateProblems(candidate),
     ...parametersFileProblems(candidate, file),
-    ...credentialRefusalProblems(candidate),
+    ...parameterRefusalProblems(candidate),
   ];
   for (const scenario of scenarios) {
     // App Service loads no certificate on Free plans: the template refuses that pair (tested below).
@@ -86,19 +117,28 @@ describe('deploy/azuredeploy.json', () => {
     expect(staticTemplateProblems(template)).toEqual([]);
   });
 
-  it('gives no secure parameter a default value but nothing at all (the optional client secret)', () => {
+  it('gives no secure parameter a default value but nothing at all (both are optional: the table store needs neither)', () => {
     const secure = Object.entries(template.parameters).filter(([, definition]) => definition.type.toLowerCase().startsWith('secure'));
     expect(secure.map(([name]) => name)).toEqual(['entraClientSecret', 'mappingSealKeys']);
     expect(Object.fromEntries(secure.map(([name, definition]) => [name, definition.defaultValue]))).toEqual({
       entraClientSecret: '',
-      mappingSealKeys: undefined,
+      mappingSealKeys: '',
     });
   });
 
-  it('needs the API client id and the mapping seal keys, and one of two credentials, from a first-time user', () => {
+  it('needs only the API client id from every first-time user; the Graph store checks its seal keys and credential itself', () => {
     const required = Object.entries(template.parameters).filter(([, definition]) => definition.defaultValue === undefined);
-    expect(required.map(([name]) => name).sort()).toEqual(['entraClientId', 'mappingSealKeys']);
+    expect(required.map(([name]) => name)).toEqual(['entraClientId']);
     expect(template.parameters['entraClientCertificateThumbprint']?.defaultValue).toBe('');
+    // The seal keys' length is checked per store (REFUSED_PARAMETERS): a minLength would refuse the table store's ''.
+    expect(template.parameters['mappingSealKeys']?.minLength).toBeUndefined();
+  });
+
+  it("offers the graph and table mapping stores, graph by default (the original sample's, so its mappings keep working)", () => {
+    expect(allowed('mappingStore')).toEqual(['graph', 'table']);
+    expect(template.parameters['mappingStore']?.defaultValue).toBe('graph');
+    expect(template.parameters['mappingTableName']?.defaultValue).toBe('AcsIdentityMappings');
+    expect(template.parameters['mappingStorageSku']?.defaultValue).toBe('Standard_LRS');
   });
 
   it('refuses, at validation, an existingAcsResourceId that does not name a Communication Services resource', () => {
@@ -110,17 +150,17 @@ describe('deploy/azuredeploy.json', () => {
     }
   });
 
-  describe('refuses to deploy, at validation, when the Entra credential is', () => {
-    it.each(REFUSED_CREDENTIALS.map((refused) => [refused.label, refused] as const))('%s', (_label, { overrides, message }) => {
-      const { entraClientSecret: _secret, ...base } = scenarioParameters();
-      const problems = simulateDeployment(template, { ...base, ...overrides }).problems;
-      // ARM reports a variable that does not evaluate, naming the missing property: the message.
-      expect(problems).toEqual([expect.stringMatching(new RegExp(`Invalid parameters: .*${message}`))]);
+  describe('refuses to deploy, at validation, with', () => {
+    it.each(REFUSED_PARAMETERS.map((refused) => [refused.label, refused] as const))('%s', (_label, { parameters, message }) => {
+      const problems = simulateDeployment(template, parameters).problems;
+      // ARM reports a variable that does not evaluate, naming the missing property: the message. Nothing else fails.
+      expect(problems).toHaveLength(1);
+      expect(refusalMessageOf(problems[0] ?? '')).toContain(message);
     });
   });
 
   describe.each(scenarios)('deployed with $label', ({ parameters, expected }) => {
-    it('configures the web app, its settings, the ACS role and the outputs as the service needs', () => {
+    it('configures the web app, its settings, the mapping store, the roles and the outputs as the service needs', () => {
       expect(deploymentProblems(template, parameters, expected)).toEqual([]);
     });
 
@@ -132,6 +172,10 @@ describe('deploy/azuredeploy.json', () => {
       expect(service.filter((name) => PLATFORM_SETTING.test(name))).toEqual([]);
       const acsSetting = expected.acsAuthMode === 'managedIdentity' ? 'ACS_ENDPOINT' : 'ACS_CONNECTION_STRING';
       const credentialSetting = expected.credential === 'certificate' ? 'ENTRA_CLIENT_CERTIFICATE_PATH' : 'ENTRA_CLIENT_SECRET';
+      const storeSettings =
+        expected.mappingStore === 'table'
+          ? ['MAPPING_TABLE_ENDPOINT', 'MAPPING_TABLE_NAME']
+          : [credentialSetting, 'MAPPING_SEAL_KEYS', 'GRAPH_EXTENSION_NAME'];
       expect(service.sort()).toEqual(
         [
           'NODE_ENV',
@@ -139,12 +183,11 @@ describe('deploy/azuredeploy.json', () => {
           'LOG_LEVEL',
           'ENTRA_TENANT_ID',
           'ENTRA_CLIENT_ID',
-          credentialSetting,
-          'MAPPING_SEAL_KEYS',
           'ENTRA_REQUIRED_SCOPE',
           'ENTRA_ADMIN_ROLE',
           'TEAMS_CLIENT_ID',
-          'GRAPH_EXTENSION_NAME',
+          'MAPPING_STORE',
+          ...storeSettings,
           acsSetting,
           'ACS_TOKEN_SCOPES',
           'CORS_ALLOWED_ORIGINS',
@@ -155,7 +198,12 @@ describe('deploy/azuredeploy.json', () => {
     it('takes every secret setting from a securestring parameter or listKeys(), never from a literal', () => {
       const settings = appSettingsOf(simulateDeployment(template, parameters));
       const secrets = [...settings].filter(([name]) => SECRET_SETTING_NAMES.includes(name));
-      expect(secrets.length).toBeGreaterThan(0);
+      const graphSecrets =
+        expected.mappingStore === 'table'
+          ? []
+          : [expected.credential === 'certificate' ? [] : ['ENTRA_CLIENT_SECRET'], ['MAPPING_SEAL_KEYS']].flat();
+      const acsSecrets = expected.acsAuthMode === 'connectionString' ? ['ACS_CONNECTION_STRING'] : [];
+      expect(secrets.map(([name]) => name).sort()).toEqual([...graphSecrets, ...acsSecrets].sort());
       for (const [name, value] of secrets) {
         expect({ name, secret: value instanceof SecretValue }).toEqual({ name, secret: true });
       }
@@ -194,6 +242,105 @@ describe('deploy/azuredeploy.json', () => {
   });
 });
 
+describe('deploy/azuredeploy.json with mappingStore table (the secretless deployment)', () => {
+  const expected: ScenarioExpectation = { acsAuthMode: 'managedIdentity', enableApplicationInsights: true, mappingStore: 'table' };
+  const simulation = simulateDeployment(template, tableScenarioParameters());
+  const settings = appSettingsOf(simulation);
+  const deployed = (sim: Simulation, type: string): string[] =>
+    sim.resources.filter((resource) => resource.type === type && resource.deployed).map((resource) => resource.name);
+  const [account = ''] = deployed(simulation, 'Microsoft.Storage/storageAccounts');
+
+  it('deploys with nothing secret supplied', () => {
+    expect(simulation.problems).toEqual([]);
+    expect(deploymentProblems(template, tableScenarioParameters(), expected)).toEqual([]);
+  });
+
+  it('has no secret among its app settings: none named in SECRET_SETTING_NAMES, none from a securestring parameter or a list*() call', () => {
+    expect([...settings.keys()].filter((name) => SECRET_SETTING_NAMES.includes(name))).toEqual([]);
+    // The evaluator taints every value that derives from a securestring parameter or listKeys() (SecretValue).
+    expect([...settings].filter(([, value]) => value instanceof SecretValue).map(([name]) => name)).toEqual([]);
+    expect(simulation.listKeysCalls).toEqual([]);
+    // Written, and not a secret: Microsoft documents the instrumentation key in it as not secret (it only lets
+    // telemetry be sent), so it keeps the handling it has in graph mode.
+    expect(settings.get('APPLICATIONINSIGHTS_CONNECTION_STRING')).toMatch(/^InstrumentationKey=/);
+  });
+
+  it("loads with the service's own loadConfig into the table store, reached with the managed identity, every setting used", () => {
+    const text = (value: ArmValue): string =>
+      value instanceof SecretValue ? value.text : typeof value === 'string' ? value : JSON.stringify(value);
+    const env = Object.fromEntries([...settings].map(([name, value]) => [name, text(value)]));
+    const config = loadConfig(env);
+    expect(config.mappings).toEqual({
+      store: 'table',
+      table: { auth: { kind: 'managedIdentity', endpoint: `https://${account}.table.core.windows.net` }, tableName: 'AcsIdentityMappings' },
+    });
+    expect(config.acs.auth.kind).toBe('managedIdentity');
+    expect(config.unusedSettings).toEqual([]);
+  });
+
+  it('creates one storage account, hardened exactly so, and the table in it', () => {
+    expect(account).toMatch(/^[a-z0-9]{3,24}$/);
+    const resource = simulation.resources.find((candidate) => candidate.name === account);
+    expect(resource?.evaluated).toMatchObject({ kind: 'StorageV2', sku: { name: 'Standard_LRS' }, location: FAKE.location });
+    expect(resource?.evaluated?.['properties']).toEqual({
+      supportsHttpsTrafficOnly: true,
+      minimumTlsVersion: 'TLS1_2',
+      allowSharedKeyAccess: false,
+      defaultToOAuthAuthentication: true,
+      allowBlobPublicAccess: false,
+      allowCrossTenantReplication: false,
+    });
+    expect(STORAGE_ACCOUNT_PROPERTIES).toEqual(resource?.evaluated?.['properties']);
+    expect(deployed(simulation, 'Microsoft.Storage/storageAccounts/tableServices/tables')).toEqual([
+      `${account}/default/AcsIdentityMappings`,
+    ]);
+    expect(storageProblems(simulation, expected)).toEqual([]);
+  });
+
+  it('derives a valid storage account name from any app name the template accepts', () => {
+    for (const appName of ['ab', 'acs-auth-server', 'Contoso-ACS-Auth-Production-West-Europe', 'x'.repeat(40)]) {
+      const names = deployed(simulateDeployment(template, tableScenarioParameters({ appName })), 'Microsoft.Storage/storageAccounts');
+      expect({ appName, names }).toEqual({ appName, names: [expect.stringMatching(/^[a-z0-9]{3,24}$/)] });
+    }
+  });
+
+  it("gives the app's identity Storage Table Data Contributor on that account only, and the ACS role as in graph mode", () => {
+    expect(STORAGE_TABLE_DATA_CONTRIBUTOR_ROLE_ID).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    const assignments = simulation.resources.filter((resource) => resource.type === 'Microsoft.Authorization/roleAssignments');
+    const scopes = assignments.map((assignment) => assignment.evaluated?.['scope']);
+    expect(scopes).toHaveLength(2);
+    expect(scopes).toContainEqual(expect.stringMatching(/^Microsoft\.Communication\/communicationServices\/[^/]+$/));
+    expect(scopes).toContain(`Microsoft.Storage/storageAccounts/${account}`);
+    const onStorage = assignments.find((assignment) => assignment.evaluated?.['scope'] === `Microsoft.Storage/storageAccounts/${account}`);
+    expect(onStorage?.resourceGroupId).toBe(`/subscriptions/${FAKE.subscriptionId}/resourceGroups/${FAKE.resourceGroup}`);
+    expect(onStorage?.evaluated?.['properties']).toEqual({
+      roleDefinitionId: `/subscriptions/${FAKE.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3`,
+      principalId: FAKE.principalId,
+      principalType: 'ServicePrincipal',
+    });
+    expect(roleAssignmentProblems(simulation, expected)).toEqual([]);
+  });
+
+  it('deploys no storage account, table or storage role in graph mode', () => {
+    const graph = simulateDeployment(template, scenarioParameters());
+    expect(deployed(graph, 'Microsoft.Storage/storageAccounts')).toEqual([]);
+    expect(deployed(graph, 'Microsoft.Storage/storageAccounts/tableServices/tables')).toEqual([]);
+    expect(
+      graph.resources
+        .filter((resource) => resource.type === 'Microsoft.Authorization/roleAssignments' && resource.deployed)
+        .map((resource) => resource.evaluated?.['scope']),
+    ).toEqual([expect.stringMatching(/^Microsoft\.Communication\//)]);
+    expect(graph.outputs).toMatchObject({ storageAccountName: '', mappingTableEndpoint: '' });
+  });
+
+  it('names the storage account and the table endpoint in its outputs', () => {
+    expect(simulation.outputs).toMatchObject({
+      storageAccountName: account,
+      mappingTableEndpoint: `https://${account}.table.core.windows.net/`,
+    });
+  });
+});
+
 describe('deploy/azuredeploy.parameters.json', () => {
   it('names only declared parameters, with allowed values, shows the required ones, and holds no secret', () => {
     expect(parametersFileProblems(template, parametersFile)).toEqual([]);
@@ -207,6 +354,19 @@ describe('deploy/azuredeploy.parameters.json', () => {
       deploymentProblems(template, filled, {
         acsAuthMode: String(values['acsAuthMode']),
         enableApplicationInsights: values['enableApplicationInsights'] === true,
+        mappingStore: values['mappingStore'] === 'table' ? 'table' : 'graph',
+      }),
+    ).toEqual([]);
+  });
+
+  it('is a valid secretless deployment with mappingStore switched to table and nothing secret added', () => {
+    const values = Object.fromEntries(Object.entries(parametersFile.parameters).map(([name, entry]) => [name, entry.value]));
+    const filled = { ...values, entraClientId: FAKE.clientId, mappingStore: 'table' };
+    expect(
+      deploymentProblems(template, filled, {
+        acsAuthMode: String(values['acsAuthMode']),
+        enableApplicationInsights: values['enableApplicationInsights'] === true,
+        mappingStore: 'table',
       }),
     ).toEqual([]);
   });
@@ -274,30 +434,48 @@ function site(copy: JsonObject): JsonObject {
   return resourceOfType(copy, 'Microsoft.Web/sites');
 }
 
-function appSettings(copy: JsonObject): Json[] {
-  return arrayAt(site(copy), 'properties', 'siteConfig', 'appSettings');
+/** App settings that read no resource are listed in variables (ARM allows no reference() there). */
+const SETTING_LISTS = ['commonAppSettings', 'graphStoreAppSettings'] as const;
+
+function appSettings(copy: JsonObject, list: (typeof SETTING_LISTS)[number] = 'commonAppSettings'): Json[] {
+  return arrayAt(copy, 'variables', list);
 }
 
 function setting(copy: JsonObject, name: string): JsonObject {
-  return findObject(appSettings(copy), `app setting ${name}`, (entry) => entry['name'] === name);
+  const lists = SETTING_LISTS.map((list) => appSettings(copy, list));
+  return findObject(lists.flat(), `app setting ${name}`, (entry) => entry['name'] === name);
 }
 
 function setSetting(copy: JsonObject, name: string, value: string): void {
   setting(copy, name)['value'] = value;
 }
 
-function acsSetting(copy: JsonObject): JsonObject {
-  return findObject(appSettings(copy), 'ACS_ENDPOINT app setting', nameIncludes('ACS_ENDPOINT'));
+/** Moves a setting from the list it is in to the common list (written whatever the mapping store). */
+function makeCommon(copy: JsonObject, name: string): void {
+  const entry = setting(copy, name);
+  removeEntry(appSettings(copy, 'graphStoreAppSettings'), entry);
+  appSettings(copy).push(entry);
 }
 
-/** The nested deployment that holds the role assignment. */
-function roleDeployment(copy: JsonObject): JsonObject {
-  return resourceOfType(copy, 'Microsoft.Resources/deployments');
+/**
+ * Rewrites part of the web app's appSettings expression, which holds the settings that read a resource (the
+ * table endpoint, ACS, Application Insights); `from` must occur in it.
+ */
+function editSettingsExpression(copy: JsonObject, from: string, to: string): void {
+  const siteConfig = objectAt(site(copy), 'properties', 'siteConfig');
+  const expression = siteConfig['appSettings'];
+  if (typeof expression !== 'string' || !expression.includes(from)) throw new Error(`the appSettings expression has no ${from}`);
+  siteConfig['appSettings'] = expression.replace(from, to);
 }
 
-function roleAssignment(copy: JsonObject): JsonObject {
+/** The nested deployment named by the variable (roleAssignmentDeploymentName: ACS; tableRoleAssignmentDeploymentName). */
+function roleDeployment(copy: JsonObject, nameVariable = 'roleAssignmentDeploymentName'): JsonObject {
+  return findObject(arrayAt(copy, 'resources'), `nested deployment ${nameVariable}`, nameIncludes(`'${nameVariable}'`));
+}
+
+function roleAssignment(copy: JsonObject, nameVariable = 'roleAssignmentDeploymentName'): JsonObject {
   return findObject(
-    arrayAt(roleDeployment(copy), 'properties', 'template', 'resources'),
+    arrayAt(roleDeployment(copy, nameVariable), 'properties', 'template', 'resources'),
     'role assignment',
     (resource) => resource['type'] === 'Microsoft.Authorization/roleAssignments',
   );
@@ -305,7 +483,15 @@ function roleAssignment(copy: JsonObject): JsonObject {
 
 /** The app setting whose name is the chosen Entra credential's (ENTRA_CLIENT_SECRET or ENTRA_CLIENT_CERTIFICATE_PATH). */
 function credentialSetting(copy: JsonObject): JsonObject {
-  return findObject(appSettings(copy), 'Entra credential app setting', nameIncludes('entraCredentialSettingName'));
+  return findObject(appSettings(copy, 'graphStoreAppSettings'), 'Entra credential app setting', nameIncludes('entraCredentialSettingName'));
+}
+
+function storageAccount(copy: JsonObject): JsonObject {
+  return resourceOfType(copy, 'Microsoft.Storage/storageAccounts');
+}
+
+function mappingTable(copy: JsonObject): JsonObject {
+  return resourceOfType(copy, 'Microsoft.Storage/storageAccounts/tableServices/tables');
 }
 
 function acsResource(copy: JsonObject): JsonObject {
@@ -327,7 +513,7 @@ function remove(target: JsonObject, key: string): void {
 }
 
 /** Removes an entry that must be in the list. */
-function removeEntry(list: Json[], entry: JsonObject): void {
+function removeEntry(list: Json[], entry: Json): void {
   const index = list.indexOf(entry);
   if (index < 0) throw new Error('the entry to remove is not in the list');
   list.splice(index, 1);
@@ -460,16 +646,16 @@ describe('the checks catch a broken template', () => {
     ['a missing tenant id', (t) => removeEntry(appSettings(t), setting(t, 'ENTRA_TENANT_ID')), 'required app setting ENTRA_TENANT_ID'],
     [
       'ACS_ENDPOINT in both modes',
-      (t) => assign(acsSetting(t), 'name', 'ACS_ENDPOINT'),
+      (t) => assign(objectAt(t, 'variables'), 'acsSettingName', 'ACS_ENDPOINT'),
       'connectionString mode must set ACS_CONNECTION_STRING',
     ],
     [
       'the keys read in managed identity mode too',
       (t) =>
-        assign(
-          acsSetting(t),
-          'value',
-          "[if(variables('useManagedIdentity'), listKeys(variables('acsId'), '2023-04-01').primaryEndpoint, listKeys(variables('acsId'), '2023-04-01').primaryConnectionString)]",
+        editSettingsExpression(
+          t,
+          "format('https://{0}/', reference(variables('acsId'), '2023-04-01').hostName)",
+          "listKeys(variables('acsId'), '2023-04-01').primaryEndpoint",
         ),
       'managedIdentity mode must not read the ACS keys',
     ],
@@ -511,17 +697,21 @@ describe('the checks catch a broken template', () => {
     [
       'a bogus API version in reference()',
       (t) =>
-        setSetting(
+        editSettingsExpression(
           t,
-          'APPLICATIONINSIGHTS_CONNECTION_STRING',
-          "[if(parameters('enableApplicationInsights'), reference(variables('appInsightsId'), '2014-04-01').ConnectionString, '')]",
+          "reference(variables('appInsightsId'), '2020-02-02')",
+          "reference(variables('appInsightsId'), '2014-04-01')",
         ),
       'uses API version 2014-04-01',
     ],
     [
       'an unguarded reference() to a conditional resource',
       (t) =>
-        setSetting(t, 'APPLICATIONINSIGHTS_CONNECTION_STRING', "[reference(variables('appInsightsId'), '2020-02-02').ConnectionString]"),
+        editSettingsExpression(
+          t,
+          "if(parameters('enableApplicationInsights'), reference(variables('appInsightsId'), '2020-02-02').ConnectionString, '')",
+          "reference(variables('appInsightsId'), '2020-02-02').ConnectionString",
+        ),
       'which this deployment does not create',
     ],
     [
@@ -574,6 +764,128 @@ describe('the checks catch a broken template', () => {
           "[subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '8e3af657-a8ff-443c-a75c-2fe8c4bcb635')]",
         ),
       'unexpected roleDefinitionId',
+    ],
+    // The table store (mappingStore table).
+    ...Object.entries(STORAGE_ACCOUNT_PROPERTIES).map(([name, value]): [string, (copy: JsonObject) => void, string] => [
+      `a storage account with ${name} loosened`,
+      (t) => assign(objectAt(storageAccount(t), 'properties'), name, typeof value === 'boolean' ? !value : 'TLS1_0'),
+      `storage account properties.${name} must be ${JSON.stringify(value)}`,
+    ]),
+    [
+      'a storage account property the checks do not know',
+      (t) => assign(objectAt(storageAccount(t), 'properties'), 'allowedCopyScope', 'AAD'),
+      'storage account properties.allowedCopyScope is not one the checks know',
+    ],
+    ['a blob-only storage account', (t) => assign(storageAccount(t), 'kind', 'BlobStorage'), 'storage account kind must be "StorageV2"'],
+    [
+      'a storage account in graph mode too',
+      (t) => remove(storageAccount(t), 'condition'),
+      'graph mode must not deploy a storage account or a table',
+    ],
+    [
+      "a storage account name with the app name's hyphens",
+      (t) =>
+        assign(
+          objectAt(t, 'variables'),
+          'storageAccountName',
+          "[format('{0}{1}', take(parameters('appName'), 11), uniqueString(resourceGroup().id, parameters('appName')))]",
+        ),
+      'must be 3 to 24 lower-case letters and digits',
+    ],
+    [
+      'the seal keys written in table mode too',
+      (t) =>
+        editSettingsExpression(
+          t,
+          "createObject('name', 'MAPPING_TABLE_NAME', 'value', parameters('mappingTableName'))",
+          "createObject('name', 'MAPPING_TABLE_NAME', 'value', parameters('mappingTableName')), createObject('name', 'MAPPING_SEAL_KEYS', 'value', parameters('mappingSealKeys'))",
+        ),
+      'table mode must write no secret setting, but writes MAPPING_SEAL_KEYS',
+    ],
+    [
+      'a connection string with the account key instead of the endpoint',
+      (t) =>
+        editSettingsExpression(
+          t,
+          "createObject('name', 'MAPPING_TABLE_ENDPOINT', 'value', reference(variables('storageAccountId'), '2023-05-01').primaryEndpoints.table)",
+          "createObject('name', 'MAPPING_TABLE_CONNECTION_STRING', 'value', format('DefaultEndpointsProtocol=https;AccountName={0};AccountKey={1};EndpointSuffix=core.windows.net', variables('storageAccountName'), listKeys(variables('storageAccountId'), '2023-05-01').keys[0].value))",
+        ),
+      'table mode must write no secret setting, but writes MAPPING_TABLE_CONNECTION_STRING',
+    ],
+    [
+      'an account key smuggled into a plain setting',
+      (t) =>
+        editSettingsExpression(
+          t,
+          "reference(variables('storageAccountId'), '2023-05-01').primaryEndpoints.table)",
+          "format('{0}?key={1}', reference(variables('storageAccountId'), '2023-05-01').primaryEndpoints.table, listKeys(variables('storageAccountId'), '2023-05-01').keys[0].value))",
+        ),
+      'table mode must write no secret, but MAPPING_TABLE_ENDPOINT derives from listKeys',
+    ],
+    [
+      'a Graph store setting written in table mode too',
+      (t) => makeCommon(t, 'GRAPH_EXTENSION_NAME'),
+      'table mode must not write GRAPH_EXTENSION_NAME',
+    ],
+    [
+      'the blob endpoint as the table endpoint',
+      (t) => editSettingsExpression(t, '.primaryEndpoints.table)', '.primaryEndpoints.blob)'),
+      'MAPPING_TABLE_ENDPOINT must be https://',
+    ],
+    [
+      'a table other than the one the service uses',
+      (t) => assign(mappingTable(t), 'name', "[format('{0}/default/Mappings', variables('storageAccountName'))]"),
+      'MAPPING_TABLE_NAME must name the table the template creates, Mappings',
+    ],
+    [
+      'the web app deployed before the storage account it reads',
+      (t) => removeEntry(arrayAt(site(t), 'dependsOn'), "[variables('storageAccountId')]"),
+      "reads Microsoft.Storage/storageAccounts '",
+    ],
+    [
+      'the table role on the resource group',
+      (t) => remove(roleAssignment(t, 'tableRoleAssignmentDeploymentName'), 'scope'),
+      "the table store's role assignment must be scoped to the storage account",
+    ],
+    [
+      'Storage Table Data Reader instead of Contributor',
+      (t) => assign(objectAt(t, 'variables'), 'storageTableDataContributorRoleId', '76199698-9eea-4c19-bc75-cec21354c6b6'),
+      'for the table store role assignment',
+    ],
+    [
+      'Storage Account Contributor, which can read the keys',
+      (t) => assign(objectAt(t, 'variables'), 'storageTableDataContributorRoleId', '17d1049b-9a84-46fb-8f53-869881c3d3ab'),
+      'for the table store role assignment',
+    ],
+    [
+      'the table role in graph mode too',
+      (t) => remove(roleDeployment(t, 'tableRoleAssignmentDeploymentName'), 'condition'),
+      'graph mode must not grant the app a role on a storage account',
+    ],
+    [
+      "a table role assignment name that ignores the app's principal",
+      (t) =>
+        assign(
+          roleAssignment(t, 'tableRoleAssignmentDeploymentName'),
+          'name',
+          "[guid(resourceId('Microsoft.Storage/storageAccounts', parameters('storageAccountName')), parameters('roleDefinitionId'))]",
+        ),
+      "must derive from the app's principal id",
+    ],
+    [
+      'a secret accepted in table mode',
+      (t) => assign(objectAt(t, 'variables'), 'tableStoreProblem', ''),
+      "a deployment with table store, a client secret must fail with 'mappingStore table uses no Entra credential",
+    ],
+    [
+      'no seal keys accepted in graph mode',
+      (t) => assign(objectAt(t, 'variables'), 'sealKeysProblem', ''),
+      "a deployment with graph store, no seal keys must fail with 'mappingSealKeys is required with mappingStore graph'",
+    ],
+    [
+      'the storage account name left out of the outputs',
+      (t) => assign(objectAt(t, 'outputs', 'storageAccountName'), 'value', ''),
+      'output storageAccountName must be',
     ],
     [
       'a secret output',

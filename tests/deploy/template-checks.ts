@@ -5,13 +5,21 @@
  * `simulateDeployment` plays the deployment offline: it resolves parameters (defaults, allowed values,
  * lengths), evaluates every expression in every resource and output with fake deployment-time values,
  * and refuses what ARM would refuse at deployment time: `reference()`/`listKeys()` of a resource that this
- * deployment does not create, or with an API version outside the allow-list. A nested deployment with
+ * deployment does not create, or with an API version outside the allow-list, and a resource that reads another of
+ * the template's resources without listing it in dependsOn. A nested deployment with
  * inner scope is played as ARM plays it: its parameters are evaluated in the outer template, its own
  * template with only those parameters, and its resources count as the deployment's.
  */
 import { createHash } from 'node:crypto';
 
-import { ConfigError, LEGACY_ALIASES, SECRET_SETTING_NAMES, SETTING_NAMES, loadConfig } from '../../src/config/config';
+import {
+  ConfigError,
+  GRAPH_STORE_SETTING_NAMES,
+  LEGACY_ALIASES,
+  SECRET_SETTING_NAMES,
+  SETTING_NAMES,
+  loadConfig,
+} from '../../src/config/config';
 import {
   ArmExpressionError,
   SecretValue,
@@ -23,7 +31,6 @@ import {
   type ArmFunction,
   type ArmValue,
 } from './arm-expressions';
-import { graphStoreOf } from '../helpers/store-config';
 
 export const DEPLOYMENT_TEMPLATE_SCHEMA = 'https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#';
 export const DEPLOYMENT_PARAMETERS_SCHEMA = 'https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#';
@@ -51,6 +58,10 @@ export const KNOWN_API_VERSIONS: Readonly<Record<string, readonly string[]>> = {
   'Microsoft.OperationalInsights/workspaces': ['2023-09-01'],
   // schemas/2022-09-01/Microsoft.Resources.json (deployments, with expressionEvaluationOptions.scope)
   'Microsoft.Resources/deployments': ['2022-09-01'],
+  // schemas/2023-05-01/Microsoft.Storage.json (storageAccounts with allowSharedKeyAccess, defaultToOAuthAuthentication,
+  // allowCrossTenantReplication; storageAccounts_tableServices_tables); learn.microsoft.com/azure/templates/microsoft.storage/storageaccounts
+  'Microsoft.Storage/storageAccounts': ['2023-05-01'],
+  'Microsoft.Storage/storageAccounts/tableServices/tables': ['2023-05-01'],
 };
 
 /**
@@ -58,6 +69,27 @@ export const KNOWN_API_VERSIONS: Readonly<Record<string, readonly string[]>> = {
  * Owner (Microsoft.Communication actions only) and Contributor (what Microsoft's ACS Entra ID quickstart uses).
  */
 export const ACS_ROLE_DEFINITION_IDS: readonly string[] = ['09976791-48a7-449e-bb21-39d1a415f350', 'b24988ac-6180-42a0-ab88-20f7382dd24c'];
+
+/**
+ * Storage Table Data Contributor: read, write and delete tables and entities, and nothing else (no keys, no
+ * account management). The built-in role's id as its role definition names it (learn.microsoft.com
+ * /azure/role-based-access-control/built-in-roles/storage; AzAdvertizer's copy of the definition, created 2021-06-15).
+ */
+export const STORAGE_TABLE_DATA_CONTRIBUTOR_ROLE_ID = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3';
+
+/**
+ * The mapping store's storage account, exactly: reachable with Entra ID only (no account key, no SAS), over HTTPS
+ * with TLS 1.2, with no anonymous blob access and no replication to another tenant. A property the checks do not
+ * know is a finding too, so a loosening (say publicNetworkAccess or networkAcls) gets reviewed before it ships.
+ */
+export const STORAGE_ACCOUNT_PROPERTIES: Readonly<Record<string, boolean | string>> = {
+  supportsHttpsTrafficOnly: true,
+  minimumTlsVersion: 'TLS1_2',
+  allowSharedKeyAccess: false,
+  defaultToOAuthAuthentication: true,
+  allowBlobPublicAccess: false,
+  allowCrossTenantReplication: false,
+};
 
 /** App settings read by App Service itself or its agents, not by the service. */
 export const PLATFORM_SETTING = /^(WEBSITE_|SCM_|APPLICATIONINSIGHTS_|ApplicationInsightsAgent_)/;
@@ -258,6 +290,11 @@ function externalResource(id: string): SimulatedResource | undefined {
   };
 }
 
+/** A storage account's endpoint for one service, as its primaryEndpoints give it (public cloud, standard DNS). */
+function storageEndpoint(account: string, service: string): string {
+  return `https://${account}.${service}.core.windows.net/`;
+}
+
 /** What `reference()` gives for a resource after deployment (the properties the template may read). */
 function runtimeState(resource: SimulatedResource, full: boolean, principalId: string): ArmValue {
   const { type, name, definition } = resource;
@@ -266,6 +303,13 @@ function runtimeState(resource: SimulatedResource, full: boolean, principalId: s
     properties = { hostName: `${name}.unitedstates.communication.azure.com`, provisioningState: 'Succeeded' };
   } else if (type === 'Microsoft.Web/sites') {
     properties = { defaultHostName: `${name}.azurewebsites.net`, state: 'Running' };
+  } else if (type === 'Microsoft.Storage/storageAccounts') {
+    properties = {
+      primaryEndpoints: Object.fromEntries(
+        ['blob', 'queue', 'table', 'file', 'web', 'dfs'].map((service) => [service, storageEndpoint(name, service)]),
+      ),
+      provisioningState: 'Succeeded',
+    };
   } else if (type === 'Microsoft.Insights/components') {
     properties = {
       ConnectionString: `InstrumentationKey=${hash([name]).slice(0, 8)}-0000-4000-8000-000000000000;IngestionEndpoint=https://westeurope-5.in.applicationinsights.azure.com/`,
@@ -281,10 +325,20 @@ function runtimeState(resource: SimulatedResource, full: boolean, principalId: s
 }
 
 function listKeysOf(resource: SimulatedResource): ArmValue {
+  const key = Buffer.from(hash([resource.id])).toString('base64');
+  if (resource.type === 'Microsoft.Storage/storageAccounts') {
+    // What listKeys() gives for a storage account (even one that refuses shared keys): two account keys.
+    return {
+      keys: ['key1', 'key2'].map((keyName, index) => ({
+        keyName,
+        value: new SecretValue(index === 0 ? key : key.split('').reverse().join(''), ['listKeys']),
+        permissions: 'FULL',
+      })),
+    };
+  }
   if (resource.type !== 'Microsoft.Communication/communicationServices') {
     throw new ArmExpressionError(`listKeys() of ${resource.type} is not modelled`);
   }
-  const key = Buffer.from(hash([resource.id])).toString('base64');
   const endpoint = `https://${resource.name}.unitedstates.communication.azure.com/`;
   return {
     primaryKey: new SecretValue(key, ['listKeys']),
@@ -438,6 +492,8 @@ export function simulateDeployment(
     }
   });
 
+  // What the resource being evaluated reads with reference()/listKeys(): it must depend on those of this template.
+  let readByCurrent: SimulatedResource[] = [];
   const resolveTarget = (target: ArmValue | undefined, fn: string): SimulatedResource => {
     const key = text(target, `${fn}() target`);
     // A full resource id may name an existing resource outside the template: ARM reads its state.
@@ -450,6 +506,7 @@ export function simulateDeployment(
         `${fn}() of ${found.type} '${found.name}', which this deployment does not create (ARM evaluates it anyway: guard it with if())`,
       );
     }
+    readByCurrent.push(found);
     return found;
   };
   const checkApiVersion = (resource: SimulatedResource, apiVersion: ArmValue | undefined, fn: string): void => {
@@ -476,11 +533,20 @@ export function simulateDeployment(
   // Every resource is evaluated, deployed or not: ARM resolves reference()/list*() in all of them.
   const nestedResources: SimulatedResource[] = [];
   mutableResources.forEach((resource) => {
+    readByCurrent = [];
     try {
       const { condition: _condition, ...body } = withoutNestedTemplate(resource.definition);
       const evaluated = evaluateDeep(body, functions);
       if (!isArmObject(evaluated)) throw new ArmExpressionError('a resource must evaluate to an object');
       resource.evaluated = evaluated;
+      // ARM orders deployments by dependsOn alone when reference() names a resource by id.
+      const dependsOn = isArmArray(evaluated['dependsOn']) ? evaluated['dependsOn'] : [];
+      for (const read of new Set(readByCurrent)) {
+        const ours = mutableResources.includes(read) && read !== resource;
+        if (ours && !dependsOn.some((id) => typeof id === 'string' && id.toLowerCase() === read.id.toLowerCase())) {
+          problems.push(`${resource.type} '${resource.name}' reads ${read.type} '${read.name}' but does not list it in dependsOn`);
+        }
+      }
     } catch (error) {
       problems.push(`${resource.type} '${resource.name}': ${(error as Error).message}`);
     }
@@ -517,9 +583,12 @@ export function simulateDeployment(
 
 export type EntraCredential = 'secret' | 'certificate';
 
+export type MappingStore = 'graph' | 'table';
+
 /**
- * Parameter values a first-time user supplies: the API's client id, the seal keys and one Entra credential
- * (a client secret, or the thumbprint of a certificate loaded into the app), plus the scenario's choices.
+ * Parameter values a first-time user of the Graph store (the default) supplies: the API's client id, the seal
+ * keys and one Entra credential (a client secret, or the thumbprint of a certificate loaded into the app), plus
+ * the scenario's choices.
  */
 export function scenarioParameters(
   overrides: Readonly<Record<string, unknown>> = {},
@@ -528,6 +597,11 @@ export function scenarioParameters(
   const entra =
     credential === 'secret' ? { entraClientSecret: FAKE.clientSecret } : { entraClientCertificateThumbprint: FAKE.certificateThumbprint };
   return { entraClientId: FAKE.clientId, mappingSealKeys: FAKE.mappingSealKeys, ...entra, ...overrides };
+}
+
+/** Parameter values a first-time user of the table store supplies: the API's client id, and nothing secret. */
+export function tableScenarioParameters(overrides: Readonly<Record<string, unknown>> = {}): Record<string, unknown> {
+  return { entraClientId: FAKE.clientId, mappingStore: 'table', ...overrides };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -626,7 +700,9 @@ export function staticTemplateProblems(template: ArmTemplate): string[] {
 export interface ScenarioExpectation {
   readonly acsAuthMode: string;
   readonly enableApplicationInsights: boolean;
-  /** The Entra credential the parameters chose; a client secret when not said. */
+  /** The mapping store the parameters chose; the Graph store when not said. */
+  readonly mappingStore?: MappingStore;
+  /** The Entra credential the parameters chose (Graph store only); a client secret when not said. */
   readonly credential?: EntraCredential;
 }
 
@@ -740,36 +816,25 @@ export function appSettingProblems(simulation: Simulation, expected: ScenarioExp
       problems.push(`app setting ${name} is neither read by the service (SETTING_NAMES) nor a platform setting`);
   }
 
+  if (settings.has('')) problems.push('an app setting has an empty name (App Service refuses it)');
+
   const valueOf = (name: string): string | undefined => {
     const value = settings.get(name);
     if (value === undefined) return undefined;
     return value instanceof SecretValue ? value.text : typeof value === 'string' ? value : JSON.stringify(value);
   };
-  for (const name of ['ENTRA_TENANT_ID', 'ENTRA_CLIENT_ID', 'MAPPING_SEAL_KEYS']) {
+  for (const name of ['ENTRA_TENANT_ID', 'ENTRA_CLIENT_ID']) {
     if (!valueOf(name)) problems.push(`required app setting ${name} is missing or empty`);
   }
+  const store = expected.mappingStore ?? 'graph';
+  if (valueOf('MAPPING_STORE') !== store)
+    problems.push(`app setting MAPPING_STORE must be ${JSON.stringify(store)}, got ${JSON.stringify(valueOf('MAPPING_STORE'))}`);
+  problems.push(
+    ...(store === 'graph'
+      ? graphStoreSettingProblems(simulation, settings, valueOf, expected)
+      : tableStoreSettingProblems(simulation, settings, valueOf, expected)),
+  );
 
-  // Exactly one Entra credential. With the certificate, App Service loads it (WEBSITE_LOAD_CERTIFICATES) and
-  // writes /var/ssl/private/<THUMBPRINT>.p12, which the service reads; no secret is written at all.
-  if ((expected.credential ?? 'secret') === 'secret') {
-    if (!valueOf('ENTRA_CLIENT_SECRET')) problems.push('secret mode must set ENTRA_CLIENT_SECRET');
-    if (settings.has('ENTRA_CLIENT_CERTIFICATE_PATH')) problems.push('secret mode must not set ENTRA_CLIENT_CERTIFICATE_PATH');
-    if (valueOf('WEBSITE_LOAD_CERTIFICATES')) problems.push('secret mode must not load certificates (WEBSITE_LOAD_CERTIFICATES)');
-  } else {
-    const thumbprintParameter = simulation.parameters['entraClientCertificateThumbprint'];
-    const thumbprint = (typeof thumbprintParameter === 'string' ? thumbprintParameter : '').toUpperCase();
-    if (settings.has('ENTRA_CLIENT_SECRET')) problems.push('certificate mode must not write ENTRA_CLIENT_SECRET');
-    if (valueOf('WEBSITE_LOAD_CERTIFICATES') !== thumbprint) {
-      problems.push(
-        `certificate mode must load exactly the certificate (WEBSITE_LOAD_CERTIFICATES=${thumbprint}), got ${JSON.stringify(valueOf('WEBSITE_LOAD_CERTIFICATES'))}`,
-      );
-    }
-    if (valueOf('ENTRA_CLIENT_CERTIFICATE_PATH') !== `/var/ssl/private/${thumbprint}.p12`) {
-      problems.push(
-        `certificate mode must point ENTRA_CLIENT_CERTIFICATE_PATH at /var/ssl/private/${thumbprint}.p12, got ${JSON.stringify(valueOf('ENTRA_CLIENT_CERTIFICATE_PATH'))}`,
-      );
-    }
-  }
   const [wanted, unwanted] =
     expected.acsAuthMode === 'managedIdentity' ? ['ACS_ENDPOINT', 'ACS_CONNECTION_STRING'] : ['ACS_CONNECTION_STRING', 'ACS_ENDPOINT'];
   if (!valueOf(wanted)) problems.push(`${expected.acsAuthMode} mode must set ${wanted}`);
@@ -794,6 +859,7 @@ export function appSettingProblems(simulation: Simulation, expected: ScenarioExp
           (origin) => origin === 'listKeys' || (origin.startsWith('parameter:') && secureParameters.has(origin.slice('parameter:'.length))),
         );
       if (!fromSecretSource) problems.push(`secret app setting ${name} must come only from a securestring parameter or listKeys()`);
+      else if (value.text === '') problems.push(`secret app setting ${name} is written empty: leave it out`);
     } else if (containsSecret(value)) {
       problems.push(`app setting ${name} is not a secret setting but its value derives from a secret`);
     }
@@ -818,7 +884,7 @@ export function appSettingProblems(simulation: Simulation, expected: ScenarioExp
       problems.push('Application Insights is disabled but its agent is switched on');
   }
 
-  // The service's own parser has the last word: it must start, in the expected mode.
+  // The service's own parser has the last word: it must start, in the expected mode, using every setting.
   const env = Object.fromEntries([...settings.keys()].map((name) => [name, valueOf(name)]));
   try {
     const config = loadConfig(env);
@@ -828,13 +894,119 @@ export function appSettingProblems(simulation: Simulation, expected: ScenarioExp
       problems.push(`the service would use ACS ${config.acs.auth.kind}, not ${expected.acsAuthMode}`);
     if (config.entra.clientId !== simulation.parameters['entraClientId'])
       problems.push('ENTRA_CLIENT_ID does not carry the entraClientId parameter');
-    if (config.mappings.store === 'graph' && config.mappings.graph.credential.kind !== (expected.credential ?? 'secret'))
-      problems.push(`the service would use a ${graphStoreOf(config).credential.kind}, not a ${expected.credential ?? 'secret'}`);
+    const mappings = config.mappings;
+    if (mappings.store !== store)
+      problems.push(`the service would keep the mappings in the ${mappings.store} store, not the ${store} store`);
+    else if (mappings.store === 'graph' && mappings.graph.credential.kind !== (expected.credential ?? 'secret'))
+      problems.push(`the service would use a ${mappings.graph.credential.kind}, not a ${expected.credential ?? 'secret'}`);
+    else if (mappings.store === 'table') {
+      if (mappings.table.auth.kind !== 'managedIdentity')
+        problems.push(`the service would reach the table with a ${mappings.table.auth.kind}, not its managed identity`);
+      if (mappings.table.tableName !== simulation.parameters['mappingTableName'])
+        problems.push('MAPPING_TABLE_NAME does not carry the mappingTableName parameter');
+    }
+    if (config.unusedSettings.length > 0)
+      problems.push(`the service would warn that ${config.unusedSettings.join(', ')} are set but unused by the ${store} store`);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     problems.push(...error.problems.map((problem) => `loadConfig: ${problem}`));
   }
   return problems;
+}
+
+/** Settings of the Graph store: the seal keys and exactly one Entra credential, and nothing of the table store. */
+function graphStoreSettingProblems(
+  simulation: Simulation,
+  settings: ReadonlyMap<string, ArmValue>,
+  valueOf: (name: string) => string | undefined,
+  expected: ScenarioExpectation,
+): string[] {
+  const problems: string[] = [];
+  if (!valueOf('MAPPING_SEAL_KEYS')) problems.push('required app setting MAPPING_SEAL_KEYS is missing or empty');
+  for (const name of ['MAPPING_TABLE_ENDPOINT', 'MAPPING_TABLE_CONNECTION_STRING', 'MAPPING_TABLE_NAME']) {
+    if (settings.has(name)) problems.push(`graph mode must not write ${name}`);
+  }
+  // Exactly one Entra credential. With the certificate, App Service loads it (WEBSITE_LOAD_CERTIFICATES) and
+  // writes /var/ssl/private/<THUMBPRINT>.p12, which the service reads; no secret is written at all.
+  if ((expected.credential ?? 'secret') === 'secret') {
+    if (!valueOf('ENTRA_CLIENT_SECRET')) problems.push('secret mode must set ENTRA_CLIENT_SECRET');
+    if (settings.has('ENTRA_CLIENT_CERTIFICATE_PATH')) problems.push('secret mode must not set ENTRA_CLIENT_CERTIFICATE_PATH');
+    if (valueOf('WEBSITE_LOAD_CERTIFICATES')) problems.push('secret mode must not load certificates (WEBSITE_LOAD_CERTIFICATES)');
+  } else {
+    const thumbprintParameter = simulation.parameters['entraClientCertificateThumbprint'];
+    const thumbprint = (typeof thumbprintParameter === 'string' ? thumbprintParameter : '').toUpperCase();
+    if (settings.has('ENTRA_CLIENT_SECRET')) problems.push('certificate mode must not write ENTRA_CLIENT_SECRET');
+    if (valueOf('WEBSITE_LOAD_CERTIFICATES') !== thumbprint) {
+      problems.push(
+        `certificate mode must load exactly the certificate (WEBSITE_LOAD_CERTIFICATES=${thumbprint}), got ${JSON.stringify(valueOf('WEBSITE_LOAD_CERTIFICATES'))}`,
+      );
+    }
+    if (valueOf('ENTRA_CLIENT_CERTIFICATE_PATH') !== `/var/ssl/private/${thumbprint}.p12`) {
+      problems.push(
+        `certificate mode must point ENTRA_CLIENT_CERTIFICATE_PATH at /var/ssl/private/${thumbprint}.p12, got ${JSON.stringify(valueOf('ENTRA_CLIENT_CERTIFICATE_PATH'))}`,
+      );
+    }
+  }
+  return problems;
+}
+
+/**
+ * Settings of the table store: its endpoint and name, for the account and table the template creates, and
+ * nothing of the Graph store. This is where "a deployment in table mode has no secret among its app settings"
+ * is checked: no setting named in SECRET_SETTING_NAMES, no value derived from a securestring parameter or a
+ * listKeys() call (the evaluator taints both), and no listKeys() at all; only ACS_CONNECTION_STRING when the
+ * deployment asked for it with acsAuthMode connectionString. (Any other list*() function is not modelled, so a
+ * template calling one fails the simulation outright.) APPLICATIONINSIGHTS_CONNECTION_STRING is not a secret: it
+ * carries the instrumentation key, which Microsoft documents as not a secret (it only lets telemetry be sent).
+ */
+function tableStoreSettingProblems(
+  simulation: Simulation,
+  settings: ReadonlyMap<string, ArmValue>,
+  valueOf: (name: string) => string | undefined,
+  expected: ScenarioExpectation,
+): string[] {
+  const problems: string[] = [];
+  for (const name of [...GRAPH_STORE_SETTING_NAMES, 'WEBSITE_LOAD_CERTIFICATES', 'MAPPING_TABLE_CONNECTION_STRING']) {
+    if (settings.has(name)) problems.push(`table mode must not write ${name}`);
+  }
+  const allowedSecrets = expected.acsAuthMode === 'connectionString' ? ['ACS_CONNECTION_STRING'] : [];
+  for (const [name, value] of settings) {
+    if (allowedSecrets.includes(name)) continue;
+    if (SECRET_SETTING_NAMES.includes(name)) problems.push(`table mode must write no secret setting, but writes ${name}`);
+    else if (value instanceof SecretValue)
+      problems.push(`table mode must write no secret, but ${name} derives from ${value.origins.join(', ')}`);
+  }
+  if (expected.acsAuthMode === 'managedIdentity' && simulation.listKeysCalls.length > 0)
+    problems.push(
+      `table mode with a managed identity must read no keys, but listKeys() of ${simulation.listKeysCalls.join(', ')} was evaluated`,
+    );
+
+  const table = intendedTable(simulation);
+  if (typeof table === 'string') return [...problems, table];
+  const endpoint = storageEndpoint(table.account.name, 'table').replace(/\/$/, '');
+  if ((valueOf('MAPPING_TABLE_ENDPOINT') ?? '').replace(/\/$/, '') !== endpoint)
+    problems.push(
+      `MAPPING_TABLE_ENDPOINT must be ${endpoint}, the storage account's, got ${JSON.stringify(valueOf('MAPPING_TABLE_ENDPOINT'))}`,
+    );
+  if (valueOf('MAPPING_TABLE_NAME') !== table.tableName)
+    problems.push(
+      `MAPPING_TABLE_NAME must name the table the template creates, ${table.tableName}, got ${JSON.stringify(valueOf('MAPPING_TABLE_NAME'))}`,
+    );
+  return problems;
+}
+
+/** The storage account and table of the table store (the template must create exactly one of each), or what is wrong. */
+export function intendedTable(simulation: Simulation): { readonly account: SimulatedResource; readonly tableName: string } | string {
+  const accounts = deployedOfType(simulation, 'Microsoft.Storage/storageAccounts');
+  const account = theOnly(accounts);
+  if (!account) return `mappingStore table needs exactly one storage account, found ${accounts.length}`;
+  const tables = deployedOfType(simulation, 'Microsoft.Storage/storageAccounts/tableServices/tables');
+  const table = theOnly(tables);
+  if (!table) return `mappingStore table needs exactly one table, found ${tables.length}`;
+  const [accountName, service, tableName] = table.name.split('/');
+  if (accountName !== account.name || service !== 'default' || tableName === undefined)
+    return `the table ${table.name} must be <account>/default/<name> in the storage account ${account.name}`;
+  return { account, tableName };
 }
 
 /**
@@ -852,45 +1024,146 @@ export function intendedAcs(simulation: Simulation): { readonly name: string; re
   return theOnly(created) ?? `expected one new Communication Services resource, found ${created.length}`;
 }
 
+const ACS_SCOPE = 'Microsoft.Communication/communicationServices/';
+const STORAGE_SCOPE = 'Microsoft.Storage/storageAccounts/';
+
+function roleDefinitionIdOf(id: string): string {
+  return `/subscriptions/${FAKE.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${id}`;
+}
+
+/**
+ * The app's role assignments: on the ACS resource (managedIdentity mode) and on the mappings' storage account
+ * (mappingStore table), nowhere else. An assignment counts as the table store's when its scope is a storage
+ * account, or when it has no such scope but gives the table role; every other one is judged as the ACS one.
+ */
 export function roleAssignmentProblems(simulation: Simulation, expected: ScenarioExpectation): string[] {
   const assignments = deployedOfType(simulation, 'Microsoft.Authorization/roleAssignments');
+  const isTableStore = (assignment: SimulatedResource): boolean => {
+    const scope = assignment.evaluated?.['scope'];
+    const properties = assignment.evaluated?.['properties'];
+    if (typeof scope === 'string' && scope.startsWith(STORAGE_SCOPE)) return true;
+    if (typeof scope === 'string' && scope.startsWith(ACS_SCOPE)) return false;
+    return isArmObject(properties) && properties['roleDefinitionId'] === roleDefinitionIdOf(STORAGE_TABLE_DATA_CONTRIBUTOR_ROLE_ID);
+  };
+  return [
+    ...acsRoleAssignmentProblems(
+      simulation,
+      expected,
+      assignments.filter((assignment) => !isTableStore(assignment)),
+    ),
+    ...tableRoleAssignmentProblems(
+      simulation,
+      expected,
+      assignments.filter((assignment) => isTableStore(assignment)),
+    ),
+  ];
+}
+
+/** Who the assignment gives the role to, and how it names the role; the same for both assignments. */
+function assigneeProblems(simulation: Simulation, assignment: SimulatedResource, what: string, roleIds: readonly string[]): string[] {
+  const problems: string[] = [];
+  const evaluated = assignment.evaluated ?? {};
+  const properties = isRecord(evaluated['properties']) ? evaluated['properties'] : {};
+  if (properties['principalId'] !== simulation.principalId)
+    problems.push(`the ${what} role assignment must name the web app's system-assigned identity`);
+  if (properties['principalType'] !== 'ServicePrincipal')
+    problems.push(`the ${what} role assignment's principalType must be ServicePrincipal`);
+  const roleDefinitionId = properties['roleDefinitionId'];
+  if (typeof roleDefinitionId !== 'string' || !roleIds.map(roleDefinitionIdOf).includes(roleDefinitionId))
+    problems.push(`unexpected roleDefinitionId ${JSON.stringify(roleDefinitionId)} for the ${what} role assignment`);
+  return problems;
+}
+
+function acsRoleAssignmentProblems(
+  simulation: Simulation,
+  expected: ScenarioExpectation,
+  assignments: readonly SimulatedResource[],
+): string[] {
   if (expected.acsAuthMode !== 'managedIdentity') {
     return assignments.length === 0 ? [] : ['connectionString mode must not grant the app a role on the ACS resource'];
   }
   const assignment = theOnly(assignments);
-  if (!assignment) return [`managedIdentity mode needs exactly one role assignment, found ${assignments.length}`];
-  const problems: string[] = [];
-  const evaluated = assignment.evaluated ?? {};
-  const properties = isRecord(evaluated['properties']) ? evaluated['properties'] : {};
+  if (!assignment) return [`managedIdentity mode needs exactly one role assignment on the ACS resource, found ${assignments.length}`];
   const acs = intendedAcs(simulation);
   if (typeof acs === 'string') return [acs];
+  const problems: string[] = [];
+  const scope = assignment.evaluated?.['scope'];
   // A resource-relative scope names a resource of the group the assignment is deployed in.
-  if (
-    evaluated['scope'] !== `Microsoft.Communication/communicationServices/${acs.name}` ||
-    assignment.resourceGroupId !== acs.resourceGroupId
-  ) {
+  if (scope !== `${ACS_SCOPE}${acs.name}` || assignment.resourceGroupId !== acs.resourceGroupId) {
     problems.push(
-      `the role assignment must be scoped to the ACS resource ${acs.resourceGroupId}/…/${acs.name}, got scope ${JSON.stringify(evaluated['scope'])} in ${assignment.resourceGroupId}`,
+      `the role assignment must be scoped to the ACS resource ${acs.resourceGroupId}/…/${acs.name}, got scope ${JSON.stringify(scope)} in ${assignment.resourceGroupId}`,
     );
   }
-  if (properties['principalId'] !== simulation.principalId)
-    problems.push("the role assignment must name the web app's system-assigned identity");
-  if (properties['principalType'] !== 'ServicePrincipal') problems.push('principalType must be ServicePrincipal');
-  const roleIds = ACS_ROLE_DEFINITION_IDS.map(
-    (id) => `/subscriptions/${FAKE.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${id}`,
-  );
-  const roleDefinitionId = properties['roleDefinitionId'];
-  if (typeof roleDefinitionId !== 'string' || !roleIds.includes(roleDefinitionId))
-    problems.push(`unexpected roleDefinitionId ${JSON.stringify(properties['roleDefinitionId'])}`);
+  return [...problems, ...assigneeProblems(simulation, assignment, 'ACS', ACS_ROLE_DEFINITION_IDS)];
+}
+
+function tableRoleAssignmentProblems(
+  simulation: Simulation,
+  expected: ScenarioExpectation,
+  assignments: readonly SimulatedResource[],
+): string[] {
+  if ((expected.mappingStore ?? 'graph') === 'graph') {
+    return assignments.length === 0 ? [] : ['graph mode must not grant the app a role on a storage account'];
+  }
+  const assignment = theOnly(assignments);
+  if (!assignment) return [`table mode needs exactly one role assignment on the storage account, found ${assignments.length}`];
+  const table = intendedTable(simulation);
+  if (typeof table === 'string') return [table];
+  const problems: string[] = [];
+  const scope = assignment.evaluated?.['scope'];
+  if (scope !== `${STORAGE_SCOPE}${table.account.name}` || assignment.resourceGroupId !== table.account.resourceGroupId) {
+    problems.push(
+      `the table store's role assignment must be scoped to the storage account ${table.account.name} (not its resource group), got scope ${JSON.stringify(scope)} in ${assignment.resourceGroupId}`,
+    );
+  }
+  return [...problems, ...assigneeProblems(simulation, assignment, 'table store', [STORAGE_TABLE_DATA_CONTRIBUTOR_ROLE_ID])];
+}
+
+/**
+ * The storage account and table of the table store, hardened exactly as STORAGE_ACCOUNT_PROPERTIES says, and
+ * neither of them in graph mode.
+ */
+export function storageProblems(simulation: Simulation, expected: ScenarioExpectation): string[] {
+  const accounts = deployedOfType(simulation, 'Microsoft.Storage/storageAccounts');
+  const tables = deployedOfType(simulation, 'Microsoft.Storage/storageAccounts/tableServices/tables');
+  if ((expected.mappingStore ?? 'graph') === 'graph') {
+    return accounts.length + tables.length === 0 ? [] : ['graph mode must not deploy a storage account or a table'];
+  }
+  const table = intendedTable(simulation);
+  if (typeof table === 'string') return [table];
+  const problems: string[] = [];
+  const { account } = table;
+  const evaluated = account.evaluated ?? {};
+  const expect = (what: string, actual: unknown, wanted: unknown): void => {
+    if (actual !== wanted) problems.push(`storage account ${what} must be ${JSON.stringify(wanted)}, got ${JSON.stringify(actual)}`);
+  };
+  if (!/^[a-z0-9]{3,24}$/.test(account.name))
+    problems.push(`storage account name ${account.name} must be 3 to 24 lower-case letters and digits`);
+  expect('kind', evaluated['kind'], 'StorageV2');
+  expect('sku.name', isRecord(evaluated['sku']) ? evaluated['sku']['name'] : undefined, simulation.parameters['mappingStorageSku']);
+  expect('location', evaluated['location'], simulation.parameters['location']);
+  const properties = isRecord(evaluated['properties']) ? evaluated['properties'] : {};
+  for (const [name, wanted] of Object.entries(STORAGE_ACCOUNT_PROPERTIES)) expect(`properties.${name}`, properties[name], wanted);
+  for (const name of Object.keys(properties).filter((key) => !Object.hasOwn(STORAGE_ACCOUNT_PROPERTIES, key)))
+    problems.push(
+      `storage account properties.${name} is not one the checks know (STORAGE_ACCOUNT_PROPERTIES): review it, then add it there`,
+    );
+  if (table.tableName !== simulation.parameters['mappingTableName'])
+    problems.push(`the table must be named by mappingTableName, got ${table.tableName}`);
   return problems;
 }
 
 export function outputProblems(simulation: Simulation): string[] {
   const problems: string[] = [];
-  const { siteUrl, principalId } = simulation.outputs;
+  const { siteUrl, principalId, storageAccountName, mappingTableEndpoint } = simulation.outputs;
   const expectedPrincipal = simulation.principalId;
   if (typeof siteUrl !== 'string' || !siteUrl.startsWith('https://')) problems.push('output siteUrl must be the https URL of the web app');
   if (principalId !== expectedPrincipal) problems.push("output principalId must be the web app's managed identity");
+  const table = simulation.parameters['mappingStore'] === 'table' ? intendedTable(simulation) : undefined;
+  const account = typeof table === 'object' ? table.account.name : '';
+  if (storageAccountName !== account) problems.push(`output storageAccountName must be ${JSON.stringify(account)}`);
+  const endpoint = typeof table === 'object' ? storageEndpoint(account, 'table') : '';
+  if (mappingTableEndpoint !== endpoint) problems.push(`output mappingTableEndpoint must be ${JSON.stringify(endpoint)}`);
   for (const [name, value] of Object.entries(simulation.outputs)) {
     if (containsSecret(value)) problems.push(`output ${name} exposes a secret (outputs are readable in the deployment history)`);
   }
@@ -898,54 +1171,93 @@ export function outputProblems(simulation: Simulation): string[] {
 }
 
 /**
- * The role assignment of a web app recreated under the same name (a new principal) must have another name:
+ * The role assignments of a web app recreated under the same name (a new principal) must have other names:
  * Azure refuses to change the principal of an existing assignment (RoleAssignmentUpdateNotPermitted).
  */
 export function roleAssignmentRecreationProblems(template: ArmTemplate, parameters: Readonly<Record<string, unknown>>): string[] {
-  const nameOf = (principalId: string): string | undefined =>
-    deployedOfType(simulateDeployment(template, parameters, { principalId }), 'Microsoft.Authorization/roleAssignments')[0]?.name;
-  const first = nameOf(FAKE.principalId);
-  if (first === undefined) return [];
-  if (first !== nameOf(FAKE.principalId)) return ['the role assignment name must be the same on every deployment for the same principal'];
-  return first === nameOf(FAKE.otherPrincipalId)
-    ? [
-        "the role assignment name must derive from the app's principal id, or recreating the app fails with RoleAssignmentUpdateNotPermitted",
-      ]
-    : [];
+  const namesOf = (principalId: string): string[] =>
+    deployedOfType(simulateDeployment(template, parameters, { principalId }), 'Microsoft.Authorization/roleAssignments').map(
+      (assignment) => assignment.name,
+    );
+  const first = namesOf(FAKE.principalId);
+  if (JSON.stringify(first) !== JSON.stringify(namesOf(FAKE.principalId)))
+    return ['the role assignment names must be the same on every deployment for the same principal'];
+  const recreated = namesOf(FAKE.otherPrincipalId);
+  return first
+    .filter((name) => recreated.includes(name))
+    .map(
+      (name) =>
+        `the role assignment name ${name} must derive from the app's principal id, or recreating the app fails with RoleAssignmentUpdateNotPermitted`,
+    );
 }
 
 /**
  * Parameter sets ARM must refuse at validation, before any resource is touched, and the words its message
- * must contain. The template has no other way to say "exactly one of two optional parameters".
+ * must contain. The template has no other way to say "exactly one of two optional parameters", nor "required
+ * with mappingStore graph, refused with table".
  */
-export const REFUSED_CREDENTIALS: readonly {
+export const REFUSED_PARAMETERS: readonly {
   readonly label: string;
-  readonly overrides: Readonly<Record<string, unknown>>;
+  readonly parameters: Readonly<Record<string, unknown>>;
   readonly message: string;
 }[] = [
   {
-    label: 'both a secret and a certificate',
-    overrides: { entraClientSecret: FAKE.clientSecret, entraClientCertificateThumbprint: FAKE.certificateThumbprint },
+    label: 'graph store, both a secret and a certificate',
+    parameters: scenarioParameters({ entraClientCertificateThumbprint: FAKE.certificateThumbprint }),
     message: 'not both',
   },
-  { label: 'neither', overrides: { entraClientSecret: '' }, message: 'the API needs one credential' },
   {
-    label: 'a thumbprint that is not 40 characters long',
-    overrides: { entraClientSecret: '', entraClientCertificateThumbprint: 'ABCDEF' },
+    label: 'graph store, no Entra credential',
+    parameters: scenarioParameters({ entraClientSecret: '' }),
+    message: 'the API needs one credential',
+  },
+  {
+    label: 'graph store, a thumbprint that is not 40 characters long',
+    parameters: scenarioParameters({ entraClientCertificateThumbprint: 'ABCDEF' }, 'certificate'),
     message: 'must be the 40-character SHA-1 thumbprint',
   },
   {
-    label: 'a certificate on a Free plan, which loads no certificates',
-    overrides: { entraClientSecret: '', entraClientCertificateThumbprint: FAKE.certificateThumbprint, appServicePlanSku: 'F1' },
+    label: 'graph store, a certificate on a Free plan, which loads no certificates',
+    parameters: scenarioParameters({ appServicePlanSku: 'F1' }, 'certificate'),
     message: 'Basic tier and above',
+  },
+  {
+    label: 'graph store, no seal keys',
+    parameters: scenarioParameters({ mappingSealKeys: '' }),
+    message: 'mappingSealKeys is required with mappingStore graph',
+  },
+  {
+    label: 'graph store, a seal key too short to hold 32 bytes',
+    parameters: scenarioParameters({ mappingSealKeys: `k1:${Buffer.alloc(16, 1).toString('base64')}` }),
+    message: 'mappingSealKeys is required with mappingStore graph',
+  },
+  {
+    label: 'table store, a client secret',
+    parameters: tableScenarioParameters({ entraClientSecret: FAKE.clientSecret }),
+    message: 'mappingStore table uses no Entra credential and no seal keys',
+  },
+  {
+    label: 'table store, a certificate',
+    parameters: tableScenarioParameters({ entraClientCertificateThumbprint: FAKE.certificateThumbprint }),
+    message: 'mappingStore table uses no Entra credential and no seal keys',
+  },
+  {
+    label: 'table store, seal keys',
+    parameters: tableScenarioParameters({ mappingSealKeys: FAKE.mappingSealKeys }),
+    message: 'mappingStore table uses no Entra credential and no seal keys',
   },
 ];
 
-export function credentialRefusalProblems(template: ArmTemplate): string[] {
-  return REFUSED_CREDENTIALS.flatMap(({ label, overrides, message }) => {
-    const { entraClientSecret: _secret, ...base } = scenarioParameters();
-    const refusal = simulateDeployment(template, { ...base, ...overrides }).problems.join('\n');
-    return refusal.includes(message) ? [] : [`a deployment with ${label} as the Entra credential must fail with '${message}'`];
+/** The template's own message in a problem, the part after 'Invalid parameters: ', if it has one. */
+export function refusalMessageOf(problem: string): string | undefined {
+  const at = problem.indexOf('Invalid parameters: ');
+  return at < 0 ? undefined : problem.slice(at + 'Invalid parameters: '.length);
+}
+
+export function parameterRefusalProblems(template: ArmTemplate): string[] {
+  return REFUSED_PARAMETERS.flatMap(({ label, parameters, message }) => {
+    const refused = simulateDeployment(template, parameters).problems.some((problem) => refusalMessageOf(problem)?.includes(message));
+    return refused ? [] : [`a deployment with ${label} must fail with '${message}'`];
   });
 }
 
@@ -960,6 +1272,7 @@ export function deploymentProblems(
     ...simulation.problems,
     ...siteProblems(simulation),
     ...appSettingProblems(simulation, expected),
+    ...storageProblems(simulation, expected),
     ...roleAssignmentProblems(simulation, expected),
     ...roleAssignmentRecreationProblems(template, parameters),
     ...outputProblems(simulation),
