@@ -8,6 +8,10 @@ import type { TestService } from './test-service';
 export interface StoreFaults {
   /** Every store request answers `status` (with `Retry-After`), until cleared. */
   throttle(status: 429 | 503, retryAfterSeconds: number): void;
+  /** The next `times` mapping reads answer `status` with `Retry-After`. */
+  throttleReads(status: 429 | 503, retryAfterSeconds: number, times: number): void;
+  /** Mapping reads that reached the store so far (each retry counts). */
+  reads(): number;
   /** The store cannot be reached: connections are reset. */
   unavailable(): void;
   /** Reads of a mapping answer only after `ms`. */
@@ -29,6 +33,8 @@ export function storeFaultsOf(service: Pick<TestService, 'store' | 'local' | 'ta
     if (tableProxy === undefined) throw new Error('the table store is tested behind the fault proxy');
     return {
       throttle: (status, retryAfterSeconds) => tableProxy.fail({}, { status, retryAfterSeconds }),
+      throttleReads: (status, retryAfterSeconds, times) => tableProxy.fail(TABLE_READ, { status, retryAfterSeconds, times }),
+      reads: () => tableProxy.seen.filter((request) => request.method === 'GET').length,
       unavailable: () => tableProxy.unavailable(),
       slowReads: (ms) => tableProxy.delay(TABLE_READ, ms),
       loseNextWriteAnswer: () => tableProxy.loseAnswer(TABLE_WRITE, 1),
@@ -39,6 +45,8 @@ export function storeFaultsOf(service: Pick<TestService, 'store' | 'local' | 'ta
   const { faults } = service.local.graph;
   return {
     throttle: (status, retryAfterSeconds) => faults.inject({ status, retryAfterSeconds, times: Infinity }),
+    throttleReads: (status, retryAfterSeconds, times) => faults.inject({ route: 'user.get', status, retryAfterSeconds, times }),
+    reads: () => service.local.graph.counters.get('user.get'),
     unavailable: () => faults.inject({ status: 503, dropConnection: true, times: Infinity }),
     slowReads: (ms) => faults.setLatency(ms, 'user.get'),
     loseNextWriteAnswer: () => faults.inject({ route: 'extensions.create', status: 500, afterHandler: true, dropConnection: true }),

@@ -1,7 +1,7 @@
 import { expect } from '@jest/globals';
 import fc from 'fast-check';
 
-import { startTestService, type TestService } from '../helpers/test-service';
+import { MAPPING_STORES, startTestService, type TestService } from '../helpers/test-service';
 
 /**
  * Property-based fuzzing of the request surface: methods, paths, headers (including huge and
@@ -63,13 +63,13 @@ const body = fc.oneof(
   fc.uint8Array({ maxLength: 512 }).map((bytes) => Buffer.from(bytes).toString('latin1')),
 );
 
-describe('fuzzing the HTTP surface', () => {
+describe.each(MAPPING_STORES)('fuzzing the HTTP surface (%s store)', (store) => {
   let service: TestService;
   let validToken: string;
   const statuses = new Map<number, number>();
 
   beforeAll(async () => {
-    service = await startTestService();
+    service = await startTestService({ store });
     validToken = await service.tokenFor('carol');
   });
   afterAll(async () => {
@@ -130,9 +130,15 @@ describe('fuzzing the HTTP surface', () => {
           const carriesValidToken = input.auth === 'valid' || input.auth === 'repeated';
           if (!carriesValidToken) {
             const after = service.upstreamCalls();
-            expect({ graph: after.graph, acs: after.acs, oboRequests: service.local.entra.counters.get('token') }).toEqual({
+            expect({
+              graph: after.graph,
+              acs: after.acs,
+              storage: after.storage,
+              oboRequests: service.local.entra.counters.get('token'),
+            }).toEqual({
               graph: before.graph,
               acs: before.acs,
+              storage: before.storage,
               oboRequests: tokenRequestsBefore,
             });
           }

@@ -1,5 +1,6 @@
 import { errorBody } from '../helpers/bodies';
-import { startTestService, type TestService } from '../helpers/test-service';
+import { storeFaultsOf } from '../helpers/store-faults';
+import { MAPPING_STORES, startTestService, type TestService } from '../helpers/test-service';
 
 /**
  * Retries are bounded and honour Retry-After, but a request is never held for a long Retry-After:
@@ -16,7 +17,6 @@ describe('upstream retries (UPSTREAM_MAX_RETRIES=2)', () => {
   });
   afterEach(() => {
     service.local.acs.faults.clear();
-    service.local.graph.faults.clear();
   });
   afterAll(async () => {
     await service.close();
@@ -46,22 +46,36 @@ describe('upstream retries (UPSTREAM_MAX_RETRIES=2)', () => {
       expect(service.local.acs.counters.get('identities.issueToken') - before).toBe(3);
     });
   });
+});
 
-  describe('when Graph throttles', () => {
-    it('retries a short Retry-After and succeeds', async () => {
-      const before = service.local.graph.counters.get('user.get');
-      service.local.graph.faults.inject({ route: 'user.get', status: 429, retryAfterSeconds: 1, times: 1 });
-      await service.http.get('/api/user').set(alice).expect(200);
-      expect(service.local.graph.counters.get('user.get') - before).toBe(2);
-    });
+describe.each(MAPPING_STORES)('the %s store throttling (UPSTREAM_MAX_RETRIES=2)', (store) => {
+  let service: TestService;
+  let alice: Record<string, string>;
+  const faults = () => storeFaultsOf(service);
 
-    it('answers 503 with the long Retry-After at once, without retrying', async () => {
-      const before = service.local.graph.counters.get('user.get');
-      service.local.graph.faults.inject({ route: 'user.get', status: 429, retryAfterSeconds: 45, times: Infinity });
-      const response = await service.http.get('/api/user').set(alice).expect(503);
-      expect(errorBody(response).code).toBe('upstream_throttled');
-      expect(response.headers['retry-after']).toBe('45');
-      expect(service.local.graph.counters.get('user.get') - before).toBe(1);
-    });
+  beforeAll(async () => {
+    service = await startTestService({ store, env: { UPSTREAM_MAX_RETRIES: '2', UPSTREAM_TIMEOUT_MS: '8000' } });
+    alice = { Authorization: `Bearer ${await service.tokenFor('alice')}` };
+    await service.http.post('/api/user').set(alice).expect(201);
+  });
+  afterEach(() => faults().clear());
+  afterAll(async () => {
+    await service.close();
+  });
+
+  it('retries a short Retry-After and succeeds', async () => {
+    const before = faults().reads();
+    faults().throttleReads(429, 1, 1);
+    await service.http.get('/api/user').set(alice).expect(200);
+    expect(faults().reads() - before).toBe(2);
+  });
+
+  it('answers 503 with the long Retry-After at once, without retrying', async () => {
+    const before = faults().reads();
+    faults().throttleReads(429, 45, Infinity);
+    const response = await service.http.get('/api/user').set(alice).expect(503);
+    expect(errorBody(response).code).toBe('upstream_throttled');
+    expect(response.headers['retry-after']).toBe('45');
+    expect(faults().reads() - before).toBe(1);
   });
 });
