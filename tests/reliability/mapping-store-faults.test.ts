@@ -1,8 +1,8 @@
 import { DEMO_USERS } from '../../src/local/local-directory';
 import { tokenBody, userBody } from '../helpers/bodies';
 import { expectStoreInvariants, resetTestService } from '../helpers/invariants';
-import { storeFaultsOf } from '../helpers/store-faults';
-import { MAPPING_STORES, useTestService } from '../helpers/test-service';
+import { storeFaultsOf, type StoreFaults } from '../helpers/store-faults';
+import { MAPPING_STORES, useTestService, type MappingStoreKind } from '../helpers/test-service';
 
 /**
  * The mapping store failing, on both stores: unreachable, throttling, slow, and a write or removal that
@@ -13,14 +13,18 @@ import { MAPPING_STORES, useTestService } from '../helpers/test-service';
 const HELD_MS = 2_500;
 const ALICE = DEMO_USERS.alice.oid;
 
+/** A test service on `store` for the enclosing block, reset before each test, its store's faults cleared after. */
+function useFaultyStore(store: MappingStoreKind, env: Readonly<Record<string, string>>) {
+  const service = useTestService({ store, env });
+  const faults = (): StoreFaults => storeFaultsOf(service);
+  beforeEach(() => resetTestService(service));
+  afterEach(() => faults().clear());
+  return { service, faults, auth: async () => ({ Authorization: `Bearer ${await service.tokenFor('alice')}` }) };
+}
+
 describe.each(MAPPING_STORES)('the %s store failing', (store) => {
   describe('without SDK retries (UPSTREAM_MAX_RETRIES=0, UPSTREAM_TIMEOUT_MS=1000)', () => {
-    const service = useTestService({ store, env: { UPSTREAM_TIMEOUT_MS: '1000' } });
-    const faults = () => storeFaultsOf(service);
-    const auth = async () => ({ Authorization: `Bearer ${await service.tokenFor('alice')}` });
-
-    beforeEach(() => resetTestService(service));
-    afterEach(() => faults().clear());
+    const { service, faults, auth } = useFaultyStore(store, { UPSTREAM_TIMEOUT_MS: '1000' });
 
     it('unreachable: 503 upstream_unavailable, then recovers by itself when the store is back', async () => {
       faults().unavailable();
@@ -70,12 +74,7 @@ describe.each(MAPPING_STORES)('the %s store failing', (store) => {
   });
 
   describe('with SDK retries (UPSTREAM_MAX_RETRIES=2)', () => {
-    const service = useTestService({ store, env: { UPSTREAM_MAX_RETRIES: '2' } });
-    const faults = () => storeFaultsOf(service);
-    const auth = async () => ({ Authorization: `Bearer ${await service.tokenFor('alice')}` });
-
-    beforeEach(() => resetTestService(service));
-    afterEach(() => faults().clear());
+    const { service, faults, auth } = useFaultyStore(store, { UPSTREAM_MAX_RETRIES: '2' });
 
     it('a lost write answer retried by the SDK meets its own write, which still counts as created (one identity, no orphan)', async () => {
       faults().loseNextWriteAnswer();
