@@ -71,7 +71,8 @@ const INSTALL_SCRIPTS: Readonly<Record<string, string>> = {
   '@scarf/scarf': "swagger-ui-dist's install analytics; switched off by scarfSettings in package.json (checked below)",
   '@parcel/watcher': 'dev only: builds or picks its native file watcher',
   'unrs-resolver': 'dev only: picks its native resolver binary',
-  protobufjs: "dev only (under azurite's telemetry libraries): compares the version range its dependents ask for and may print a warning; reads package.json files only",
+  protobufjs:
+    "dev only (under azurite's telemetry libraries): compares the version range its dependents ask for and may print a warning; reads package.json files only",
 };
 
 describe('install scripts', () => {
