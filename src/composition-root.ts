@@ -22,6 +22,7 @@ import { createGraphMappingDirectory } from './adapters/graph/graph-mapping-dire
 import { createGraphMappingStore } from './adapters/graph/graph-mapping-store';
 import { createMappingTableClient } from './adapters/table/table-client';
 import { createTableMappingStore } from './adapters/table/table-mapping-store';
+import { createMappingCopy, type MappingCopy } from './admin/mapping-copy';
 import { createMappingMaintenance, type MappingMaintenance } from './admin/mapping-maintenance';
 import { createApp } from './app';
 import { createEntraTokenValidator } from './auth/entra-token-validator';
@@ -29,7 +30,7 @@ import { ConfigError, type Config, type EntraCredential, type GraphStoreConfig, 
 import type { Logger } from './observability/logger';
 import { createIdentityService, type IdentityService } from './services/identity-service';
 import { createMappingCache } from './services/mapping-cache';
-import { graphSealerOf, mappingSealerOf } from './services/mapping-seal';
+import { acsResourceOf, graphSealerOf, mappingSealerOf } from './services/mapping-seal';
 import type { GraphTokenSource, MappingStore } from './services/ports';
 
 /** What the composition root takes besides the config: where to log, and the local CA if any. */
@@ -215,14 +216,17 @@ export interface MappingAdminRuntime {
   readonly extensionName: string;
   /** The table store named by MAPPING_TABLE_*, when set: the target of `copy --to table`. */
   readonly table: MappingStore | undefined;
+  /** `copy --to table`: the sealed Graph mappings into that table; undefined without MAPPING_TABLE_*. */
+  readonly copy: MappingCopy | undefined;
   close(): Promise<void>;
 }
 
 /**
  * The admin command's composition: the same msal, Graph client and sealer as the service (built
  * once, from the same config), with the directory adapter on an app-only Graph token instead of
- * the request pipeline. Needs the application permission User.ReadWrite.All (User.Read.All for audit).
- * The command works on the Graph store's mappings, so it needs MAPPING_STORE=graph and its settings.
+ * the request pipeline. Needs the application permission User.ReadWrite.All (User.Read.All for audit
+ * and copy). The command works on the Graph store's mappings, so it needs MAPPING_STORE=graph and its
+ * settings; `copy --to table` also MAPPING_TABLE_* (the table store's client, as the service builds it).
  */
 export function composeMappingAdmin(config: Config, options: ComposeOptions): MappingAdminRuntime {
   const { mappings } = config;
@@ -238,13 +242,13 @@ export function composeMappingAdmin(config: Config, options: ComposeOptions): Ma
     baseUrl: mappings.graph.baseUrl,
     appToken: () => graphTokens.forApp(),
   });
-  const maintenance = createMappingMaintenance({
-    directory,
-    sealer: graphSealerOf(config, mappings.graph),
-    tenantId: config.entra.tenantId,
-    extensionName: mappings.graph.extensionName,
-    keyIds: mappings.graph.sealKeys.map((key) => key.id),
-  });
+  const sealer = graphSealerOf(config, mappings.graph);
+  const common = { directory, sealer, tenantId: config.entra.tenantId, extensionName: mappings.graph.extensionName };
+  const maintenance = createMappingMaintenance({ ...common, keyIds: mappings.graph.sealKeys.map((key) => key.id) });
   const table = mappings.table === undefined ? undefined : composeTableStore(config, mappings.table, options, lazyCredential());
-  return { maintenance, extensionName: mappings.graph.extensionName, table, close: () => graphAccess.close() };
+  const copy =
+    table === undefined || mappings.table === undefined
+      ? undefined
+      : createMappingCopy({ ...common, table, tableName: mappings.table.tableName, acsResource: acsResourceOf(config.acs.auth.endpoint) });
+  return { maintenance, extensionName: mappings.graph.extensionName, table, copy, close: () => graphAccess.close() };
 }

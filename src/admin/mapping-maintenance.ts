@@ -328,8 +328,14 @@ function summarize(options: MappingMaintenanceOptions, usersScanned: number, map
   };
 }
 
-/** Run a Graph request, waiting out throttling the client's own retries did not absorb (Retry-After, capped). */
-function patiently(options: MappingMaintenanceOptions, progress: MaintenanceProgress | undefined): RequestRunner {
+/** How long a run waits out throttling: the part of {@link MappingMaintenanceOptions} the copy command shares. */
+export type ThrottleOptions = Pick<MappingMaintenanceOptions, 'throttleRetries' | 'maxThrottleWaitMs' | 'sleep'>;
+
+/**
+ * Run a request (Graph's, or the table's for the copy command), waiting out throttling the client's
+ * own retries did not absorb (Retry-After, capped).
+ */
+export function patiently(options: ThrottleOptions, progress: Pick<MaintenanceProgress, 'throttled'> | undefined): RequestRunner {
   const retries = options.throttleRetries ?? 5;
   const maxWaitMs = options.maxThrottleWaitMs ?? 60_000;
   const sleep = options.sleep ?? defaultSleep;

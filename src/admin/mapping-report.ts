@@ -1,8 +1,10 @@
 /**
- * The text the `mappings` command prints. Oids, ACS user ids and key ids only: never a seal (it
- * would let anyone replay the mapping it belongs to elsewhere in the directory), a token or a key.
+ * The text the `mappings` command prints. Oids, ACS user ids, key ids and the ACS resource only: never
+ * a seal (it would let anyone replay the mapping it belongs to elsewhere in the directory), a token, a
+ * key or a connection string.
  */
 import type { SealOrigin } from '../services/mapping-seal';
+import { UNTRUSTED_REASONS, type CopyLine, type CopyReport, type CopyResult } from './mapping-copy';
 import type {
   AuditReport,
   DuplicateGroup,
@@ -22,6 +24,8 @@ export const ADOPT_FLAG = '--adopt';
 export const PLAN_FLAG = '--plan';
 /** Adopt a plan although a mapping carries a service seal. */
 export const AFTER_GO_LIVE_FLAG = '--after-go-live';
+/** The store `copy` copies to. */
+export const TO_FLAG = '--to';
 const ADOPT_STEPS = `seal ${ADOPT_FLAG} ${PLAN_FLAG} <file> (dry run: review the file), then seal ${ADOPT_FLAG} --apply ${PLAN_FLAG} <file>`;
 /** Oids listed per older key in the text report; the JSON lists them all. */
 const MAX_LISTED_USERS = 50;
@@ -252,4 +256,78 @@ export function formatSealSummary(report: SealReport): string {
   if (counts.failed + counts.not_attempted > 0)
     lines.push('Not every mapping was written: run the same command again; it rescans and skips what is done.');
   return `${lines.join('\n')}\n`;
+}
+
+/** Skipped users listed per outcome in the text report of `copy`; the JSON lists them all. */
+const MAX_LISTED_SKIPS = 50;
+/** The order skipped users are listed in: what needs a look first. */
+const SKIP_ORDER: readonly CopyResult[] = ['failed', 'not_attempted', 'identity_mapped_elsewhere', 'conflict', 'untrusted'];
+
+const SKIP_HEADINGS: Readonly<Partial<Record<CopyResult, string>>> = {
+  failed: 'Failed (run the same command again):',
+  not_attempted: 'Not attempted (the run stopped; run it again):',
+  identity_mapped_elsewhere: 'Not copied: the table maps the identity to another user (it refused the row):',
+  conflict: 'Not copied: the table maps the user to another identity or ACS resource (its row is kept):',
+  untrusted: 'Not copied: the seal does not verify (the service refuses these mappings too):',
+};
+
+function copySkipDetail(line: CopyLine): string {
+  switch (line.result) {
+    case 'failed':
+      return line.detail === undefined ? (line.reason ?? '') : `${line.reason ?? ''}: ${line.detail}`;
+    case 'conflict':
+      return line.reason === 'other_acs_resource'
+        ? `the table maps ${line.acsUserId ?? '-'} to this user for another ACS resource`
+        : `the table has ${line.tableAcsUserId ?? 'no valid ACS id'}, Graph ${line.acsUserId ?? '-'}`;
+    case 'untrusted':
+      return line.reason ?? '';
+    default:
+      return line.acsUserId ?? '-';
+  }
+}
+
+function copySkipLines(report: CopyReport): string[] {
+  const lines: string[] = [];
+  for (const result of SKIP_ORDER) {
+    const skipped = report.skipped.filter((line) => line.result === result);
+    if (skipped.length === 0) continue;
+    lines.push('', SKIP_HEADINGS[result] ?? result);
+    lines.push(...skipped.slice(0, MAX_LISTED_SKIPS).map((line) => `    ${line.oid}  ${copySkipDetail(line)}`));
+    if (skipped.length > MAX_LISTED_SKIPS) lines.push(`    … and ${skipped.length - MAX_LISTED_SKIPS} more (--json lists them all)`);
+  }
+  return lines;
+}
+
+function copyHeading(report: CopyReport): string {
+  if (!report.apply) return 'Dry run: nothing was written. Run again with --apply to copy the mappings counted as "would copy".';
+  return 'Copy done:';
+}
+
+/** The text report of `copy --to table`: counts per outcome, then the users not copied and why. */
+export function formatCopyReport(report: CopyReport): string {
+  const { counts, target } = report;
+  const lines = [
+    `Copy of the sealed identity mappings in the open extension ${report.extensionName} (tenant ${report.tenantId})`,
+    `to the table ${target.tableName}, bound to the ACS resource ${target.acsResource}`,
+    copyHeading(report),
+    row('users scanned', report.usersScanned, report.scanComplete ? '' : 'the scan stopped before the end'),
+    row('users with a mapping', report.usersWithMapping),
+    report.apply ? row('copied', counts.copied) : row('would copy (sealed, not in the table yet)', counts.would_copy),
+    row('already in the table (same identity)', counts.already_copied),
+    ...UNTRUSTED_REASONS.map((reason) => row(`not copied: untrusted (${reason})`, report.untrusted[reason])),
+    row('not copied: conflict (the table row is kept)', counts.conflict),
+    row('not copied: identity mapped to another user', counts.identity_mapped_elsewhere),
+    row('failed', counts.failed),
+    row('not attempted', counts.not_attempted),
+    ...copySkipLines(report),
+  ];
+  if (report.stoppedBecause !== undefined) lines.push('', `Stopped: ${report.stoppedBecause}.`);
+  if (copyIncomplete(report))
+    lines.push('Not every mapping was copied: run the same command again; it skips what is in the table already.');
+  return `${lines.join('\n')}\n`;
+}
+
+/** Something failed or was not reached: the run is to be repeated. Skips by policy (untrusted, conflicts) are not failures. */
+export function copyIncomplete(report: CopyReport): boolean {
+  return !report.scanComplete || report.counts.failed + report.counts.not_attempted > 0;
 }

@@ -1,7 +1,8 @@
 /**
- * `npm run -s mappings -- audit | seal [--apply] | seal --adopt [--apply] [--plan <file>] [--after-go-live]`
- * (and `--json`): audit the identity mappings of every user, re-seal those under an older key, and
- * adopt the unsealed ones the original sample left behind, only as a reviewed plan lists them.
+ * `npm run -s mappings -- audit | seal [--apply] | seal --adopt [--apply] [--plan <file>] [--after-go-live]
+ * | copy --to table [--apply]` (and `--json`): audit the identity mappings of every user, re-seal those
+ * under an older key, adopt the unsealed ones the original sample left behind (only as a reviewed plan
+ * lists them), and copy the sealed ones to the table store.
  * `--help` says more; the command itself lives in admin/mappings-command.ts.
  */
 

@@ -252,3 +252,14 @@ export function publicMessage(error: AppError): string {
       return 'The server failed to complete the request.';
   }
 }
+
+/**
+ * The mapping store refused a mapping because the ACS identity is already mapped to another user (the
+ * table store's identity row). The service only maps identities it has just made, so for a caller this is
+ * a store failure (502); the copy command reports it as its own outcome.
+ */
+export class IdentityMappedElsewhereError extends UpstreamError {
+  constructor(options: AppErrorOptions = {}) {
+    super('storage', 'error', 'refused the mapping: the ACS identity is already mapped to another user', options);
+  }
+}

@@ -21,6 +21,15 @@ import { startTableFaultProxy, type TableFaultProxy } from './table-fault-proxy'
 let certificates: LocalCertificates | undefined;
 
 /**
+ * This test file's certificates: the CA every test service of the file trusts (`local.caCertPem`), and
+ * the server certificate its emulators present. For a server a test starts next to them (an Azurite
+ * the service's clients must trust).
+ */
+export function testCertificates(): LocalCertificates {
+  return (certificates ??= createLocalCertificates());
+}
+
+/**
  * The service under test: the three emulators, and the service composed on them exactly as
  * `npm start` composes it in local mode (same composition root, real SDKs, TLS verification on).
  * Tests drive it over HTTP with supertest and inspect the emulators' state and counters.

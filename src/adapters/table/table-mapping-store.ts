@@ -1,7 +1,7 @@
 import type { TableClient, TableEntityResult } from '@azure/data-tables';
 import { isRestError, type RestError } from '@azure/core-rest-pipeline';
 
-import { AppError, UpstreamError } from '../../errors/app-errors';
+import { AppError, IdentityMappedElsewhereError, UpstreamError } from '../../errors/app-errors';
 import type { MappingStore, MappingTarget, SealedMapping, StoredMapping } from '../../services/ports';
 import { ORIGINAL_RETRY_AFTER } from '../retry-after-cap';
 import { fromTransportFailure, fromUpstreamStatus } from '../upstream-errors';
@@ -239,7 +239,7 @@ export function createTableMappingStore(client: TableClient, options: TableMappi
       const current = await rows.readUserRow(target);
       if (current?.acsUserId === mapping.acsUserId) return 'created';
       if (current !== undefined) return 'exists';
-      throw new UpstreamError('storage', 'error', 'refused the mapping: the ACS identity is already mapped to another user');
+      throw new IdentityMappedElsewhereError();
     },
 
     async remove(target, when) {
