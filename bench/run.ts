@@ -7,7 +7,7 @@ import { Agent, request } from 'undici';
 import { AZURE_SETTING_NAMES, SECRET_SETTING_NAMES, SETTING_NAMES } from '../src/config/config';
 import { LOCAL_API_CLIENT_ID, LOCAL_TENANT_ID } from '../src/local/local-directory';
 import { compileForBench, type CompiledBench } from './compile';
-import type { EmulatorsApi, MappingPair, UpstreamCounters } from './emulators-process';
+import type { EmulatorsApi, MappingPair, MappingStoreKind, UpstreamCounters } from './emulators-process';
 import { forkChild, killAllChildren, type ChildHandle } from './ipc';
 import { runLoad, type LoadFigures } from './load';
 import { measureSealCost } from './seal-cost';
@@ -26,6 +26,8 @@ import type { ServiceApi, ServiceMemory } from './service-process';
 
 interface BenchOptions {
   readonly mode: 'default' | 'memory';
+  /** Mapping stores to measure, one after the other, each with its own emulators and service. */
+  readonly stores: readonly MappingStoreKind[];
   readonly users: number;
   readonly durationSeconds: number;
   readonly latencyMs: number;
@@ -39,6 +41,8 @@ interface BenchOptions {
 }
 
 const USAGE = `Usage: npm run bench [-- options]     (every option also reads an env var)
+  --stores A,B         mapping stores to run, in order: graph, table (BENCH_STORES; default graph,table,
+                       --memory graph); each gets its own emulators, setup, cold pass and steady state
   --users N            distinct users (BENCH_USERS; default 1000, --memory 100000)
   --duration S         seconds per steady-state phase (BENCH_DURATION_SECONDS; default 10)
   --latency MS         injected latency per upstream call (BENCH_LATENCY_MS; default 20, --memory 0)
@@ -53,7 +57,10 @@ const USAGE = `Usage: npm run bench [-- options]     (every option also reads an
   --out FILE           JSON output (default bench/results/bench-<timestamp>.json)
 BENCH_SERVICE_NODE_FLAGS adds node flags to the service process (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
 The service's own settings (LOG_LEVEL, MAPPING_CACHE_MAX_ENTRIES, MAPPING_CACHE_TTL_SECONDS,
-RATE_LIMIT_*, UPSTREAM_*) pass through from the environment; Azure settings are ignored.`;
+RATE_LIMIT_*, UPSTREAM_*) pass through from the environment; Azure settings and MAPPING_STORE are ignored.`;
+
+const STORES: readonly MappingStoreKind[] = ['graph', 'table'];
+const isStore = (value: string): value is MappingStoreKind => (STORES as readonly string[]).includes(value);
 
 function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): BenchOptions {
   const flags = new Map<string, string>();
@@ -88,8 +95,15 @@ function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): BenchOpt
     if (!Number.isInteger(count) || count < 1) throw new Error(`--connections must list positive integers, got '${value}'`);
     return count;
   });
+  const stores = (pick('stores', 'BENCH_STORES') ?? (memory ? 'graph' : 'graph,table')).split(',').map((value) => {
+    const store = value.trim();
+    if (!isStore(store)) throw new Error(`--stores must list graph and/or table, got '${value}'`);
+    return store;
+  });
+  if (new Set(stores).size !== stores.length) throw new Error(`--stores lists a store twice: '${stores.join(',')}'`);
   return {
     mode: memory ? 'memory' : 'default',
+    stores,
     users: integer('users', 'BENCH_USERS', memory ? 100_000 : 1000, 1),
     durationSeconds: integer('duration', 'BENCH_DURATION_SECONDS', 10, 1),
     latencyMs: integer('latency', 'BENCH_LATENCY_MS', memory ? 0 : 20, 0),
@@ -128,6 +142,8 @@ interface UpstreamPerRequest {
   readonly entraToken: number;
   readonly graph: number;
   readonly acs: number;
+  /** Requests that reached the table (Azurite), through the emulators' counting proxy. */
+  readonly storage: number;
   readonly total: number;
   readonly raw: UpstreamCounters;
 }
@@ -141,12 +157,14 @@ function perRequest(counters: UpstreamCounters, requests: number): UpstreamPerRe
   const entra = sum(counters.entra);
   const graph = sum(counters.graph);
   const acs = sum(counters.acs);
+  const storage = sum(counters.storage);
   return {
     entraTotal: divide(entra),
     entraToken: divide(counters.entra['token'] ?? 0),
     graph: divide(graph),
     acs: divide(acs),
-    total: divide(entra + graph + acs),
+    storage: divide(storage),
+    total: divide(entra + graph + acs + storage),
     raw: counters,
   };
 }
@@ -154,6 +172,8 @@ function perRequest(counters: UpstreamCounters, requests: number): UpstreamPerRe
 interface PhaseResult {
   readonly name: string;
   readonly server: 'service' | 'reference';
+  /** The service's mapping store; undefined for the reference server (it keeps an in-memory map). */
+  readonly store: MappingStoreKind | undefined;
   readonly injectedLatencyMs: number;
   readonly connections: number;
   readonly load: LoadFigures;
@@ -165,11 +185,11 @@ type Emulators = ChildHandle<EmulatorsApi>;
 type Service = ChildHandle<ServiceApi>;
 type Reference = ChildHandle<ReferenceApi>;
 
-function serviceEnv(settings: Readonly<Record<string, string>>): Record<string, string> {
+function serviceEnv(store: MappingStoreKind, settings: Readonly<Record<string, string>>): Record<string, string> {
   const fromEnvironment: Record<string, string> = {};
   for (const name of SETTING_NAMES) {
     const value = process.env[name];
-    if (value !== undefined && !AZURE_SETTING_NAMES.includes(name)) fromEnvironment[name] = value;
+    if (value !== undefined && !AZURE_SETTING_NAMES.includes(name) && name !== 'MAPPING_STORE') fromEnvironment[name] = value;
   }
   return {
     // Production behaviour (no stack traces, Express production mode), info logs as deployed (to /dev/null).
@@ -181,6 +201,7 @@ function serviceEnv(settings: Readonly<Record<string, string>>): Record<string, 
     RATE_LIMIT_PER_USER_PER_MINUTE: '1000000',
     ...fromEnvironment,
     ...settings,
+    MAPPING_STORE: store,
   };
 }
 
@@ -266,6 +287,7 @@ async function createMappingsThroughApi(
 
 interface Target {
   readonly kind: 'service' | 'reference';
+  readonly store: MappingStoreKind | undefined;
   readonly url: string;
   readonly child: { call(method: 'cpu'): Promise<NodeJS.CpuUsage> };
 }
@@ -279,7 +301,8 @@ interface CpuPerRequest {
 
 const cpuMs = (before: NodeJS.CpuUsage, after: NodeJS.CpuUsage): number => (after.user - before.user + after.system - before.system) / 1000;
 
-const totalCalls = (counters: UpstreamCounters): number => sum(counters.entra) + sum(counters.graph) + sum(counters.acs);
+const totalCalls = (counters: UpstreamCounters): number =>
+  sum(counters.entra) + sum(counters.graph) + sum(counters.acs) + sum(counters.storage);
 
 /** Counters once the servers have finished the requests that were in flight when the load stopped. */
 async function settledCounters(emulators: Emulators): Promise<UpstreamCounters> {
@@ -322,6 +345,7 @@ async function measure(
   return {
     name,
     server: target.kind,
+    store: target.store,
     injectedLatencyMs: load.latencyMs,
     connections: load.connections,
     load: figures,
@@ -343,13 +367,16 @@ function table(headers: readonly string[], rows: readonly (readonly (string | nu
   return [line(headers), line(widths.map((width) => '-'.repeat(width))), ...texts.map((row) => line(row))].join('\n');
 }
 
+/** What a phase's row names as its server: the service's store, or `reference`. */
+const serverLabel = (phase: PhaseResult): string => (phase.server === 'reference' ? 'reference' : `service (${phase.store ?? '?'})`);
+
 function phaseRow(phase: PhaseResult): (string | number)[] {
   const { load, upstreamPerRequest: up } = phase;
   return [
     phase.name,
-    phase.server,
     phase.injectedLatencyMs,
     phase.connections,
+    serverLabel(phase),
     load.completed,
     load.requestsPerSecond,
     load.latencyMs.p50,
@@ -359,6 +386,7 @@ function phaseRow(phase: PhaseResult): (string | number)[] {
     up.entraToken,
     up.graph,
     up.acs,
+    up.storage,
     up.total,
     phase.cpuPerRequest.serverMs,
     phase.cpuPerRequest.emulatorsMs,
@@ -367,9 +395,9 @@ function phaseRow(phase: PhaseResult): (string | number)[] {
 
 const PHASE_HEADERS = [
   'phase',
-  'server',
   'lat ms',
   'conns',
+  'server',
   'requests',
   'req/s',
   'p50 ms',
@@ -379,12 +407,25 @@ const PHASE_HEADERS = [
   'obo/req',
   'graph/req',
   'acs/req',
+  'storage/req',
   'up/req',
   'cpu ms/req',
   'emu cpu ms/req',
 ];
 
+/** A load shape: phases of the same shape are compared with each other. */
+const shapeOf = (phase: Pick<PhaseResult, 'name' | 'injectedLatencyMs' | 'connections'>): string =>
+  `${phase.name} ${phase.injectedLatencyMs} ${phase.connections}`;
+
+/** Every store's phases and the reference's, grouped by load shape (in the order first run), so the stores sit side by side. */
+function sideBySide(phases: readonly PhaseResult[]): PhaseResult[] {
+  const shapes = [...new Set(phases.map(shapeOf))];
+  const order = (phase: PhaseResult): number => (phase.server === 'reference' ? STORES.length : STORES.indexOf(phase.store ?? 'graph'));
+  return shapes.flatMap((shape) => phases.filter((phase) => shapeOf(phase) === shape).sort((a, b) => order(a) - order(b)));
+}
+
 interface Comparison {
+  readonly store: MappingStoreKind | undefined;
   readonly injectedLatencyMs: number;
   readonly connections: number;
   readonly requestsPerSecondRatio: number;
@@ -394,6 +435,7 @@ interface Comparison {
 
 function compare(ours: PhaseResult, reference: PhaseResult): Comparison {
   return {
+    store: ours.store,
     injectedLatencyMs: ours.injectedLatencyMs,
     connections: ours.connections,
     requestsPerSecondRatio: round(ours.load.requestsPerSecond / reference.load.requestsPerSecond, 3),
@@ -420,18 +462,52 @@ interface Children {
   reference?: Reference;
 }
 
+/**
+ * The reference server's steady-state phases by load shape. It keeps its mappings in memory, so no
+ * store changes it: it runs in the first store's run only, and every store is compared with those figures.
+ */
+type ReferencePhases = Map<string, PhaseResult>;
+
+interface DefaultFigures {
+  /** The service's phases (the reference's are in `ReferencePhases`). */
+  readonly phases: PhaseResult[];
+  readonly comparisons: Comparison[];
+}
+
+async function startReference(children: Children, setup: SetupOutcome): Promise<Target> {
+  const { started, pairs } = setup;
+  const acsConnectionString = started.settings['ACS_CONNECTION_STRING'];
+  if (acsConnectionString === undefined) throw new Error('the emulators gave no ACS_CONNECTION_STRING');
+  const child = await forkChild<ReferenceApi>(childModule('reference-server'), { name: 'reference' });
+  children.reference = child;
+  const { url } = await child.call(
+    'start',
+    {
+      jwksUri: `${started.entraUrl}/${LOCAL_TENANT_ID}/discovery/keys`,
+      issuer: started.issuerV1,
+      audience: `api://${LOCAL_API_CLIENT_ID}`,
+      caCertPem: started.caCertPem,
+      acsConnectionString,
+      mappings: pairs,
+    },
+    60_000,
+  );
+  return { kind: 'reference', store: undefined, url, child };
+}
+
 async function defaultMode(
   options: BenchOptions,
   children: Children,
-  emulators: Emulators,
   setup: SetupOutcome,
-): Promise<Record<string, unknown>> {
-  const { tokens, pairs, started, env } = setup;
+  referencePhases: ReferencePhases,
+): Promise<DefaultFigures> {
+  const { store, emulators, tokens, started, env } = setup;
   const phases: PhaseResult[] = [];
   const report = (phase: PhaseResult): void => {
-    phases.push(phase);
+    if (phase.server === 'service') phases.push(phase);
+    else referencePhases.set(shapeOf(phase), phase);
     log(
-      `  ${phase.name} ${phase.server}: ${round(phase.load.requestsPerSecond)} req/s, p50 ${round(phase.load.latencyMs.p50)} ms, p99 ${round(phase.load.latencyMs.p99)} ms, ${phase.load.non2xx + phase.load.errors} errors, ${phase.upstreamPerRequest.total} upstream calls/request`,
+      `  ${phase.name} ${serverLabel(phase)}: ${round(phase.load.requestsPerSecond)} req/s, p50 ${round(phase.load.latencyMs.p50)} ms, p99 ${round(phase.load.latencyMs.p99)} ms, ${phase.load.non2xx + phase.load.errors} errors, ${phase.upstreamPerRequest.total} upstream calls/request`,
     );
   };
 
@@ -442,32 +518,14 @@ async function defaultMode(
   log(
     `cold pass: first GET ${TOKEN_PATH} of each of ${tokens.length} users on a fresh service (${options.latencyMs} ms latency, 10 connections)`,
   );
-  const ours: Target = { kind: 'service', url: fresh.url, child: fresh.child };
+  const ours: Target = { kind: 'service', store, url: fresh.url, child: fresh.child };
   report(await measure('cold', ours, emulators, tokens, { connections: 10, latencyMs: options.latencyMs, amount: tokens.length }));
 
-  let reference: Target | undefined;
-  if (options.reference) {
-    const acsConnectionString = started.settings['ACS_CONNECTION_STRING'];
-    if (acsConnectionString === undefined) throw new Error('the emulators gave no ACS_CONNECTION_STRING');
-    const child = await forkChild<ReferenceApi>(childModule('reference-server'), { name: 'reference' });
-    children.reference = child;
-    const { url } = await child.call(
-      'start',
-      {
-        jwksUri: `${started.entraUrl}/${LOCAL_TENANT_ID}/discovery/keys`,
-        issuer: started.issuerV1,
-        audience: `api://${LOCAL_API_CLIENT_ID}`,
-        caCertPem: started.caCertPem,
-        acsConnectionString,
-        mappings: pairs,
-      },
-      60_000,
-    );
-    reference = { kind: 'reference', url, child };
-  }
+  // The reference runs once per load shape: in the first store's run.
+  const reference = options.reference && referencePhases.size === 0 ? await startReference(children, setup) : undefined;
 
   // Warm-up (not reported): JIT and connection pools of both servers, same load for each.
-  log('warm-up: 3 s per server (not reported)');
+  log(`warm-up: 3 s ${reference === undefined ? 'for the service' : 'per server'} (not reported)`);
   await measure('warmup', ours, emulators, tokens, { connections: 10, latencyMs: 0, durationSeconds: 3 });
   if (reference !== undefined) await measure('warmup', reference, emulators, tokens, { connections: 10, latencyMs: 0, durationSeconds: 3 });
 
@@ -475,69 +533,82 @@ async function defaultMode(
   const comparisons: Comparison[] = [];
   for (const latencyMs of latencies) {
     for (const connections of options.connections) {
-      log(`steady state: ${latencyMs} ms latency, ${connections} connections, ${options.durationSeconds} s per server`);
+      log(
+        `steady state: ${latencyMs} ms latency, ${connections} connections, ${options.durationSeconds} s ${reference === undefined ? '' : 'per server'}`.trimEnd(),
+      );
       const load = { connections, latencyMs, durationSeconds: options.durationSeconds };
       const mine = await measure('steady', ours, emulators, tokens, load);
       report(mine);
-      if (reference !== undefined) {
-        const theirs = await measure('steady', reference, emulators, tokens, load);
-        report(theirs);
-        comparisons.push(compare(mine, theirs));
-      }
+      if (reference !== undefined) report(await measure('steady', reference, emulators, tokens, load));
+      const theirs = referencePhases.get(shapeOf(mine));
+      if (theirs !== undefined) comparisons.push(compare(mine, theirs));
     }
   }
+  if (reference !== undefined) {
+    await stopChild(children.reference);
+    delete children.reference;
+  }
+  return { phases, comparisons };
+}
 
+/** Every store's phases side by side, the ratios to the reference, and the issue's targets for each store. */
+function printDefaultSummary(options: BenchOptions, runs: readonly DefaultFigures[], referencePhases: ReferencePhases): void {
   log('');
-  log(table(PHASE_HEADERS, phases.map(phaseRow)));
+  log(table(PHASE_HEADERS, sideBySide([...runs.flatMap((run) => run.phases), ...referencePhases.values()]).map(phaseRow)));
+  const comparisons = runs.flatMap((run) => run.comparisons);
   if (comparisons.length > 0) {
     log('');
     log('service vs reference:');
     log(
       table(
-        ['lat ms', 'conns', 'req/s ratio', 'p50 diff ms', 'p50 ratio'],
-        comparisons.map((row) => [row.injectedLatencyMs, row.connections, row.requestsPerSecondRatio, row.p50DifferenceMs, row.p50Ratio]),
+        ['store', 'lat ms', 'conns', 'req/s ratio', 'p50 diff ms', 'p50 ratio'],
+        comparisons.map((row) => [
+          row.store ?? '?',
+          row.injectedLatencyMs,
+          row.connections,
+          row.requestsPerSecondRatio,
+          row.p50DifferenceMs,
+          row.p50Ratio,
+        ]),
       ),
     );
   }
-  const steady = phases.filter((phase) => phase.server === 'service' && phase.name === 'steady');
   const target = (name: string, value: number, goal: string, met: boolean): string =>
     `  ${name}: ${round(value, 3)} (target ${goal}) ${met ? 'MET' : 'NOT MET'}`;
   log('');
   log('targets (one run; the issue asks for the median of 3 on 2 cores):');
-  const maxUpstream = Math.max(...steady.map((phase) => phase.upstreamPerRequest.total));
-  log(target('steady-state upstream calls per request (worst phase)', maxUpstream, '<= 1.05', maxUpstream <= 1.05));
-  const latencyTen = comparisons.find((row) => row.injectedLatencyMs === options.latencyMs && row.connections === 10);
-  if (latencyTen && options.latencyMs > 0) {
-    log(
-      target(
-        `p50 - reference p50 at ${options.latencyMs} ms, 10 conns (ms)`,
-        latencyTen.p50DifferenceMs,
-        '<= 5',
-        latencyTen.p50DifferenceMs <= 5,
-      ),
-    );
+  for (const run of runs) {
+    const store = run.phases[0]?.store ?? '?';
+    const steady = run.phases.filter((phase) => phase.name === 'steady');
+    const maxUpstream = Math.max(...steady.map((phase) => phase.upstreamPerRequest.total));
+    log(target(`${store}: steady-state upstream calls per request (worst phase)`, maxUpstream, '<= 1.05', maxUpstream <= 1.05));
+    const latencyTen = run.comparisons.find((row) => row.injectedLatencyMs === options.latencyMs && row.connections === 10);
+    if (latencyTen && options.latencyMs > 0) {
+      log(
+        target(
+          `${store}: p50 - reference p50 at ${options.latencyMs} ms, 10 conns (ms)`,
+          latencyTen.p50DifferenceMs,
+          '<= 5',
+          latencyTen.p50DifferenceMs <= 5,
+        ),
+      );
+    }
+    const zeroFifty = run.comparisons.find((row) => row.injectedLatencyMs === 0 && row.connections === 50);
+    if (zeroFifty) {
+      log(
+        target(
+          `${store}: req/s / reference req/s at 0 ms, 50 conns`,
+          zeroFifty.requestsPerSecondRatio,
+          '>= 0.8',
+          zeroFifty.requestsPerSecondRatio >= 0.8,
+        ),
+      );
+    }
   }
-  const zeroFifty = comparisons.find((row) => row.injectedLatencyMs === 0 && row.connections === 50);
-  if (zeroFifty)
-    log(
-      target(
-        'req/s / reference req/s at 0 ms, 50 conns',
-        zeroFifty.requestsPerSecondRatio,
-        '>= 0.8',
-        zeroFifty.requestsPerSecondRatio >= 0.8,
-      ),
-    );
-
-  return { phases, comparisons };
 }
 
-async function memoryMode(
-  options: BenchOptions,
-  children: Children,
-  emulators: Emulators,
-  setup: SetupOutcome,
-): Promise<Record<string, unknown>> {
-  const { tokens, started, env } = setup;
+async function memoryMode(options: BenchOptions, children: Children, setup: SetupOutcome): Promise<Record<string, unknown>> {
+  const { store, emulators, tokens, started, env } = setup;
   if (children.service === undefined) throw new Error('memory mode: the setup started no service');
   let service = children.service;
   let url = setup.serviceUrl;
@@ -572,7 +643,7 @@ async function memoryMode(
         () => undefined,
       );
     }, 1000);
-    const phase = await measure(`pass ${pass}`, { kind: 'service', url, child: service }, emulators, tokens, {
+    const phase = await measure(`pass ${pass}`, { kind: 'service', store, url, child: service }, emulators, tokens, {
       connections,
       latencyMs: options.latencyMs,
       amount: tokens.length,
@@ -610,11 +681,52 @@ async function memoryMode(
 // ---------------------------------------------------------------- main
 
 interface SetupOutcome {
+  readonly store: MappingStoreKind;
+  readonly emulators: Emulators;
   readonly started: Awaited<ReturnType<EmulatorsApi['start']>>;
   readonly env: Record<string, string>;
   readonly tokens: string[];
   readonly pairs: MappingPair[];
   readonly serviceUrl: string;
+}
+
+/** One store's emulators and first service, its users' tokens and their mappings (not measured). */
+async function setUpStore(
+  options: BenchOptions,
+  children: Children,
+  store: MappingStoreKind,
+  elapsed: () => string,
+): Promise<SetupOutcome> {
+  const emulators = await forkChild<EmulatorsApi>(childModule('emulators-process'), { name: `emulators (${store})`, env: process.env });
+  children.emulators = emulators;
+  const started = await emulators.call('start', { users: options.users, store }, 120_000);
+  const env = serviceEnv(store, started.settings);
+  const first = await startService(env, started.caCertPem);
+  children.service = first.child;
+
+  log(`setup: minting ${options.users} user tokens [${elapsed()}]`);
+  const tokens = await mintTokens(emulators, options.users);
+  await emulators.call('setLatency', { ms: 0 });
+  let pairs: MappingPair[];
+  if (options.setup === 'api') {
+    log(`setup: POST /api/user for each user, ${options.setupConcurrency} at a time (not measured) [${elapsed()}]`);
+    pairs = await createMappingsThroughApi(first.url, started.oids, tokens, options.setupConcurrency);
+  } else {
+    const where = store === 'graph' ? 'ACS and Graph emulators' : 'ACS emulator and the table';
+    log(`setup: seeding ${options.users} identities and mappings in the ${where} [${elapsed()}]`);
+    pairs = await emulators.call('seedMappings', { env }, 300_000);
+  }
+  log(`setup done [${elapsed()}]`);
+  return { store, emulators, started, env, tokens, pairs, serviceUrl: first.url };
+}
+
+/** Stop a store's processes (the reference too, if it is still running), so the next store starts on an idle machine. */
+async function stopStore(children: Children): Promise<void> {
+  await Promise.allSettled([stopChild(children.reference), stopChild(children.service)]);
+  await stopChild(children.emulators);
+  delete children.reference;
+  delete children.service;
+  delete children.emulators;
 }
 
 async function main(): Promise<void> {
@@ -631,54 +743,51 @@ async function main(): Promise<void> {
 
   try {
     log(
-      `acs-auth-server bench (${options.mode} mode): ${options.users} users, ${options.latencyMs} ms per upstream call, connections ${options.connections.join(',')}, ${options.durationSeconds} s per phase`,
+      `acs-auth-server bench (${options.mode} mode): stores ${options.stores.join(',')}, ${options.users} users, ${options.latencyMs} ms per upstream call, connections ${options.connections.join(',')}, ${options.durationSeconds} s per phase`,
     );
     compiled = await compileForBench();
     log(`compiled src/ and bench/ for the child processes [${elapsed()}]`);
-    const emulators = await forkChild<EmulatorsApi>(childModule('emulators-process'), { name: 'emulators', env: process.env });
-    children.emulators = emulators;
-    const started = await emulators.call('start', { users: options.users }, 120_000);
-    const env = serviceEnv(started.settings);
-    const first = await startService(env, started.caCertPem);
-    children.service = first.child;
 
-    log(`setup: minting ${options.users} user tokens [${elapsed()}]`);
-    const tokens = await mintTokens(emulators, options.users);
-    await emulators.call('setLatency', { ms: 0 });
-    let pairs: MappingPair[];
-    if (options.setup === 'api') {
-      log(`setup: POST /api/user for each user, ${options.setupConcurrency} at a time (not measured) [${elapsed()}]`);
-      pairs = await createMappingsThroughApi(first.url, started.oids, tokens, options.setupConcurrency);
-    } else {
-      log(`setup: seeding ${options.users} identities and mappings in the emulators [${elapsed()}]`);
-      pairs = await emulators.call(
-        'seedMappings',
-        { extensionName: env['GRAPH_EXTENSION_NAME'] ?? 'com.contoso.identityMapping' },
-        300_000,
+    const stores: Record<string, unknown>[] = [];
+    const defaultRuns: DefaultFigures[] = [];
+    const referencePhases: ReferencePhases = new Map();
+    for (const store of options.stores) {
+      log('');
+      log(`=== ${store} store (MAPPING_STORE=${store}) [${elapsed()}]`);
+      const setup = await setUpStore(options, children, store, elapsed);
+      let figures: Record<string, unknown>;
+      if (options.mode === 'memory') figures = await memoryMode(options, children, setup);
+      else {
+        const run = await defaultMode(options, children, setup, referencePhases);
+        defaultRuns.push(run);
+        figures = { ...run };
+      }
+      stores.push({
+        store,
+        serviceSettings: Object.fromEntries(
+          Object.entries(setup.env).filter(([name]) => !SECRET_SETTING_NAMES.includes(name) && !AZURE_SETTING_NAMES.includes(name)),
+        ),
+        serviceMappingCache,
+        emulatorMemory: memoryFigures(await setup.emulators.call('memory')),
+        ...figures,
+      });
+      await stopStore(children);
+    }
+    if (options.mode === 'default') printDefaultSummary(options, defaultRuns, referencePhases);
+
+    // The seals are the Graph store's (the table store's access control stands in for them).
+    const sealCost = options.stores.includes('graph') ? measureSealCost() : undefined;
+    if (sealCost !== undefined) {
+      log('');
+      log(
+        `mapping seals: ${sealCost.cpuMicrosecondsPerVerification} µs CPU per verification, ${sealCost.cpuMicrosecondsPerSeal} µs per seal ` +
+          `(${sealCost.verifications} verifications; Graph store, paid on a mapping-cache miss only, no upstream call)`,
       );
     }
-    log(`setup done [${elapsed()}]`);
-    const setup: SetupOutcome = { started, env, tokens, pairs, serviceUrl: first.url };
 
-    const figures =
-      options.mode === 'memory'
-        ? await memoryMode(options, children, emulators, setup)
-        : await defaultMode(options, children, emulators, setup);
-    const sealCost = measureSealCost();
-    log('');
-    log(
-      `mapping seals: ${sealCost.cpuMicrosecondsPerVerification} µs CPU per verification, ${sealCost.cpuMicrosecondsPerSeal} µs per seal ` +
-        `(${sealCost.verifications} verifications; paid on a mapping-cache miss only, no upstream call)`,
-    );
-
-    const emulatorMemory = memoryFigures(await emulators.call('memory'));
     const result = {
       generatedAt: new Date().toISOString(),
       options,
-      serviceSettings: Object.fromEntries(
-        Object.entries(env).filter(([name]) => !SECRET_SETTING_NAMES.includes(name) && !AZURE_SETTING_NAMES.includes(name)),
-      ),
-      serviceMappingCache,
       machine: {
         node: process.version,
         platform: process.platform,
@@ -687,8 +796,8 @@ async function main(): Promise<void> {
         totalMemoryMb: Math.round(totalmem() / MB),
       },
       emulatorLimits: 'ACS request limits and the Graph throttle are lifted for the benchmark',
-      emulatorMemory,
-      ...figures,
+      stores,
+      ...(options.mode === 'default' ? { reference: [...referencePhases.values()] } : {}),
       sealCost,
       elapsedSeconds: round((Date.now() - startedAt) / 1000, 1),
     };
@@ -704,8 +813,7 @@ async function main(): Promise<void> {
     log('');
     log(`results written to ${path.relative(process.cwd(), out)} [${elapsed()}]`);
   } finally {
-    await Promise.allSettled([stopChild(children.reference), stopChild(children.service)]);
-    await stopChild(children.emulators);
+    await stopStore(children);
     await compiled?.cleanup();
     clearTimeout(watchdog);
   }
