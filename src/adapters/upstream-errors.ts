@@ -50,3 +50,21 @@ export function fromTransportFailure(upstream: Upstream, cause: unknown): Upstre
   if (isTimeout(cause)) return new UpstreamError(upstream, 'timeout', 'did not answer in time', { cause });
   return new UpstreamError(upstream, 'unavailable', 'could not be reached', { cause });
 }
+
+/** @azure/identity's failures to get a token (no managed identity, a refused or unusable credential). */
+const CREDENTIAL_FAILURES = new Set([
+  'CredentialUnavailableError',
+  'AuthenticationError',
+  'AggregateAuthenticationError',
+  'AuthenticationRequiredError',
+]);
+
+/**
+ * The service's own credential (DefaultAzureCredential: the managed identity in Azure) could not get a
+ * token, so the upstream was never asked: a deployment problem, answered 502 like the upstream refusing
+ * the credential, not a 503 that invites retries which cannot succeed. Undefined for any other error.
+ */
+export function fromCredentialFailure(upstream: Upstream, error: unknown, hint: string): UpstreamError | undefined {
+  if (!(error instanceof Error) || !CREDENTIAL_FAILURES.has(error.name)) return undefined;
+  return new UpstreamError(upstream, 'error', `the service could not get a token for it (${error.name}); ${hint}`, { cause: error });
+}

@@ -3,7 +3,7 @@ import { isRestError } from '@azure/core-rest-pipeline';
 
 import { AppError, IdentityNotFoundError, IdentityNotOwnedError, InvalidTeamsTokenError, UpstreamError } from '../../errors/app-errors';
 import type { AcsIdentities } from '../../services/ports';
-import { fromTransportFailure, fromUpstreamStatus } from '../upstream-errors';
+import { fromCredentialFailure, fromTransportFailure, fromUpstreamStatus } from '../upstream-errors';
 import { ORIGINAL_RETRY_AFTER } from '../retry-after-cap';
 
 /**
@@ -19,6 +19,8 @@ type Operation = 'identity' | 'teams';
 
 function translate(error: unknown, operation: Operation): Error {
   if (error instanceof AppError) return error;
+  const credential = fromCredentialFailure('acs', error, "check that the app's managed identity is on and holds a role on the resource");
+  if (credential !== undefined) return credential;
   if (!isRestError(error) || error.statusCode === undefined) return fromTransportFailure('acs', error);
   const status = error.statusCode;
   const code = error.code ?? '';

@@ -4,7 +4,7 @@ import { isRestError, type RestError } from '@azure/core-rest-pipeline';
 import { AppError, IdentityMappedElsewhereError, UpstreamError } from '../../errors/app-errors';
 import type { MappingStore, MappingTarget, SealedMapping, StoredMapping } from '../../services/ports';
 import { ORIGINAL_RETRY_AFTER } from '../retry-after-cap';
-import { fromTransportFailure, fromUpstreamStatus } from '../upstream-errors';
+import { fromCredentialFailure, fromTransportFailure, fromUpstreamStatus } from '../upstream-errors';
 
 /**
  * The identity mappings in an Azure Table Storage table that only this service can write (its managed
@@ -87,6 +87,12 @@ function isTableNotFound(error: unknown): boolean {
 /** Translate a Tables failure the store has no specific meaning for. */
 export function translateStorageError(error: unknown): Error {
   if (error instanceof AppError) return error;
+  const credential = fromCredentialFailure(
+    'storage',
+    error,
+    "check that the app's managed identity is on (and AZURE_CLIENT_ID for a user-assigned one)",
+  );
+  if (credential !== undefined) return credential;
   if (!isRestError(error) || error.statusCode === undefined) return fromTransportFailure('storage', error);
   const status = error.statusCode;
   if (status === 401 || status === 403) {
