@@ -148,7 +148,10 @@ export function createGraphMappingStore(
       } catch (error) {
         if (error instanceof GraphError && error.statusCode === 400) {
           const message = messageOf(error);
-          if (/already exists/i.test(message)) return 'exists';
+          // Ours, when the Graph client retried a POST whose first answer (a 503, 504) came after the write
+          // landed: the retry then meets our own extension. Anyone else's: another create won.
+          if (/already exists/i.test(message))
+            return (await currentExtension(target))?.[ACS_ID_PROPERTY] === mapping.acsUserId ? 'created' : 'exists';
           if (/maximum number of extensions/i.test(message)) throw new MappingLimitReachedError({ cause: error });
         }
         throw translate(error);
