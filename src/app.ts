@@ -22,7 +22,7 @@ import type { IdentityService } from './services/identity-service';
 
 /** What the app is built from: the config it needs and the already-built service parts. */
 export interface AppDependencies {
-  readonly config: Pick<Config, 'environment' | 'server' | 'entra' | 'acs' | 'rateLimits'>;
+  readonly config: Pick<Config, 'environment' | 'server' | 'entra' | 'acs' | 'rateLimits' | 'mappings'>;
   readonly logger: Logger;
   readonly validateToken: EntraTokenValidator;
   readonly identities: IdentityService;
@@ -74,6 +74,7 @@ export function createApp(deps: AppDependencies): Express {
         requiredScope: config.entra.requiredScope,
         tokenScopes: config.acs.tokenScopes,
         adminRole: config.entra.adminRole,
+        mappingStore: config.mappings.store,
       }),
     ),
   );

@@ -18,10 +18,11 @@ export type * from './openapi-types';
  */
 export function createOpenApiDocument(options: OpenApiDocumentOptions): OpenApiDocument {
   const { requiredScope, tokenScopes, adminRole } = options;
+  const graph = options.mappingStore === 'graph';
   return {
     openapi: '3.1.0',
     jsonSchemaDialect: 'https://spec.openapis.org/oas/3.1/dialect/base',
-    info: documentInfo(requiredScope),
+    info: documentInfo(requiredScope, graph),
     ...(options.serverUrl === undefined ? {} : { servers: [{ url: options.serverUrl }] }),
     tags: [
       { name: 'identity', description: "The caller's ACS identity mapping." },
@@ -31,9 +32,9 @@ export function createOpenApiDocument(options: OpenApiDocumentOptions): OpenApiD
     ],
     security: [{ [SECURITY_SCHEME]: [requiredScope] }],
     paths: {
-      '/api/user': userIdentityPath(requiredScope),
-      '/api/user/{userObjectId}': adminErasurePath(requiredScope, adminRole),
-      '/api/token': tokenPath(requiredScope, tokenScopes),
+      '/api/user': userIdentityPath(requiredScope, graph),
+      '/api/user/{userObjectId}': adminErasurePath(requiredScope, adminRole, graph),
+      '/api/token': tokenPath(requiredScope, tokenScopes, graph),
       '/api/token/teams': teamsTokenPath(requiredScope),
       '/api/openapi.json': OPENAPI_DOCUMENT_PATH,
       '/health': HEALTH_PATH,
@@ -42,16 +43,29 @@ export function createOpenApiDocument(options: OpenApiDocumentOptions): OpenApiD
   };
 }
 
-function documentInfo(requiredScope: string): OpenApiInfo {
+/** How the mappings are kept, as the document's description says it. */
+function storeDescription(graph: boolean): string[] {
+  return graph
+    ? [
+        'Each Entra ID user gets one ACS identity, stored in a Microsoft Graph open extension on the user',
+        '(named by GRAPH_EXTENSION_NAME, `com.contoso.identityMapping` by default, property `acsUserIdentity`).',
+        'Every mapping carries a seal (property `acsUserIdentitySeal`, an HMAC under a key only this service holds); a mapping',
+        'whose seal does not verify for the caller is never used and answers 409 `mapping_untrusted`.',
+      ]
+    : [
+        'Each Entra ID user gets one ACS identity, stored in an Azure Table Storage table that only this service can write,',
+        "keyed by the token's tenant and object ids. A mapping made for another Communication Services resource is never used",
+        'and answers 409 `mapping_untrusted`.',
+      ];
+}
+
+function documentInfo(requiredScope: string, graph: boolean): OpenApiInfo {
   return {
     title: 'ACS authentication server',
     version: '1.0.0',
     summary: 'Maps Microsoft Entra ID users to Azure Communication Services identities and issues ACS access tokens.',
     description: [
-      'Each Entra ID user gets one ACS identity, stored in a Microsoft Graph open extension on the user',
-      '(named by GRAPH_EXTENSION_NAME, `com.contoso.identityMapping` by default, property `acsUserIdentity`).',
-      'Every mapping carries a seal (property `acsUserIdentitySeal`, an HMAC under a key only this service holds); a mapping',
-      'whose seal does not verify for the caller is never used and answers 409 `mapping_untrusted`.',
+      ...storeDescription(graph),
       '',
       `Every \`/api\` operation needs a delegated Entra ID access token for this API carrying the scope \`${requiredScope}\`;`,
       'this document (`/api/openapi.json`) and the interactive docs (`/api/docs`) are public.',
@@ -63,7 +77,7 @@ function documentInfo(requiredScope: string): OpenApiInfo {
       '',
       'HEAD is answered like GET, without a body, only where it has no effect: `/health` (for liveness probes),',
       '`/api/openapi.json` and `/api/docs`. The other routes answer HEAD with 405 and an `Allow` header, after',
-      'authentication, and do nothing (a GET there calls Graph or issues a token).',
+      `authentication, and do nothing (a GET there ${graph ? 'calls Graph' : 'reads the table'} or issues a token).`,
     ].join('\n'),
     license: { name: 'MIT', identifier: 'MIT' },
   };

@@ -19,11 +19,12 @@ import type { OpenApiOperation, OpenApiParameter, OpenApiPathItem, OpenApiRespon
  * exchange (`/api/token/teams`), one builder each, as routes/token-router.ts answers them. The
  * query parameters are built from the deployment's ACS token scopes, the only ones a caller may ask for.
  */
-export function tokenPath(requiredScope: string, tokenScopes: readonly string[]): OpenApiPathItem {
+/** `graph`: the service runs on the Graph store (On-Behalf-Of, Graph's extension limit); false for the table store. */
+export function tokenPath(requiredScope: string, tokenScopes: readonly string[], graph: boolean): OpenApiPathItem {
   return {
-    get: issueToken(requiredScope, tokenScopes),
-    post: issueTokenCreatingIdentity(requiredScope, tokenScopes),
-    delete: revokeTokens(requiredScope),
+    get: issueToken(requiredScope, tokenScopes, graph),
+    post: issueTokenCreatingIdentity(requiredScope, tokenScopes, graph),
+    delete: revokeTokens(requiredScope, graph),
   };
 }
 
@@ -54,7 +55,7 @@ export function teamsTokenPath(requiredScope: string): OpenApiPathItem {
   };
 }
 
-function issueToken(requiredScope: string, tokenScopes: readonly string[]): OpenApiOperation {
+function issueToken(requiredScope: string, tokenScopes: readonly string[], graph: boolean): OpenApiOperation {
   return {
     operationId: 'issueToken',
     tags: ['token'],
@@ -64,7 +65,7 @@ function issueToken(requiredScope: string, tokenScopes: readonly string[]): Open
     responses: {
       '201': success('A token was issued.', 'AccessToken'),
       '400': BAD_QUERY,
-      '401': unauthorized(true),
+      '401': unauthorized(graph),
       '403': forbidden(requiredScope),
       '404': NO_IDENTITY,
       '409': UNTRUSTED_OR_NOT_OWNED,
@@ -73,7 +74,7 @@ function issueToken(requiredScope: string, tokenScopes: readonly string[]): Open
   };
 }
 
-function issueTokenCreatingIdentity(requiredScope: string, tokenScopes: readonly string[]): OpenApiOperation {
+function issueTokenCreatingIdentity(requiredScope: string, tokenScopes: readonly string[], graph: boolean): OpenApiOperation {
   return {
     operationId: 'issueTokenCreatingIdentity',
     tags: ['token'],
@@ -87,26 +88,28 @@ function issueTokenCreatingIdentity(requiredScope: string, tokenScopes: readonly
         ['bad_request'],
       ),
       ...bodyRefusals(),
-      '401': unauthorized(true),
+      '401': unauthorized(graph),
       '403': forbidden(requiredScope),
       '404': failure('The mapped identity no longer exists and the stale mapping could not be removed; try again.', ['identity_not_found']),
       '409': failure(
-        `The mapped identity belongs to another ACS resource (\`identity_not_owned\`), or the user has the maximum number of open extensions (\`mapping_limit_reached\`). ${UNTRUSTED_TEXT} This route never replaces an untrusted mapping.`,
-        ['identity_not_owned', 'mapping_limit_reached', 'mapping_untrusted'],
+        `The mapped identity belongs to another ACS resource (\`identity_not_owned\`)${graph ? ', or the user has the maximum number of open extensions (`mapping_limit_reached`)' : ''}, or other requests kept creating and deleting the mapping meanwhile (\`mapping_changed\`; try again). ${UNTRUSTED_TEXT} This route never replaces an untrusted mapping.`,
+        graph
+          ? ['identity_not_owned', 'mapping_limit_reached', 'mapping_untrusted', 'mapping_changed']
+          : ['identity_not_owned', 'mapping_untrusted', 'mapping_changed'],
       ),
       ...UPSTREAM_FAILURES,
     },
   };
 }
 
-function revokeTokens(requiredScope: string): OpenApiOperation {
+function revokeTokens(requiredScope: string, graph: boolean): OpenApiOperation {
   return {
     operationId: 'revokeTokens',
     tags: ['token'],
     summary: "Revoke every ACS access token of the caller's identity",
     responses: {
       '204': success('Revoked.', undefined),
-      '401': unauthorized(true),
+      '401': unauthorized(graph),
       '403': forbidden(requiredScope),
       '404': NO_IDENTITY,
       '409': UNTRUSTED_OR_NOT_OWNED,

@@ -123,4 +123,9 @@ export interface OpenApiDocumentOptions {
   readonly tokenScopes: readonly string[];
   /** App role that admin erasure needs (ENTRA_ADMIN_ROLE). */
   readonly adminRole: string;
+  /**
+   * Where the mappings are (MAPPING_STORE): what a Graph store adds (On-Behalf-Of and its claims
+   * challenges, Graph's extension limit, seals) is described only when the service runs on it.
+   */
+  readonly mappingStore: 'graph' | 'table';
 }

@@ -31,6 +31,8 @@ export async function issueTokenCreatingIdentity(
     // Get-or-create never replaces an untrusted mapping: that loses an identity, which only POST /api/user may ask for.
     const ensured = await getOrCreateIdentity(ctx, caller, target, request, 'refuse');
     ctx.cache.set(keyOf(caller), ensured.acsUserId);
+    // The same record as POST /api/user writes: which identity belongs to whom, for erasure and audit.
+    if (ensured.created) ctx.logger.info({ oid: caller.oid, acsUserId: ensured.acsUserId }, 'created and mapped an ACS identity');
     if (ensured.token) return { ...ensured.token, acsUserId: ensured.acsUserId, created: ensured.created };
     try {
       const token = await withVerifiedAcsIdentity(ctx, caller, target, ensured.acsUserId, (id) => ctx.acs.issueToken(id, request));

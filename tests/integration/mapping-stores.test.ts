@@ -163,6 +163,10 @@ describe.each(MAPPING_STORES)('the API on the %s store', (store) => {
 
       const first = tokenBody(await service.http.post('/api/token').set(auth).expect(201));
       expect(first.user.communicationUserId).toMatch(ACS_ID);
+      // Logged as POST /api/user logs it: the record of which identity belongs to whom.
+      expect(service.logs).toContainEqual(
+        expect.objectContaining({ msg: 'created and mapped an ACS identity', oid: ALICE, acsUserId: first.user.communicationUserId }),
+      );
       expect(await service.mappings.mappedIdentityOf(ALICE)).toBe(first.user.communicationUserId);
       const again = tokenBody(await service.http.post('/api/token').set(auth).expect(201));
       expect(again.user.communicationUserId).toBe(first.user.communicationUserId);
@@ -215,6 +219,16 @@ describe.each(MAPPING_STORES)('the API on the %s store', (store) => {
         .expect(201);
       expect(storeCalls()).toBe(before);
     });
+  });
+
+  it('describes the store it runs on in its OpenAPI document', async () => {
+    // The operations and the description; the error-code schema lists the whole vocabulary on either store.
+    const { info, paths } = (await service.http.get('/api/openapi.json').expect(200)).body as { info: unknown; paths: unknown };
+    const document = JSON.stringify({ info, paths });
+    const graphOnly = ['mapping_limit_reached', 'interaction_required', 'acsUserIdentitySeal', 'open extension'];
+    const present = graphOnly.filter((term) => document.includes(term));
+    expect(present).toEqual(store === 'graph' ? graphOnly : []);
+    expect(document.includes('Azure Table Storage')).toBe(store === 'table');
   });
 
   describe('one identity per user, one user per identity', () => {
