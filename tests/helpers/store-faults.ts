@@ -18,6 +18,8 @@ export interface StoreFaults {
   slowReads(ms: number): void;
   /** The next mapping write is applied, but its answer is lost (the connection drops). */
   loseNextWriteAnswer(): void;
+  /** The next mapping write is applied, but answered 503 (the SDKs retry it, and meet their own write). */
+  answerNextWriteWith503(): void;
   /** The next mapping removal is applied, but its answer is lost. */
   loseNextRemoveAnswer(): void;
   clear(): void;
@@ -39,6 +41,7 @@ export function storeFaultsOf(service: Pick<TestService, 'store' | 'local' | 'ta
       slowReads: (ms) => tableProxy.delay(TABLE_READ, ms),
       loseNextWriteAnswer: () => tableProxy.loseAnswer(TABLE_WRITE, 1),
       loseNextRemoveAnswer: () => tableProxy.loseAnswer(TABLE_REMOVE, 1),
+      answerNextWriteWith503: () => tableProxy.failAfterApplying(TABLE_WRITE, 503, 1),
       clear: () => tableProxy.clear(),
     };
   }
@@ -51,6 +54,7 @@ export function storeFaultsOf(service: Pick<TestService, 'store' | 'local' | 'ta
     slowReads: (ms) => faults.setLatency(ms, 'user.get'),
     loseNextWriteAnswer: () => faults.inject({ route: 'extensions.create', status: 500, afterHandler: true, dropConnection: true }),
     loseNextRemoveAnswer: () => faults.inject({ route: 'extensions.delete', status: 500, afterHandler: true, dropConnection: true }),
+    answerNextWriteWith503: () => faults.inject({ route: 'extensions.create', status: 503, afterHandler: true }),
     clear: () => faults.clear(),
   };
 }

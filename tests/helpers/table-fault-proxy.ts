@@ -18,7 +18,7 @@ export interface RequestMatch {
 }
 
 /** What the proxy did with a request. */
-export type ProxyAction = 'forwarded' | 'delayed' | 'lost answer' | `failed ${FailStatus}`;
+export type ProxyAction = 'forwarded' | 'delayed' | 'lost answer' | `failed ${FailStatus}` | `applied, answered ${FailStatus}`;
 
 export type FailStatus = 429 | 500 | 503;
 
@@ -41,6 +41,8 @@ export interface TableFaultProxy {
   delay(match: RequestMatch, ms: number, times?: number): void;
   /** Forward matching requests, let Azurite apply them, then destroy the client's connection without an answer. */
   loseAnswer(match: RequestMatch, times?: number): void;
+  /** Forward matching requests, let Azurite apply them, then answer `status` instead of Azurite's answer (a late 503 from the front end). */
+  failAfterApplying(match: RequestMatch, status: FailStatus, times?: number): void;
   /** Reset every new connection at once, and the open ones now (the store is unreachable), until `available()`. */
   unavailable(): void;
   available(): void;
@@ -65,7 +67,8 @@ export interface TableFaultProxyOptions {
 type Fault =
   | { readonly kind: 'fail'; readonly status: FailStatus; readonly retryAfterSeconds?: number }
   | { readonly kind: 'delay'; readonly ms: number }
-  | { readonly kind: 'loseAnswer' };
+  | { readonly kind: 'loseAnswer' }
+  | { readonly kind: 'failAfterApplying'; readonly status: FailStatus };
 
 interface Rule {
   readonly match: RequestMatch;
@@ -98,6 +101,7 @@ export async function startTableFaultProxy(options: TableFaultProxyOptions): Pro
     fail: (match, answer) => state.arm(match, { kind: 'fail', status: answer.status, ...pick(answer.retryAfterSeconds) }, answer.times),
     delay: (match, ms, times) => state.arm(match, { kind: 'delay', ms }, times),
     loseAnswer: (match, times) => state.arm(match, { kind: 'loseAnswer' }, times),
+    failAfterApplying: (match, status, times) => state.arm(match, { kind: 'failAfterApplying', status }, times),
     unavailable: () => state.setUnavailable(true),
     available: () => state.setUnavailable(false),
     clear: () => state.clear(),
@@ -176,10 +180,11 @@ class ProxyState {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     const fault = this.#take(method, path);
     this.seen.push({ method, path, action: actionOf(fault) });
-    if (fault === undefined) this.#forward(req, res, body, false);
+    if (fault === undefined) this.#forward(req, res, body, 'answer');
     else if (fault.kind === 'fail') answerStorageError(req, res, fault.status, fault.retryAfterSeconds);
-    else if (fault.kind === 'delay') this.#later(fault.ms, () => this.#forward(req, res, body, false));
-    else this.#forward(req, res, body, true);
+    else if (fault.kind === 'delay') this.#later(fault.ms, () => this.#forward(req, res, body, 'answer'));
+    else if (fault.kind === 'loseAnswer') this.#forward(req, res, body, 'drop');
+    else this.#forward(req, res, body, fault.status);
   }
 
   #take(method: string, path: string): Fault | undefined {
@@ -204,8 +209,11 @@ class ProxyState {
     this.#timers.add(timer);
   }
 
-  /** Send the request on to Azurite; with `loseAnswer`, read its whole answer (so it applied) and drop the client. */
-  #forward(req: IncomingMessage, res: ServerResponse, body: Buffer, loseAnswer: boolean): void {
+  /**
+   * Send the request on to Azurite and pass its answer back (`answer`); or read its whole answer (so it
+   * applied) and then drop the client (`drop`) or answer it with a storage error of that status.
+   */
+  #forward(req: IncomingMessage, res: ServerResponse, body: Buffer, then: 'answer' | 'drop' | FailStatus): void {
     const upstream = httpsRequest(
       {
         host: this.target.hostname,
@@ -216,9 +224,14 @@ class ProxyState {
         agent: this.#agent,
       },
       (answer) => {
-        if (loseAnswer) {
+        if (then === 'drop') {
           answer.resume();
           answer.once('end', () => req.socket.destroy());
+          return;
+        }
+        if (then !== 'answer') {
+          answer.resume();
+          answer.once('end', () => answerStorageError(req, res, then, undefined));
           return;
         }
         res.writeHead(answer.statusCode ?? 502, endToEnd(answer.headers));
@@ -234,6 +247,7 @@ class ProxyState {
 function actionOf(fault: Fault | undefined): ProxyAction {
   if (fault === undefined) return 'forwarded';
   if (fault.kind === 'fail') return `failed ${fault.status}`;
+  if (fault.kind === 'failAfterApplying') return `applied, answered ${fault.status}`;
   return fault.kind === 'delay' ? 'delayed' : 'lost answer';
 }
 

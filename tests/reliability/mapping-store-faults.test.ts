@@ -89,6 +89,19 @@ describe.each(MAPPING_STORES)('the %s store failing', (store) => {
       await expectStoreInvariants(service);
     });
 
+    it('a write applied but answered 503, retried by the SDK: its own write counts as created (one identity, no orphan)', async () => {
+      faults().answerNextWriteWith503();
+      const created = userBody(
+        await service.http
+          .post('/api/user')
+          .set(await auth())
+          .expect(201),
+      ).acsUserIdentity;
+      expect(service.local.acs.aliveIdentityIds()).toEqual([created]);
+      expect(await service.mappings.mappedIdentityOf(ALICE)).toBe(created);
+      await expectStoreInvariants(service);
+    });
+
     it('a removal applied whose answer is lost: 204, identity and mapping gone', async () => {
       const created = userBody(
         await service.http
