@@ -92,7 +92,8 @@ export const STORAGE_ACCOUNT_PROPERTIES: Readonly<Record<string, boolean | strin
 };
 
 /** App settings read by App Service itself or its agents, not by the service. */
-export const PLATFORM_SETTING = /^(WEBSITE_|SCM_|APPLICATIONINSIGHTS_|ApplicationInsightsAgent_)/;
+/** Read by App Service or an Azure SDK, not by the service's config (AZURE_TOKEN_CREDENTIALS: @azure/identity's DefaultAzureCredential). */
+export const PLATFORM_SETTING = /^(WEBSITE_|SCM_|APPLICATIONINSIGHTS_|ApplicationInsightsAgent_|AZURE_TOKEN_CREDENTIALS$)/;
 
 /** SKUs on which App Service cannot keep an app loaded (Free and Shared). */
 export const SKUS_WITHOUT_ALWAYS_ON: readonly string[] = ['F1', 'D1'];
@@ -810,7 +811,9 @@ export function appSettingProblems(simulation: Simulation, expected: ScenarioExp
   const aliases = new Set(Object.values(LEGACY_ALIASES).flat());
   for (const name of settings.keys()) {
     if (aliases.has(name)) problems.push(`app setting ${name} is a deprecated alias; use its new name`);
-    else if (name.startsWith('AZURE_'))
+    // AZURE_TOKEN_CREDENTIALS only narrows DefaultAzureCredential's chain (to the managed identity); every other
+    // AZURE_* setting would hand it a credential of its own (a client secret, a certificate) outside the config.
+    else if (name.startsWith('AZURE_') && name !== 'AZURE_TOKEN_CREDENTIALS')
       problems.push(`app setting ${name} is read by DefaultAzureCredential, not by this service's config`);
     else if (!serviceNames.has(name) && !PLATFORM_SETTING.test(name))
       problems.push(`app setting ${name} is neither read by the service (SETTING_NAMES) nor a platform setting`);
@@ -873,6 +876,9 @@ export function appSettingProblems(simulation: Simulation, expected: ScenarioExp
   expectSetting('TRUST_PROXY', '1');
   expectSetting('WEBSITE_RUN_FROM_PACKAGE', '1');
   expectSetting('SCM_DO_BUILD_DURING_DEPLOYMENT', 'false');
+  // DefaultAzureCredential tries the managed identity only: a missing identity fails at once and plainly, instead of
+  // falling through to developer credentials (Azure CLI, VS Code) that an App Service never has.
+  expectSetting('AZURE_TOKEN_CREDENTIALS', 'ManagedIdentityCredential');
   if (expected.enableApplicationInsights) {
     if (!valueOf('APPLICATIONINSIGHTS_CONNECTION_STRING'))
       problems.push('Application Insights is enabled but APPLICATIONINSIGHTS_CONNECTION_STRING is empty');

@@ -172,6 +172,8 @@ function appServiceSettings(identityHeader: string): Record<string, string> {
     MAPPING_TABLE_ENDPOINT: proxy.url,
     IDENTITY_ENDPOINT: identity.url,
     IDENTITY_HEADER: identityHeader,
+    // As the ARM template sets it: DefaultAzureCredential uses the managed identity and nothing else.
+    AZURE_TOKEN_CREDENTIALS: 'ManagedIdentityCredential',
     NODE_EXTRA_CA_CERTS: temp.path('ca.pem'),
   };
 }
