@@ -124,7 +124,10 @@ interface MappingRows {
 
 function mappingRows(client: TableClient, timeoutMs: number): MappingRows {
   const deadline = () => ({ abortSignal: AbortSignal.timeout(timeoutMs) });
-  /** Set once the table is being made by us, so a missing table is made once, not once per request. */
+  /**
+   * The table being made, shared by every request that found it missing meanwhile. (The SDK's createTable
+   * already treats "another instance made it first", 409 TableAlreadyExists, as done.)
+   */
   let tableReady: Promise<void> | undefined;
 
   async function call<T>(work: () => Promise<T>): Promise<T> {
@@ -133,14 +136,12 @@ function mappingRows(client: TableClient, timeoutMs: number): MappingRows {
     } catch (error) {
       if (!isTableNotFound(error)) throw translateStorageError(error);
     }
-    tableReady ??= client.createTable(deadline()).then(
-      () => undefined,
-      (error: unknown) => {
-        tableReady = undefined;
-        throw translateStorageError(error);
-      },
-    );
-    await tableReady;
+    tableReady ??= client.createTable(deadline()).finally(() => {
+      tableReady = undefined;
+    });
+    await tableReady.catch((error: unknown) => {
+      throw translateStorageError(error);
+    });
     try {
       return await work();
     } catch (error) {
