@@ -20,7 +20,7 @@ import {
 } from '../../src/admin/mapping-maintenance';
 import type { AdoptionPair } from '../../src/admin/adoption-plan';
 import { formatAudit, formatSealLine, formatSealSummary } from '../../src/admin/mapping-report';
-import { EXIT, parseMappingsArguments, runMappingsCommand, UsageError, type CommandIo } from '../../src/admin/mappings-command';
+import { EXIT, parseMappingsArguments, runMappingsCommand, UsageError } from '../../src/admin/mappings-command';
 import type { MappingDirectory } from '../../src/admin/ports';
 import { composeMappingAdmin, composeService, type MappingAdminRuntime, type ServiceRuntime } from '../../src/composition-root';
 import { loadConfig, type Config } from '../../src/config/config';
@@ -31,6 +31,7 @@ import { adminFilePath, readLocalSession } from '../../src/local/local-session';
 import { createLogger, type Logger } from '../../src/observability/logger';
 import { mappingSealerOf, type MappingVerdict } from '../../src/services/mapping-seal';
 import { startService, type RunningService } from '../../src/server';
+import { capturedIo } from '../helpers/command-io';
 import { errorBody, tokenBody, userBody } from '../helpers/bodies';
 import { mintGraphToken } from '../helpers/graph-tokens';
 import { MAPPING_EXTENSION_NAME, mappedIdentityOf, orphanedIdentities, resetTestService } from '../helpers/invariants';
@@ -975,18 +976,7 @@ describe('the mappings command', () => {
     let running: RunningService;
     let sessionFile: string;
 
-    function capture(cwd: string, env: CommandIo['env'] = {}): CommandIo & { out: () => string; err: () => string } {
-      let out = '';
-      let err = '';
-      return {
-        env,
-        cwd,
-        stdout: { write: (text: string) => (out += text) },
-        stderr: { write: (text: string) => (err += text) },
-        out: () => out,
-        err: () => err,
-      };
-    }
+    const capture = capturedIo;
 
     function local(): NonNullable<RunningService['local']> {
       if (running.local === undefined) throw new Error('expected local mode');

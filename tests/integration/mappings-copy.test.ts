@@ -21,6 +21,7 @@ import { adminFilePath, sessionFilePath, writeLocalAdmin } from '../../src/local
 import { createLogger } from '../../src/observability/logger';
 import { acsResourceOf, createMappingSealer } from '../../src/services/mapping-seal';
 import type { MappingStore } from '../../src/services/ports';
+import { capturedIo, type CapturedIo } from '../helpers/command-io';
 import { tokenBody, userBody } from '../helpers/bodies';
 import { MAPPING_EXTENSION_NAME, resetTestService } from '../helpers/invariants';
 import { mappingPropertiesOf, ORIGINAL_SAMPLE_APP_ID, putSealedMapping, withGraphExplorer } from '../helpers/mappings';
@@ -45,10 +46,7 @@ const TABLE_NAME = 'AcsIdentityMappings';
 /** A batch (`POST /<account>/$batch`): the table store's insert of a user row and an identity row. */
 const BATCH = { method: 'POST', path: /\/\$batch$/ };
 
-interface Captured extends CommandIo {
-  out(): string;
-  err(): string;
-}
+type Captured = CapturedIo;
 
 interface TableRow {
   readonly rowKey: string;
@@ -99,16 +97,7 @@ describe('copy --to table (the mappings command, from the Graph store onto Azuri
   }
 
   function capture(env: CommandIo['env'] = copyEnv(), cwd = folder): Captured {
-    let out = '';
-    let err = '';
-    return {
-      env,
-      cwd,
-      stdout: { write: (text: string) => (out += text) },
-      stderr: { write: (text: string) => (err += text) },
-      out: () => out,
-      err: () => err,
-    };
+    return capturedIo(cwd, env);
   }
 
   async function run(argv: readonly string[], io: Captured = capture()): Promise<{ code: number; out: string; err: string }> {

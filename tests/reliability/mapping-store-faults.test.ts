@@ -2,7 +2,7 @@ import { DEMO_USERS } from '../../src/local/local-directory';
 import { tokenBody, userBody } from '../helpers/bodies';
 import { expectStoreInvariants, resetTestService } from '../helpers/invariants';
 import { storeFaultsOf, type StoreFaults } from '../helpers/store-faults';
-import { MAPPING_STORES, useTestService, type MappingStoreKind } from '../helpers/test-service';
+import { MAPPING_STORES, useTestService, type MappingStoreKind, type TestService } from '../helpers/test-service';
 
 /**
  * The mapping store failing, on both stores: unreachable, throttling, slow, and a write or removal that
@@ -20,6 +20,13 @@ function useFaultyStore(store: MappingStoreKind, env: Readonly<Record<string, st
   beforeEach(() => resetTestService(service));
   afterEach(() => faults().clear());
   return { service, faults, auth: async () => ({ Authorization: `Bearer ${await service.tokenFor('alice')}` }) };
+}
+
+/** After a fault: alice's identity is the only one alive, her mapping names it, and both invariants hold. */
+async function expectAliceMappedTo(service: TestService, acsUserId: string): Promise<void> {
+  expect(service.local.acs.aliveIdentityIds()).toEqual([acsUserId]);
+  expect(await service.mappings.mappedIdentityOf(ALICE)).toBe(acsUserId);
+  await expectStoreInvariants(service);
 }
 
 describe.each(MAPPING_STORES)('the %s store failing', (store) => {
@@ -67,9 +74,7 @@ describe.each(MAPPING_STORES)('the %s store failing', (store) => {
           .set(await auth())
           .expect(201),
       ).acsUserIdentity;
-      expect(service.local.acs.aliveIdentityIds()).toEqual([created]);
-      expect(await service.mappings.mappedIdentityOf(ALICE)).toBe(created);
-      await expectStoreInvariants(service);
+      await expectAliceMappedTo(service, created);
     });
   });
 
@@ -84,9 +89,7 @@ describe.each(MAPPING_STORES)('the %s store failing', (store) => {
           .set(await auth())
           .expect(201),
       );
-      expect(service.local.acs.aliveIdentityIds()).toEqual([issued.user.communicationUserId]);
-      expect(await service.mappings.mappedIdentityOf(ALICE)).toBe(issued.user.communicationUserId);
-      await expectStoreInvariants(service);
+      await expectAliceMappedTo(service, issued.user.communicationUserId);
     });
 
     it('a write applied but answered 503, retried by the SDK: its own write counts as created (one identity, no orphan)', async () => {
@@ -97,9 +100,7 @@ describe.each(MAPPING_STORES)('the %s store failing', (store) => {
           .set(await auth())
           .expect(201),
       ).acsUserIdentity;
-      expect(service.local.acs.aliveIdentityIds()).toEqual([created]);
-      expect(await service.mappings.mappedIdentityOf(ALICE)).toBe(created);
-      await expectStoreInvariants(service);
+      await expectAliceMappedTo(service, created);
     });
 
     it('a removal applied whose answer is lost: 204, identity and mapping gone', async () => {
