@@ -30,7 +30,6 @@ export interface MappingView {
   remove(oid: string): Promise<void>;
   /** Remove every mapping. */
   clear(): Promise<void>;
-  close(): void;
 }
 
 const DEMO_OIDS: readonly string[] = Object.values(DEMO_USERS).map((user) => user.oid);
@@ -69,7 +68,6 @@ function graphView(local: LocalAzure, config: Config): MappingView {
       local.graph.reset();
       return Promise.resolve();
     },
-    close: () => undefined,
   };
   return view;
 }
@@ -114,7 +112,6 @@ function tableView(local: LocalAzure, config: Config): MappingView {
         ignoreMissing(error);
       }
     },
-    close: () => undefined,
   };
   return view;
 }

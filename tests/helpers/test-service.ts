@@ -174,7 +174,6 @@ function serviceOn(local: LocalAzure, options: TestServiceOptions, tableProxy: T
       try {
         await runtime.close();
       } finally {
-        mappings.close();
         await tableProxy?.close();
         await local.close();
       }
