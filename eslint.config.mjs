@@ -1,4 +1,4 @@
-// Lint for src, tests, bench and deploy: ESLint's and typescript-eslint's recommended rules with type
+// Lint for src, client, tests, bench and deploy: ESLint's and typescript-eslint's recommended rules with type
 // information (the TypeScript program of tsconfig.json), a few rules this codebase depends on, and
 // eslint-config-prettier last so that formatting is Prettier's job alone (`npm run format`).
 import eslint from '@eslint/js';
@@ -42,6 +42,24 @@ export default tseslint.config(
     // Command-line entry points and benchmarks write to the terminal by design.
     files: ['src/cli/**/*.ts', 'bench/**/*.ts', 'deploy/**/*.ts'],
     rules: { 'no-console': 'off' },
+  },
+  {
+    // Client code runs in browsers as well as Node, and apps copy it as it is: no imports at all (no Node
+    // modules, no dependencies) and none of Node's own globals.
+    files: ['client/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['*'], message: 'client code imports nothing: it must run in browsers and Node as one file' }] },
+      ],
+      'no-restricted-globals': [
+        'error',
+        ...['Buffer', 'process', 'require', 'module', '__dirname', '__filename', 'global', 'setImmediate'].map((name) => ({
+          name,
+          message: 'not available in browsers',
+        })),
+      ],
+    },
   },
   {
     files: ['**/*.cjs', '**/*.mjs', '**/*.js'],
