@@ -39,7 +39,21 @@ export interface LocalAzureOptions {
    * credential, Graph endpoint or seal key (the table store needs none).
    */
   readonly mappingStore?: 'graph' | 'table';
+  /**
+   * Redirect URIs of the sample SPA's Single-page application platform (LOCAL_SPA_CLIENT_ID), where the Entra
+   * emulator sends sign-ins; default {@link DEFAULT_SPA_REDIRECT_URIS}. As in Entra, the port of a loopback
+   * redirect URI is not compared.
+   */
+  readonly spaRedirectUris?: readonly string[];
+  /**
+   * Let browsers sign in: the Entra emulator also listens on plain http on loopback (a browser cannot trust the
+   * throwaway CA), `port` 0 or absent picking a free one. The service keeps reaching Entra over https.
+   */
+  readonly browserSignIn?: { readonly port?: number };
 }
+
+/** Where the sample SPA is served in local mode: the service's own origin, by either loopback name. */
+export const DEFAULT_SPA_REDIRECT_URIS: readonly string[] = Object.freeze(['http://localhost:5000/', 'http://127.0.0.1:5000/']);
 
 export interface LocalAzure {
   readonly entra: EntraEmulator;
@@ -72,6 +86,7 @@ export async function startLocalAzure(options: LocalAzureOptions = {}): Promise<
     keys,
     tenantId: LOCAL_TENANT_ID,
     port: options.ports?.entra ?? 0,
+    ...(options.browserSignIn ? { browserHttp: { port: options.browserSignIn.port ?? 0 } } : {}),
     ...(options.users ? { users: options.users } : {}),
     applications: [
       {
@@ -81,8 +96,13 @@ export async function startLocalAzure(options: LocalAzureOptions = {}): Promise<
         displayName: 'acs-auth-server (local)',
         graphDelegatedScopes: ['User.Read', 'User.ReadWrite'],
         graphApplicationRoles: ['User.ReadWrite.All'],
+        exposedScopes: ['access_as_user'],
       },
-      { clientId: LOCAL_SPA_CLIENT_ID, displayName: 'Sample client app (local)' },
+      {
+        clientId: LOCAL_SPA_CLIENT_ID,
+        displayName: 'Sample client app (local)',
+        spa: { redirectUris: options.spaRedirectUris ?? DEFAULT_SPA_REDIRECT_URIS },
+      },
     ],
   });
   const started: Closable[] = [entra];

@@ -10,6 +10,7 @@ import { createHash, X509Certificate, type KeyObject } from 'node:crypto';
 import { isGuid } from '../../validation/formats';
 import type { RegisteredApplication } from './entra-emulator';
 import { canonicalApplicationGraphPermission, canonicalDelegatedGraphPermission } from './graph-permission-catalog';
+import { isSpaOrigin, registeredRedirectUri, type RegisteredRedirectUri } from './redirect-uris';
 
 /** A certificate credential of an app registration, indexed the way client assertions name it. */
 export interface RegisteredCertificate {
@@ -32,6 +33,12 @@ export interface ResolvedApplication {
   readonly displayName: string;
   readonly graphDelegatedScopes: readonly string[];
   readonly graphApplicationRoles: readonly string[];
+  /** Redirect URIs of the SPA and Web platforms, in that order. */
+  readonly redirectUris: readonly RegisteredRedirectUri[];
+  /** Delegated permissions the app exposes as an API, as spelled at registration. */
+  readonly exposedScopes: readonly string[];
+  /** Format of access tokens issued for this app as a resource. */
+  readonly accessTokenVersion: 1 | 2;
 }
 
 export class ApplicationRegistry {
@@ -70,6 +77,11 @@ export class ApplicationRegistry {
   byAudience(audience: string): ResolvedApplication | undefined {
     return this.#applications.find((app) => app.appIdUri === audience || app.clientId === audience.toLowerCase());
   }
+
+  /** True when the origin is that of an SPA redirect URI of any app: the origins the token endpoint answers CORS for. */
+  isSpaOriginOfAnyApp(origin: string): boolean {
+    return this.#applications.some((app) => isSpaOrigin(app.redirectUris, origin));
+  }
 }
 
 function resolveApplication(registration: RegisteredApplication, seen: Set<string>): ResolvedApplication {
@@ -89,6 +101,8 @@ function resolveApplication(registration: RegisteredApplication, seen: Set<strin
   const certificates = (registration.certificates ?? []).map((certificate, index) =>
     indexCertificate(certificate.certPem, clientId, index),
   );
+  const version = registration.accessTokenVersion ?? 1;
+  if (version !== 1 && version !== 2) throw new TypeError(`application ${clientId}: accessTokenVersion must be 1 or 2`);
   return {
     clientId,
     clientSecret: registration.clientSecret,
@@ -97,7 +111,26 @@ function resolveApplication(registration: RegisteredApplication, seen: Set<strin
     displayName: registration.displayName ?? `app ${clientId.slice(0, 8)}`,
     graphDelegatedScopes: delegated,
     graphApplicationRoles: roles,
+    redirectUris: [
+      ...(registration.spa?.redirectUris ?? []).map((uri) => registeredRedirectUri(uri, 'spa', clientId)),
+      ...(registration.web?.redirectUris ?? []).map((uri) => registeredRedirectUri(uri, 'web', clientId)),
+    ],
+    exposedScopes: exposedScopes(registration.exposedScopes, clientId),
+    accessTokenVersion: version,
   };
+}
+
+/** Scope names as the portal accepts them: no spaces, not reserved, no repeats (case-insensitively). */
+function exposedScopes(names: readonly string[] | undefined, clientId: string): string[] {
+  const seen = new Set<string>();
+  for (const name of names ?? []) {
+    if (typeof name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,119}$/.test(name) || name.toLowerCase() === '.default') {
+      throw new TypeError(`application ${clientId}: '${String(name)}' is not a valid scope name to expose`);
+    }
+    if (seen.has(name.toLowerCase())) throw new TypeError(`application ${clientId}: scope '${name}' is exposed twice`);
+    seen.add(name.toLowerCase());
+  }
+  return [...(names ?? [])];
 }
 
 /** Permission names in Graph's spelling, without repeats; an unknown name is a TypeError. */

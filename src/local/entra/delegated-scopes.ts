@@ -7,6 +7,7 @@
  */
 import { GRAPH_RESOURCE } from '../local-directory';
 import { canonicalDelegatedGraphPermission, OIDC_SCOPES } from './graph-permission-catalog';
+import { splitScope } from './requested-scopes';
 import { invalidScope, resourceNotFound } from './sts-refusals';
 
 export interface ParsedScopes {
@@ -14,12 +15,6 @@ export interface ParsedScopes {
   readonly graph: readonly string[] | '.default';
   /** OpenID Connect scopes asked for. */
   readonly oidc: readonly string[];
-}
-
-/** A scope split into the resource it is for and the permission on that resource. */
-interface ResourcePermission {
-  readonly resource: string;
-  readonly permission: string;
 }
 
 /** Splits and checks a v2 `scope` parameter aimed at Microsoft Graph. */
@@ -49,15 +44,4 @@ export function parseDelegatedScopes(raw: string, tenantId: string): ParsedScope
   if (wantsDefault && graph.length > 0) throw invalidScope(raw);
   if (!wantsDefault && graph.length === 0) throw invalidScope(raw);
   return { graph: wantsDefault ? '.default' : [...new Set(graph)], oidc: [...new Set(oidc)] };
-}
-
-/** Splits one scope; `raw`, the whole parameter, is what a refusal quotes. */
-function splitScope(scope: string, raw: string): ResourcePermission {
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(scope) || scope.startsWith('api://')) {
-    const slash = scope.lastIndexOf('/');
-    if (slash < 0) throw invalidScope(raw);
-    return { resource: scope.slice(0, slash).replace(/\/+$/, ''), permission: scope.slice(slash + 1) };
-  }
-  // A bare permission name means Microsoft Graph, as on the real v2 endpoint.
-  return { resource: GRAPH_RESOURCE, permission: scope };
 }

@@ -1,7 +1,8 @@
 /**
  * A local Microsoft Entra ID (AAD STS) for local mode and tests: tenant metadata (v1 and v2), signing
- * keys, the v2 token endpoint (On-Behalf-Of and client credentials), and helpers that mint the user
- * tokens a real tenant would issue to this API. Apps authenticate with a client secret or a certificate
+ * keys, the v2 token endpoint (On-Behalf-Of, client credentials, authorization code with PKCE, refresh
+ * token), the authorize endpoint with an account picker for the demo users, logout, and helpers that mint
+ * the user tokens a real tenant would issue to this API. Apps authenticate with a client secret or a certificate
  * (a signed client assertion). It is as strict as Entra on what it accepts, and it answers refusals with
  * Entra's error envelope and AADSTS codes, so msal-node raises the same errors it raises against the
  * real service.
@@ -14,15 +15,21 @@
  */
 import express from 'express';
 import { createEmulatorKit, type EmulatorKit, type FaultInjector, type RequestCounters } from '../kit/faults';
-import { startServer } from '../kit/start-server';
+import { startServer, type StartedServer } from '../kit/start-server';
+import { isLoopbackHost } from '../../validation/formats';
 import type { DemoUser } from '../local-directory';
 import { aadEnvelope, aadErrorHandler, stsHeaders } from './aad-error';
 import { discoveryKeysV1Action, discoveryKeysV2Action } from './actions/discovery-keys';
+import { authorizeAction, authorizeFormBody } from './actions/authorize';
 import { instanceDiscoveryAction } from './actions/instance-discovery';
 import { localTeamsTokenAction, localUserTokenAction, localUserTokenBody } from './actions/local-tokens';
 import { openIdConfigurationV1Action, openIdConfigurationV2Action } from './actions/openid-configuration';
+import { logoutAction } from './actions/logout';
+import { signInAction } from './actions/sign-in';
 import { tokenAction, tokenOtherMethodsAction } from './actions/token';
+import { publicDocumentCors, tokenCors, tokenPreflightAction } from './cross-origin';
 import { EntraTenant } from './entra-tenant';
+import { listenerUrlStep } from './listener-url';
 import type { SigningKeySet } from './signing-keys';
 import { mintAccessToken, mintTeamsToken } from './token-minting';
 import { tokenRequestBody } from './token-request';
@@ -43,6 +50,17 @@ export interface RegisteredApplication {
   readonly graphDelegatedScopes?: readonly string[];
   /** Graph application permissions granted to this app (e.g. `User.ReadWrite.All`), for client credentials. */
   readonly graphApplicationRoles?: readonly string[];
+  /**
+   * The Single-page application platform (`spa.redirectUris`): the authorization code flow with PKCE, codes and
+   * refresh tokens redeemed only cross-origin (with an `Origin` header) and without a credential.
+   */
+  readonly spa?: { readonly redirectUris: readonly string[] };
+  /** The Web platform (`web.redirectUris`): codes redeemed server-side (no `Origin`) with the app's secret or certificate. */
+  readonly web?: { readonly redirectUris: readonly string[] };
+  /** Delegated permissions this app exposes as an API (`api.oauth2PermissionScopes`), e.g. `access_as_user`. */
+  readonly exposedScopes?: readonly string[];
+  /** `api.requestedAccessTokenVersion`: the format of access tokens issued for this app as a resource (default 1, as `null`). */
+  readonly accessTokenVersion?: 1 | 2;
 }
 
 export interface EntraEmulatorOptions {
@@ -57,6 +75,14 @@ export interface EntraEmulatorOptions {
   readonly keys?: SigningKeySet;
   readonly host?: string;
   readonly port?: number;
+  /**
+   * Also answer over plain http on loopback, for browsers: they cannot trust the throwaway CA of the https
+   * listener. The same tenant, keys and state answer on both; tokens are identical (issuers stay https).
+   * Services keep using https and the CA.
+   */
+  readonly browserHttp?: { readonly port?: number };
+  /** The emulator's clock in epoch milliseconds (default `Date.now`): tests move it to expire codes and refresh tokens. */
+  readonly clock?: () => number;
 }
 
 export interface MintAccessTokenOptions {
@@ -108,6 +134,8 @@ export interface EntraEmulator {
   readonly tenantId: string;
   /** `${url}/${tenantId}`: the msal authority. */
   readonly authority: string;
+  /** Base URL of the plain-http loopback listener for browsers (`browserHttp`), e.g. `http://127.0.0.1:49153`; else undefined. */
+  readonly browserUrl: string | undefined;
   /** `https://sts.windows.net/{tid}/`, as in Entra's v1 metadata and v1 tokens. */
   readonly issuerV1: string;
   /**
@@ -118,7 +146,10 @@ export interface EntraEmulator {
   readonly issuerV2: string;
   readonly keys: SigningKeySet;
   readonly faults: FaultInjector;
-  /** Route names: `metadata.v1`, `metadata.v2`, `keys.v1`, `keys.v2`, `discovery.instance`, `token`, `local.userToken`, `local.teamsToken`, `unmatched`. */
+  /**
+   * Route names: `metadata.v1`, `metadata.v2`, `keys.v1`, `keys.v2`, `discovery.instance`, `authorize`, `signIn`, `token`,
+   * `token.preflight`, `logout`, `local.userToken`, `local.teamsToken`, `unmatched`.
+   */
   readonly counters: RequestCounters;
   /** A user access token for an API, as Entra would issue it. */
   mintAccessToken(options?: MintAccessTokenOptions): Promise<string>;
@@ -135,19 +166,35 @@ export interface EntraEmulator {
 }
 
 /**
- * Starts the Entra ID emulator over HTTPS (MSAL refuses other schemes) on loopback, port 0 by default.
+ * Starts the Entra ID emulator over HTTPS (MSAL refuses other schemes) on loopback, port 0 by default, and
+ * with `browserHttp` also over plain http on loopback for browsers.
  * Throws a TypeError for invalid options (non-GUID ids, unknown Graph permission names, no applications).
  */
 export async function createEntraEmulator(options: EntraEmulatorOptions): Promise<EntraEmulator> {
   const tenant = await EntraTenant.create(options);
   const kit = createEmulatorKit(aadEnvelope(() => tenant.baseUrl()));
-  const started = await startServer(entraRoutes(tenant, kit), { tls: options.tls, host: options.host, port: options.port });
+  const started = await startServer(
+    entraRoutes(tenant, kit, () => tenant.baseUrl()),
+    {
+      tls: options.tls,
+      host: options.host,
+      port: options.port,
+    },
+  );
   tenant.listeningAt(started.url);
+  let browser: StartedServer | undefined;
+  try {
+    browser = await startBrowserListener(tenant, kit, options);
+  } catch (error) {
+    await started.close();
+    throw error;
+  }
   const { url } = started;
   return {
     url,
     tenantId: tenant.tenantId,
     authority: `${url}/${tenant.tenantId}`,
+    browserUrl: browser?.url,
     issuerV1: tenant.issuerV1,
     issuerV2: tenant.issuerV2(),
     keys: tenant.keys,
@@ -162,25 +209,57 @@ export async function createEntraEmulator(options: EntraEmulatorOptions): Promis
       tenant.interactions.clear(oid);
     },
     servicePrincipalId: (clientId) => tenant.servicePrincipalId(clientId),
-    connectionsAccepted: () => started.connectionsAccepted(),
-    close: () => started.close(),
+    connectionsAccepted: () => started.connectionsAccepted() + (browser?.connectionsAccepted() ?? 0),
+    close: async () => {
+      await Promise.all([started.close(), browser?.close()]);
+    },
   };
 }
 
+/** The plain-http listener for browsers, on loopback only: it serves sign-ins and tokens without TLS. */
+async function startBrowserListener(
+  tenant: EntraTenant,
+  kit: EmulatorKit,
+  options: EntraEmulatorOptions,
+): Promise<StartedServer | undefined> {
+  if (options.browserHttp === undefined) return undefined;
+  const host = options.host ?? '127.0.0.1';
+  if (!isLoopbackHost(host)) throw new TypeError(`browserHttp serves plain http, so only on loopback; host is '${host}'`);
+  let url = '';
+  const browser = await startServer(
+    entraRoutes(tenant, kit, () => url),
+    { host, port: options.browserHttp.port ?? 0 },
+  );
+  url = browser.url;
+  return browser;
+}
+
 /** The route table: every path the emulator answers, the name it is counted (and faulted) under, and its handler. */
-function entraRoutes(tenant: EntraTenant, kit: EmulatorKit): express.Express {
+function entraRoutes(tenant: EntraTenant, kit: EmulatorKit, listenerUrl: () => string): express.Express {
   const routes = express();
   routes.disable('x-powered-by');
   routes.set('etag', false);
-  routes.use(stsHeaders);
+  routes.use(listenerUrlStep(listenerUrl), stsHeaders);
 
-  routes.get('/common/discovery/instance', kit.step('discovery.instance'), instanceDiscoveryAction(tenant));
-  routes.get('/:tenant/v2.0/.well-known/openid-configuration', kit.step('metadata.v2'), openIdConfigurationV2Action(tenant));
-  routes.get('/:tenant/.well-known/openid-configuration', kit.step('metadata.v1'), openIdConfigurationV1Action(tenant));
-  routes.get('/:tenant/discovery/v2.0/keys', kit.step('keys.v2'), discoveryKeysV2Action(tenant));
-  routes.get('/:tenant/discovery/keys', kit.step('keys.v1'), discoveryKeysV1Action(tenant));
-  routes.post('/:tenant/oauth2/v2.0/token', kit.step('token'), tokenRequestBody, tokenAction(tenant));
+  const discovery = [publicDocumentCors, kit.step('discovery.instance'), instanceDiscoveryAction()];
+  routes.get('/common/discovery/instance', ...discovery);
+  routes.get(
+    '/:tenant/v2.0/.well-known/openid-configuration',
+    publicDocumentCors,
+    kit.step('metadata.v2'),
+    openIdConfigurationV2Action(tenant),
+  );
+  routes.get('/:tenant/.well-known/openid-configuration', publicDocumentCors, kit.step('metadata.v1'), openIdConfigurationV1Action(tenant));
+  routes.get('/:tenant/discovery/v2.0/keys', publicDocumentCors, kit.step('keys.v2'), discoveryKeysV2Action(tenant));
+  routes.get('/:tenant/discovery/keys', publicDocumentCors, kit.step('keys.v1'), discoveryKeysV1Action(tenant));
+  routes.get('/:tenant/oauth2/v2.0/authorize', kit.step('authorize'), authorizeAction(tenant));
+  routes.post('/:tenant/oauth2/v2.0/authorize', kit.step('authorize'), authorizeFormBody, authorizeAction(tenant));
+  routes.post('/:tenant/login', kit.step('signIn'), authorizeFormBody, signInAction(tenant));
+  routes.options('/:tenant/oauth2/v2.0/token', tokenCors(tenant), kit.step('token.preflight'), tokenPreflightAction(tenant));
+  routes.post('/:tenant/oauth2/v2.0/token', tokenCors(tenant), kit.step('token'), tokenRequestBody, tokenAction(tenant));
   routes.all('/:tenant/oauth2/v2.0/token', kit.step('token'), tokenOtherMethodsAction(tenant));
+  routes.get('/:tenant/oauth2/v2.0/logout', kit.step('logout'), logoutAction(tenant));
+  routes.post('/:tenant/oauth2/v2.0/logout', kit.step('logout'), authorizeFormBody, logoutAction(tenant));
   // Emulator only: stand-ins for the interactive sign-ins of real client apps (see actions/local-tokens.ts).
   routes.post('/_local/users/:name/token', kit.step('local.userToken'), localUserTokenBody, localUserTokenAction(tenant));
   routes.post('/_local/users/:name/teams-token', kit.step('local.teamsToken'), localTeamsTokenAction(tenant));

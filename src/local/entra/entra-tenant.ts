@@ -11,9 +11,13 @@ import { isGuid } from '../../validation/formats';
 import { DEMO_USERS, LOCAL_TENANT_ID } from '../local-directory';
 import { AadError } from './aad-error';
 import { ApplicationRegistry } from './application-registry';
+import type { AuthorizationRequest } from './authorization-request';
+import { AuthorizationCodes } from './authorization-codes';
+import { BrowserSessions, PendingSignIns } from './browser-sessions';
 import type { EntraEmulatorOptions } from './entra-emulator';
 import { stableGuid } from './entra-token-claims';
 import { InteractionRequirements } from './interaction-requirements';
+import { RefreshTokens } from './refresh-tokens';
 import { SigningKeySet } from './signing-keys';
 import { UserDirectory } from './user-directory';
 
@@ -25,13 +29,24 @@ export class EntraTenant {
 
   readonly interactions = new InteractionRequirements();
 
+  /** Sign-in state: codes, refresh tokens, signed-in browsers and sign-in pages awaiting a choice. */
+  readonly codes: AuthorizationCodes;
+  readonly refreshTokens: RefreshTokens;
+  readonly sessions = new BrowserSessions();
+  readonly signIns: PendingSignIns<AuthorizationRequest>;
+
   private constructor(
     readonly tenantId: string,
     readonly applications: ApplicationRegistry,
     readonly users: UserDirectory,
     readonly keys: SigningKeySet,
+    /** The emulator's clock, epoch milliseconds. */
+    readonly now: () => number,
   ) {
     this.issuerV1 = `https://sts.windows.net/${tenantId}/`;
+    this.codes = new AuthorizationCodes(now);
+    this.refreshTokens = new RefreshTokens(now);
+    this.signIns = new PendingSignIns(now);
   }
 
   /** Checks the options (a TypeError for a non-GUID id or a bad registration) and creates keys when none are given. */
@@ -41,7 +56,8 @@ export class EntraTenant {
     const applications = ApplicationRegistry.fromRegistrations(options.applications);
     const users = new UserDirectory(options.users ?? Object.values(DEMO_USERS));
     const keys = options.keys ?? (await SigningKeySet.create());
-    return new EntraTenant(tenantId, applications, users, keys);
+    if (options.clock !== undefined && typeof options.clock !== 'function') throw new TypeError('clock must be a function');
+    return new EntraTenant(tenantId, applications, users, keys, options.clock ?? Date.now);
   }
 
   /** Called once the server listens; until then the URL is empty. */
@@ -62,6 +78,11 @@ export class EntraTenant {
   /** The v2 token endpoint, also the audience client assertions must name. */
   tokenEndpoint(): string {
     return `${this.#baseUrl}/${this.tenantId}/oauth2/v2.0/token`;
+  }
+
+  /** The emulator's clock in epoch seconds, as token times are written. */
+  nowSeconds(): number {
+    return Math.floor(this.now() / 1000);
   }
 
   /** The stable service principal object id of an app (the `oid` of its app-only tokens). */

@@ -7,7 +7,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { JWTPayload } from 'jose';
-import type { DemoUser } from '../local-directory';
+import { GRAPH_RESOURCE, type DemoUser } from '../local-directory';
 
 /** A GUID derived from a seed, so ids such as a service principal's `oid` are stable across restarts. */
 export function stableGuid(seed: string): string {
@@ -183,5 +183,93 @@ export function appTokenClaims(input: AppTokenInput): JWTPayload {
     tid: input.tenantId,
     uti: opaque(16),
     ver: '1.0',
+  };
+}
+
+/** `client_info`: the user's home account, base64url JSON `{uid, utid}`; msal builds the account's `homeAccountId` from it. */
+export function clientInfoOf(oid: string, tenantId: string): string {
+  return Buffer.from(JSON.stringify({ uid: oid, utid: tenantId })).toString('base64url');
+}
+
+/** What a delegated Microsoft Graph token is made from. */
+export interface GraphUserTokenInput {
+  readonly issuer: string;
+  readonly tenantId: string;
+  readonly user: DemoUser;
+  readonly clientAppId: string;
+  readonly clientDisplayName: string;
+  /** "0" public client, "1" secret, "2" certificate. */
+  readonly clientAuth: '0' | '1' | '2';
+  readonly scp: string;
+  readonly times: TokenTimes;
+}
+
+/** The claims of a delegated v1 Graph token, in the order and shape Entra issues them. */
+export function graphUserTokenClaims(input: GraphUserTokenInput): JWTPayload {
+  const { user, times } = input;
+  return {
+    aud: GRAPH_RESOURCE,
+    iss: input.issuer,
+    iat: times.iat,
+    nbf: times.nbf,
+    exp: times.exp,
+    acct: 0,
+    acr: '1',
+    aio: opaque(48),
+    amr: ['pwd'],
+    app_displayname: input.clientDisplayName,
+    appid: input.clientAppId,
+    appidacr: input.clientAuth,
+    ...nameClaims(user, 1),
+    idtyp: 'user',
+    ipaddr: '127.0.0.1',
+    oid: user.oid,
+    rh: opaque(32),
+    scp: input.scp,
+    sub: pairwiseSubject(user.oid, GRAPH_RESOURCE),
+    tenant_region_scope: 'NA',
+    tid: input.tenantId,
+    uti: opaque(16),
+    ver: '1.0',
+    xms_st: { sub: pairwiseSubject(user.oid, input.clientAppId) },
+  };
+}
+
+/** What an ID token is made from (id-token-claims-reference.md, v2). */
+export interface IdTokenInput {
+  readonly issuer: string;
+  readonly tenantId: string;
+  readonly clientAppId: string;
+  readonly user: DemoUser;
+  /** The sign-in request's `nonce`, echoed. */
+  readonly nonce: string | undefined;
+  /** The browser session, also sent as `session_state`. */
+  readonly sid: string;
+  /** `name` and `preferred_username` come with the `profile` scope, `email` with `email`. */
+  readonly oidcScopes: ReadonlySet<string>;
+  readonly times: TokenTimes;
+}
+
+/** A v2 ID token's claims: for the client app (`aud`), the user's pairwise `sub` for that app. */
+export function idTokenClaims(input: IdTokenInput): JWTPayload {
+  const { user, times } = input;
+  const profile = input.oidcScopes.has('profile') ? nameClaims(user, 2) : {};
+  return {
+    aud: input.clientAppId,
+    iss: input.issuer,
+    iat: times.iat,
+    nbf: times.nbf,
+    exp: times.exp,
+    aio: opaque(48),
+    ...(input.oidcScopes.has('email') ? { email: user.userPrincipalName } : {}),
+    ...profile,
+    ...(input.nonce === undefined ? {} : { nonce: input.nonce }),
+    oid: user.oid,
+    rh: opaque(32),
+    sid: input.sid,
+    sub: pairwiseSubject(user.oid, input.clientAppId),
+    tid: input.tenantId,
+    uti: opaque(16),
+    ver: '2.0',
   };
 }

@@ -36,6 +36,17 @@ export class UserDirectory {
     return this.#users.find((candidate) => candidate.name === name);
   }
 
+  /** The first users of the directory, for the account picker (a benchmark tenant has thousands). */
+  first(count: number): readonly DemoUser[] {
+    return this.#users.slice(0, count);
+  }
+
+  /** The user with this sign-in name (UPN, case-insensitive), as a `login_hint` names one. */
+  byUserPrincipalName(upn: string): DemoUser | undefined {
+    const wanted = upn.toLowerCase();
+    return this.#users.find((candidate) => candidate.userPrincipalName.toLowerCase() === wanted);
+  }
+
   /**
    * The subject of a minted token: `oid` wins; else `user` as a demo name, a listed oid, or any GUID
    * (a user the directory does not list); else the first user. Throws a TypeError for anything else.

@@ -2,11 +2,13 @@
  * The tenant's OpenID Connect metadata, v1 (`/{tenant}/.well-known/openid-configuration`) and v2
  * (`/{tenant}/v2.0/.well-known/openid-configuration`), with the fields and order of the public cloud's,
  * but pointing at the emulator. msal reads the v2 document; services that validate tokens read either.
+ * Endpoints point at the listener asked (https, or the browsers' plain-http one); the issuers never change.
  *
  * @packageDocumentation
  */
 import type { RequestHandler } from 'express';
 import type { EntraTenant } from '../entra-tenant';
+import { listenerUrlOf } from '../listener-url';
 
 /** The public cloud's fields, the same in the v1 and v2 OpenID metadata. */
 const CLOUD_METADATA = {
@@ -21,7 +23,7 @@ const CLOUD_METADATA = {
 export function openIdConfigurationV2Action(tenant: EntraTenant): RequestHandler {
   return (req, res) => {
     tenant.requireTenant(req);
-    res.json(v2Metadata(tenant));
+    res.json(v2Metadata(tenant, listenerUrlOf(res)));
   };
 }
 
@@ -29,14 +31,14 @@ export function openIdConfigurationV2Action(tenant: EntraTenant): RequestHandler
 export function openIdConfigurationV1Action(tenant: EntraTenant): RequestHandler {
   return (req, res) => {
     tenant.requireTenant(req);
-    res.json(v1Metadata(tenant));
+    res.json(v1Metadata(tenant, listenerUrlOf(res)));
   };
 }
 
-function v2Metadata(tenant: EntraTenant): Record<string, unknown> {
-  const authority = `${tenant.baseUrl()}/${tenant.tenantId}`;
+function v2Metadata(tenant: EntraTenant, base: string): Record<string, unknown> {
+  const authority = `${base}/${tenant.tenantId}`;
   return {
-    token_endpoint: tenant.tokenEndpoint(),
+    token_endpoint: `${authority}/oauth2/v2.0/token`,
     token_endpoint_auth_methods_supported: ['client_secret_post', 'private_key_jwt', 'client_secret_basic'],
     jwks_uri: `${authority}/discovery/v2.0/keys`,
     response_modes_supported: ['query', 'fragment', 'form_post'],
@@ -78,15 +80,15 @@ function v2Metadata(tenant: EntraTenant): Record<string, unknown> {
   };
 }
 
-function v1Metadata(tenant: EntraTenant): Record<string, unknown> {
-  const authority = `${tenant.baseUrl()}/${tenant.tenantId}`;
+function v1Metadata(tenant: EntraTenant, base: string): Record<string, unknown> {
+  const authority = `${base}/${tenant.tenantId}`;
   return {
     token_endpoint: `${authority}/oauth2/token`,
     authorization_endpoint: `${authority}/oauth2/authorize`,
     device_authorization_endpoint: `${authority}/oauth2/devicecode`,
     token_endpoint_auth_methods_supported: ['client_secret_post', 'private_key_jwt', 'client_secret_basic'],
     // The cloud's v1 metadata points at the common keys, which are the same keys the tenant signs with.
-    jwks_uri: `${tenant.baseUrl()}/common/discovery/keys`,
+    jwks_uri: `${base}/common/discovery/keys`,
     response_modes_supported: ['query', 'fragment', 'form_post'],
     subject_types_supported: ['pairwise'],
     id_token_signing_alg_values_supported: ['RS256'],

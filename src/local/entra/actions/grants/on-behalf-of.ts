@@ -5,15 +5,15 @@
  *
  * @packageDocumentation
  */
-import type { JWTPayload } from 'jose';
 import { GRAPH_RESOURCE, type DemoUser } from '../../../local-directory';
 import { AadError } from '../../aad-error';
 import type { ResolvedApplication } from '../../application-registry';
-import type { AuthenticatedClient, ClientAuthMethod } from '../../client-authentication';
+import type { AuthenticatedClient } from '../../client-authentication';
 import { parseDelegatedScopes, type ParsedScopes } from '../../delegated-scopes';
 import type { EntraTenant } from '../../entra-tenant';
-import { nameClaims, opaque, pairwiseSubject, tokenTimes } from '../../entra-token-claims';
+import { clientInfoOf, graphUserTokenClaims, opaque, tokenTimes } from '../../entra-token-claims';
 import { compareScopeNames, graphScopeUrl } from '../../graph-permission-catalog';
+import { consentRequired } from '../../requested-scopes';
 import { missingParameter } from '../../sts-refusals';
 import { lifetimeForIssuedToken } from '../../token-lifetime-policy';
 import { validateUserAssertion } from '../../user-assertion';
@@ -54,14 +54,16 @@ export async function onBehalfOfGrant(
   const granted = [...app.graphDelegatedScopes].sort(compareScopeNames);
   const oidcInToken = scopes.oidc.filter((scope) => scope !== 'offline_access');
   const lifetime = lifetimeForIssuedToken();
-  const payload = graphUserTokenClaims(
-    tenant,
-    app,
-    clientAuth,
+  const payload = graphUserTokenClaims({
+    issuer: tenant.issuerV1,
+    tenantId: tenant.tenantId,
     user,
-    [...oidcInToken, ...granted].sort(compareScopeNames).join(' '),
-    lifetime,
-  );
+    clientAppId: app.clientId,
+    clientDisplayName: app.displayName,
+    clientAuth,
+    scp: [...oidcInToken, ...granted].sort(compareScopeNames).join(' '),
+    times: tokenTimes({ lifetimeSeconds: lifetime }),
+  });
   // Graph tokens carry a `nonce` header, which is why third parties cannot validate them.
   const accessToken = await tenant.keys.sign(payload, { x5t: true, header: { nonce: opaque(32) } });
   return {
@@ -71,9 +73,7 @@ export async function onBehalfOfGrant(
     ext_expires_in: lifetime,
     access_token: accessToken,
     // Entra returns client_info (the user's uid/utid) when asked with client_info=1, as msal always asks.
-    ...(params.get('client_info') === '1'
-      ? { client_info: Buffer.from(JSON.stringify({ uid: user.oid, utid: tenant.tenantId })).toString('base64url') }
-      : {}),
+    ...(params.get('client_info') === '1' ? { client_info: clientInfoOf(user.oid, tenant.tenantId) } : {}),
   };
 }
 
@@ -134,56 +134,11 @@ function requireConsentAndNoInteraction(tenant: EntraTenant, app: ResolvedApplic
       { claims: JSON.stringify(challenge) },
     );
   }
-  const consentMissing = (): AadError =>
-    new AadError(
-      400,
-      'invalid_grant',
-      65001,
-      `The user or administrator has not consented to use the application with ID '${app.clientId}' named '${app.displayName}'. Send an interactive authorization request for this user and resource.`,
-      { suberror: 'consent_required' },
-    );
+  const consentMissing = (): AadError => consentRequired(app);
   if (interaction === 'consent') throw consentMissing();
   if (scopes.graph === '.default') {
     if (app.graphDelegatedScopes.length === 0) throw consentMissing();
   } else if (scopes.graph.some((permission) => !app.graphDelegatedScopes.includes(permission))) {
     throw consentMissing();
   }
-}
-
-/** The claims of a delegated v1 Graph token, in the order and shape Entra issues them. */
-function graphUserTokenClaims(
-  tenant: EntraTenant,
-  app: ResolvedApplication,
-  clientAuth: ClientAuthMethod,
-  user: DemoUser,
-  scp: string,
-  lifetimeSeconds: number,
-): JWTPayload {
-  const times = tokenTimes({ lifetimeSeconds });
-  return {
-    aud: GRAPH_RESOURCE,
-    iss: tenant.issuerV1,
-    iat: times.iat,
-    nbf: times.nbf,
-    exp: times.exp,
-    acct: 0,
-    acr: '1',
-    aio: opaque(48),
-    amr: ['pwd'],
-    app_displayname: app.displayName,
-    appid: app.clientId,
-    appidacr: clientAuth,
-    ...nameClaims(user, 1),
-    idtyp: 'user',
-    ipaddr: '127.0.0.1',
-    oid: user.oid,
-    rh: opaque(32),
-    scp,
-    sub: pairwiseSubject(user.oid, GRAPH_RESOURCE),
-    tenant_region_scope: 'NA',
-    tid: tenant.tenantId,
-    uti: opaque(16),
-    ver: '1.0',
-    xms_st: { sub: pairwiseSubject(user.oid, app.clientId) },
-  };
 }
