@@ -15,7 +15,7 @@ import type { EntraTenant } from './entra-tenant';
 import { matchRedirectUri, type MatchedRedirectUri } from './redirect-uris';
 import { grantsOf, parseRequestedScopes, type ResourceGrant } from './requested-scopes';
 import { missingParameter, unknownApplication } from './sts-refusals';
-import { formParameters } from './token-request';
+import { formParameters, uniqueParameters } from './token-request';
 
 export type ResponseMode = 'query' | 'fragment' | 'form_post';
 export type Prompt = 'login' | 'none' | 'consent' | 'select_account';
@@ -49,18 +49,7 @@ const PKCE_VALUE = /^[A-Za-z0-9._~-]{43,128}$/;
 export function authorizeParameters(req: Request): Map<string, string> {
   if (req.method === 'POST') return formParameters(req);
   const query = req.originalUrl.includes('?') ? req.originalUrl.slice(req.originalUrl.indexOf('?') + 1) : '';
-  const params = new Map<string, string>();
-  for (const [key, value] of new URLSearchParams(query)) {
-    if (params.has(key))
-      throw new AadError(
-        400,
-        'invalid_request',
-        9002313,
-        `Invalid request. Request is malformed or invalid. Parameter '${key}' is repeated.`,
-      );
-    params.set(key, value);
-  }
-  return params;
+  return uniqueParameters(query);
 }
 
 /** Stage one: the client and where the answer may go. A refusal here is shown on an error page. */

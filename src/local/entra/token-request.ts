@@ -15,10 +15,15 @@ export const tokenRequestBody: RequestHandler = express.text({ type: FORM, limit
 
 /** Form parameters, refusing repeated ones (Entra answers a malformed request). */
 export function formParameters(req: Request): Map<string, string> {
-  const params = new Map<string, string>();
   // A body that is not form-encoded is not read at all, as Entra does: the request then lacks every parameter.
-  if (!req.is(FORM) || typeof req.body !== 'string') return params;
-  for (const [key, value] of new URLSearchParams(req.body)) {
+  if (!req.is(FORM) || typeof req.body !== 'string') return new Map();
+  return uniqueParameters(req.body);
+}
+
+/** `application/x-www-form-urlencoded` parameters (a query string or a form body), refusing repeated ones. */
+export function uniqueParameters(encoded: string): Map<string, string> {
+  const params = new Map<string, string>();
+  for (const [key, value] of new URLSearchParams(encoded)) {
     if (params.has(key))
       throw new AadError(
         400,
