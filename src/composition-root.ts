@@ -214,8 +214,6 @@ export interface MappingAdminRuntime {
   readonly maintenance: MappingMaintenance;
   /** The Graph open extension's name (GRAPH_EXTENSION_NAME). */
   readonly extensionName: string;
-  /** The table store named by MAPPING_TABLE_*, when set: the target of `copy --to table`. */
-  readonly table: MappingStore | undefined;
   /** `copy --to table`: the sealed Graph mappings into that table; undefined without MAPPING_TABLE_*. */
   readonly copy: MappingCopy | undefined;
   close(): Promise<void>;
@@ -245,10 +243,15 @@ export function composeMappingAdmin(config: Config, options: ComposeOptions): Ma
   const sealer = graphSealerOf(config, mappings.graph);
   const common = { directory, sealer, tenantId: config.entra.tenantId, extensionName: mappings.graph.extensionName };
   const maintenance = createMappingMaintenance({ ...common, keyIds: mappings.graph.sealKeys.map((key) => key.id) });
-  const table = mappings.table === undefined ? undefined : composeTableStore(config, mappings.table, options, lazyCredential());
+  const { table } = mappings;
   const copy =
-    table === undefined || mappings.table === undefined
+    table === undefined
       ? undefined
-      : createMappingCopy({ ...common, table, tableName: mappings.table.tableName, acsResource: acsResourceOf(config.acs.auth.endpoint) });
-  return { maintenance, extensionName: mappings.graph.extensionName, table, copy, close: () => graphAccess.close() };
+      : createMappingCopy({
+          ...common,
+          table: composeTableStore(config, table, options, lazyCredential()),
+          tableName: table.tableName,
+          acsResource: acsResourceOf(config.acs.auth.endpoint),
+        });
+  return { maintenance, extensionName: mappings.graph.extensionName, copy, close: () => graphAccess.close() };
 }
