@@ -187,10 +187,9 @@ export function createOwnedStoreSealer(acsResource: string): MappingSealer {
  * the tests and the bench all seal through this, so they cannot disagree.
  */
 export function mappingSealerOf(config: Pick<Config, 'mappings' | 'acs'>): MappingSealer {
-  const acsResource = acsResourceOf(config.acs.auth.endpoint);
   return config.mappings.store === 'graph'
-    ? createMappingSealer(config.mappings.graph.sealKeys, acsResource)
-    : createOwnedStoreSealer(acsResource);
+    ? graphSealerOf(config, config.mappings.graph)
+    : createOwnedStoreSealer(acsResourceOf(config.acs.auth.endpoint));
 }
 
 /** The Graph store's sealer (the admin command's, which works on Graph even when the table is the target). */
