@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { createAcsEmulator, type AcsEmulator } from './acs/acs-emulator';
 import { startAzuriteTables, type AzuriteTables } from './azurite/azurite-tables';
 import type { AcsOperation, OperationLimit } from './acs/rate-limiter';
-import { createEntraEmulator, type EntraEmulator } from './entra/entra-emulator';
+import { createEntraEmulator, type EntraEmulator, type RegisteredApplication } from './entra/entra-emulator';
 import { SigningKeySet } from './entra/signing-keys';
 import { createGraphEmulator, type GraphEmulator } from './graph/graph-emulator';
 import { LOCAL_API_CLIENT_ID, LOCAL_SPA_CLIENT_ID, LOCAL_TENANT_ID, type DemoUser } from './local-directory';
@@ -26,6 +26,8 @@ export interface LocalAzureOptions {
   readonly graphThrottle?: { readonly limit?: number; readonly windowMs?: number };
   /** ACS request limits per operation (the documented limits otherwise); the benchmark lifts them. */
   readonly acsLimits?: Partial<Record<AcsOperation, OperationLimit>>;
+  /** ACS identity tokens live this many seconds whatever was asked (tests that watch a client refresh). */
+  readonly acsTokenLifetimeSeconds?: number;
   /** Users of the Entra tenant (default: the demo users); the benchmark adds thousands. */
   readonly users?: readonly DemoUser[];
   /**
@@ -98,11 +100,7 @@ export async function startLocalAzure(options: LocalAzureOptions = {}): Promise<
         graphApplicationRoles: ['User.ReadWrite.All'],
         exposedScopes: ['access_as_user'],
       },
-      {
-        clientId: LOCAL_SPA_CLIENT_ID,
-        displayName: 'Sample client app (local)',
-        spa: { redirectUris: options.spaRedirectUris ?? DEFAULT_SPA_REDIRECT_URIS },
-      },
+      sampleSpaRegistration(options.spaRedirectUris),
     ],
   });
   const started: Closable[] = [entra];
@@ -121,6 +119,7 @@ export async function startLocalAzure(options: LocalAzureOptions = {}): Promise<
       entraIssuers: [entra.issuerV2],
       port: options.ports?.acs ?? 0,
       ...(options.acsLimits ? { limits: options.acsLimits } : {}),
+      ...(options.acsTokenLifetimeSeconds === undefined ? {} : { tokenLifetimeSeconds: options.acsTokenLifetimeSeconds }),
     });
     // Azurite (a child process) only for the table store: the Graph store never reads it.
     const tablesStarting = options.mappingStore === 'table' ? startAzuriteTables({ tls }) : undefined;
@@ -131,6 +130,8 @@ export async function startLocalAzure(options: LocalAzureOptions = {}): Promise<
       ENTRA_CLIENT_ID: LOCAL_API_CLIENT_ID,
       ENTRA_AUTHORITY_HOST: entra.url,
       ACS_CONNECTION_STRING: acs.connectionString,
+      // Teams users' tokens are the sample SPA's (it signs them in), whether from the CLI or a browser.
+      TEAMS_CLIENT_ID: LOCAL_SPA_CLIENT_ID,
     };
 
     return {
@@ -150,6 +151,19 @@ export async function startLocalAzure(options: LocalAzureOptions = {}): Promise<
     await closeAll(started);
     throw error;
   }
+}
+
+/**
+ * The sample SPA's app registration: the public client Teams users sign in to, so an admin granted it the ACS Teams
+ * permissions, as a real deployment's client app needs them to get its users' Teams tokens for ACS.
+ */
+function sampleSpaRegistration(redirectUris: readonly string[] = DEFAULT_SPA_REDIRECT_URIS): RegisteredApplication {
+  return {
+    clientId: LOCAL_SPA_CLIENT_ID,
+    displayName: 'Sample client app (local)',
+    spa: { redirectUris },
+    acsDelegatedScopes: ['Teams.ManageCalls', 'Teams.ManageChats'],
+  };
 }
 
 /**

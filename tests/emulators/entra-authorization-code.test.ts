@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 
+import type { CommunicationIdentityClient } from '@azure/communication-identity';
 import { Authority, Logger, ProtocolMode, StubPerformanceClient } from '@azure/msal-common/browser';
 import { CryptoProvider, PublicClientApplication, ServerError, type INetworkModule } from '@azure/msal-node';
 import { expect } from '@jest/globals';
@@ -7,9 +8,19 @@ import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JW
 import { Agent, request } from 'undici';
 
 import { createEntraTokenValidator } from '../../src/auth/entra-token-validator';
+import { createIdentityClient } from '../../src/adapters/acs/identity-client';
 import { createMsalNetworkClient, type MsalNetworkClient } from '../../src/adapters/entra/msal-network-client';
+import { createAcsEmulator, type AcsEmulator } from '../../src/local/acs/acs-emulator';
+import { ACS_APP_ID } from '../../src/local/entra/acs-permission-catalog';
 import { createEntraEmulator, type EntraEmulator } from '../../src/local/entra/entra-emulator';
-import { DEMO_USERS, GRAPH_RESOURCE, LOCAL_API_CLIENT_ID, LOCAL_SPA_CLIENT_ID, LOCAL_TENANT_ID } from '../../src/local/local-directory';
+import {
+  ACS_TEAMS_AUDIENCE,
+  DEMO_USERS,
+  GRAPH_RESOURCE,
+  LOCAL_API_CLIENT_ID,
+  LOCAL_SPA_CLIENT_ID,
+  LOCAL_TENANT_ID,
+} from '../../src/local/local-directory';
 import { createLocalCertificates, type LocalCertificates } from '../../src/local/tls/local-certificate-authority';
 import { present } from '../helpers/present';
 import { useTestService } from '../helpers/test-service';
@@ -18,13 +29,18 @@ import { useTestService } from '../helpers/test-service';
  * The Entra emulator's sign-in for browsers: the authorization code flow with PKCE, driven step by step over
  * real HTTP as msal-browser drives it (authorize → account picker → redirect with the code → token request from
  * the page's origin → refresh), every refusal Entra makes on the way, and msal-node's public client as a
- * conformance check of the answers.
+ * conformance check of the answers. A Teams user's token for ACS is obtained the same way (the ACS resource's
+ * Teams scopes) and exchanged at the ACS emulator by the real CommunicationIdentityClient, as the service does.
  */
 
 const SPA_ORIGIN = 'http://localhost:5000';
 const SPA_REDIRECT = `${SPA_ORIGIN}/`;
 const SPA_CALLBACK = `${SPA_ORIGIN}/callback`;
 const API_SCOPE = `api://${LOCAL_API_CLIENT_ID}/access_as_user`;
+const TEAMS_CALLS = `${ACS_TEAMS_AUDIENCE}/Teams.ManageCalls`;
+const TEAMS_CHATS = `${ACS_TEAMS_AUDIENCE}/Teams.ManageChats`;
+/** The scopes of msal-browser's `acquireTokenSilent` / `acquireTokenRedirect` for a Teams user's token for ACS. */
+const TEAMS_SCOPES = `${TEAMS_CALLS} ${TEAMS_CHATS}`;
 const V2_API_ID = '6a0b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d';
 const WEB_APP_ID = '3b0f5a8e-7f55-4c35-9d0e-5a1d2c6f0b11';
 const WEB_SECRET = 'web-app-secret';
@@ -65,6 +81,8 @@ interface Pkce {
 
 let certs: LocalCertificates;
 let entra: EntraEmulator;
+let acs: AcsEmulator;
+let identity: CommunicationIdentityClient;
 let agent: Agent;
 /** Milliseconds added to the emulator's clock: codes and refresh tokens expire without waiting. */
 let clockOffsetMs = 0;
@@ -87,6 +105,7 @@ beforeAll(async () => {
         clientId: LOCAL_SPA_CLIENT_ID,
         displayName: 'Sample SPA',
         graphDelegatedScopes: ['User.Read'],
+        acsDelegatedScopes: ['Teams.ManageCalls', 'Teams.ManageChats'],
         spa: { redirectUris: [SPA_REDIRECT, SPA_CALLBACK] },
       },
       { clientId: V2_API_ID, displayName: 'v2 API', exposedScopes: ['Read'], accessTokenVersion: 2 },
@@ -94,10 +113,13 @@ beforeAll(async () => {
     ],
   });
   agent = new Agent({ connect: { ca: certs.caCertPem } });
+  acs = await createAcsEmulator({ entraKeys: entra.keys, entraIssuers: [entra.issuerV2] });
+  identity = createIdentityClient({ connectionString: acs.connectionString, maxRetries: 0 });
 });
 
 afterAll(async () => {
   await agent.close();
+  await acs.close();
   await entra.close();
 });
 
@@ -245,6 +267,54 @@ function expectRefusal(answer: HttpAnswer, status: number, error: string, code: 
 async function verifyWithEmulatorKeys(token: string): Promise<JWTPayload> {
   const { payload } = await jwtVerify(token, createLocalJWKSet(entra.keys.publicJwks()), { algorithms: ['RS256'] });
   return payload;
+}
+
+/** What the service does with a Teams user's token: the real SDK's exchange at the ACS emulator, as the sample SPA's. */
+async function exchangeForTeamsUser(teamsUserAadToken: string, oid = DEMO_USERS.alice.oid): Promise<void> {
+  const issued = await identity.getTokenForTeamsUser({ teamsUserAadToken, clientId: LOCAL_SPA_CLIENT_ID, userObjectId: oid });
+  await expect(acs.verifyAccessToken(issued.token)).resolves.toMatchObject({ valid: true, claims: { skypeid: `orgid:${oid}` } });
+}
+
+/** A sign-in of the Web app (bob, answered by form post), and the code its redirect URI receives. */
+async function webCode(scope = 'openid profile User.Read'): Promise<string> {
+  const page = await send(
+    authorizeUrl({
+      client_id: WEB_APP_ID,
+      response_type: 'code',
+      redirect_uri: WEB_REDIRECT,
+      scope,
+      response_mode: 'form_post',
+      state: 's',
+    }),
+  );
+  const posted = await pick(page, 'bob');
+  expect(posted.status).toBe(200);
+  expect(header(posted, 'content-security-policy')).toContain('form-action https://app.contoso.test');
+  const code = /name="code" value="([^"]+)"/.exec(posted.text)?.[1];
+  if (code === undefined) throw new Error('no form_post answer');
+  expect(posted.text).toContain(`action="${WEB_REDIRECT}"`);
+  return code;
+}
+
+/** The SPA's refresh token after alice signs in (consenting to `scope`) and the code is redeemed for the API. */
+async function spaRefreshToken(scope = `${API_SCOPE} User.Read openid profile offline_access`): Promise<string> {
+  const codes = pkce();
+  const { code } = await signIn(codes, 'alice', { scope });
+  const body = json<TokenAnswer>(await postToken(codeForm(code, codes, { scope: `${API_SCOPE} openid profile offline_access` })));
+  if (body.refresh_token === undefined) throw new Error('no refresh token');
+  return body.refresh_token;
+}
+
+/** What msal-browser posts to redeem a refresh token (acquireTokenSilent). */
+function refreshForm(token: string, overrides: Record<string, string | undefined> = {}): Record<string, string | undefined> {
+  return {
+    client_id: LOCAL_SPA_CLIENT_ID,
+    scope: `${API_SCOPE} openid profile offline_access`,
+    grant_type: 'refresh_token',
+    client_info: '1',
+    refresh_token: token,
+    ...overrides,
+  };
 }
 
 describe('Entra emulator: sign-in with the authorization code flow (PKCE)', () => {
@@ -588,26 +658,6 @@ describe('Entra emulator: sign-in with the authorization code flow (PKCE)', () =
   });
 
   describe('codes of a Web redirect URI', () => {
-    async function webCode(): Promise<string> {
-      const page = await send(
-        authorizeUrl({
-          client_id: WEB_APP_ID,
-          response_type: 'code',
-          redirect_uri: WEB_REDIRECT,
-          scope: 'openid profile User.Read',
-          response_mode: 'form_post',
-          state: 's',
-        }),
-      );
-      const posted = await pick(page, 'bob');
-      expect(posted.status).toBe(200);
-      expect(header(posted, 'content-security-policy')).toContain('form-action https://app.contoso.test');
-      const code = /name="code" value="([^"]+)"/.exec(posted.text)?.[1];
-      if (code === undefined) throw new Error('no form_post answer');
-      expect(posted.text).toContain(`action="${WEB_REDIRECT}"`);
-      return code;
-    }
-
     it('are redeemed server-side only (AADSTS9002326) and with the app credential (AADSTS7000218), then give a Graph token', async () => {
       const code = await webCode();
       const form = { client_id: WEB_APP_ID, redirect_uri: WEB_REDIRECT, code, grant_type: 'authorization_code', scope: 'User.Read openid' };
@@ -634,25 +684,6 @@ describe('Entra emulator: sign-in with the authorization code flow (PKCE)', () =
   });
 
   describe('refresh tokens', () => {
-    async function spaRefreshToken(scope = `${API_SCOPE} User.Read openid profile offline_access`): Promise<string> {
-      const codes = pkce();
-      const { code } = await signIn(codes, 'alice', { scope });
-      const body = json<TokenAnswer>(await postToken(codeForm(code, codes, { scope: `${API_SCOPE} openid profile offline_access` })));
-      if (body.refresh_token === undefined) throw new Error('no refresh token');
-      return body.refresh_token;
-    }
-
-    function refreshForm(token: string, overrides: Record<string, string | undefined> = {}): Record<string, string | undefined> {
-      return {
-        client_id: LOCAL_SPA_CLIENT_ID,
-        scope: `${API_SCOPE} openid profile offline_access`,
-        grant_type: 'refresh_token',
-        client_info: '1',
-        refresh_token: token,
-        ...overrides,
-      };
-    }
-
     it('gives new tokens and a new refresh token; the old one keeps working (Entra does not revoke it)', async () => {
       const first = await spaRefreshToken();
       const answer = await postToken(refreshForm(first));
@@ -742,6 +773,22 @@ describe('Entra emulator: sign-in with the authorization code flow (PKCE)', () =
       expect(answer.status).toBe(200);
       expect(await verifyWithEmulatorKeys(json<TokenAnswer>(answer).id_token ?? '')).toMatchObject({ iss: entra.issuerV2 });
     });
+
+    it('answers only to loopback host names over plain http (no DNS rebinding), and mints no token without a sign-in', async () => {
+      const browserUrl = entra.browserUrl ?? '';
+      const metadataPath = `/${LOCAL_TENANT_ID}/v2.0/.well-known/openid-configuration`;
+      for (const host of ['evil.example', 'evil.example:80', '127.0.0.1.nip.io', '0.0.0.0']) {
+        const answer = await send(`${browserUrl}${metadataPath}`, { headers: { host } });
+        expect([host, answer.status]).toEqual([host, 421]);
+      }
+      for (const host of [new URL(browserUrl).host, `localhost:${new URL(browserUrl).port}`]) {
+        expect((await send(`${browserUrl}${metadataPath}`, { headers: { host } })).status).toBe(200);
+      }
+      // The emulator-only minting routes stay on the https listener, where no web page can read them.
+      expect((await send(`${browserUrl}/_local/users/alice/token`, { method: 'POST', body: '{}' })).status).toBe(404);
+      expect((await send(`${browserUrl}/_local/users/alice/teams-token`, { method: 'POST' })).status).toBe(404);
+      expect((await send(`${entra.url}/_local/users/alice/teams-token`, { method: 'POST' })).status).toBe(200);
+    });
   });
 
   describe('logout', () => {
@@ -766,6 +813,87 @@ describe('Entra emulator: sign-in with the authorization code flow (PKCE)', () =
       expect(header(answer, 'location')).toBeUndefined();
       expect(answer.text).toContain('You signed out');
     });
+  });
+});
+
+describe("Entra emulator: a Teams user's token for ACS, as a SPA gets it with msal-browser", () => {
+  /** The claims ACS checks, and the ones Entra puts in any v1 user token. */
+  const teamsClaims = {
+    aud: ACS_TEAMS_AUDIENCE,
+    iss: `https://sts.windows.net/${LOCAL_TENANT_ID}/`,
+    ver: '1.0',
+    appid: LOCAL_SPA_CLIENT_ID,
+    appidacr: '0',
+    scp: 'Teams.ManageCalls Teams.ManageChats',
+    oid: DEMO_USERS.alice.oid,
+    tid: LOCAL_TENANT_ID,
+    upn: DEMO_USERS.alice.userPrincipalName,
+  };
+
+  it('acquireTokenRedirect: a sign-in and code grant for the Teams scopes give a v1 token for ACS, issued to the SPA, that ACS exchanges', async () => {
+    const scope = `${TEAMS_SCOPES} openid profile offline_access`;
+    const page = await send(authorizeUrl(spaAuthorizeParams(pkce(), { scope })));
+    expect(page.text).toContain('Azure Communication Services: Teams.ManageChats');
+    const codes = pkce();
+    const { code } = await signIn(codes, 'alice', { scope });
+    const answer = await postToken(codeForm(code, codes, { scope }));
+    expect(answer.status).toBe(200);
+    const body = json<TokenAnswer>(answer);
+    expect(body.scope).toBe(TEAMS_SCOPES);
+    expect(body.refresh_token).toBeDefined();
+    expect(await verifyWithEmulatorKeys(body.access_token)).toMatchObject(teamsClaims);
+    expect(decodeProtectedHeader(body.access_token)).toMatchObject({ alg: 'RS256', x5t: expect.any(String) });
+    await exchangeForTeamsUser(body.access_token);
+  });
+
+  it.each([
+    ['the scopes msal-browser sends', `${TEAMS_SCOPES} openid profile offline_access`],
+    ['other letter case', `${ACS_TEAMS_AUDIENCE}/teams.managecalls ${ACS_TEAMS_AUDIENCE}/TEAMS.MANAGECHATS`],
+    ["the resource's .default", `${ACS_TEAMS_AUDIENCE}/.default offline_access`],
+    ["the ACS app id's .default", `${ACS_APP_ID}/.default`],
+  ])('acquireTokenSilent: a refresh token of the sign-in for the API gets it, by %s', async (_name, scope) => {
+    const answer = await postToken(refreshForm(await spaRefreshToken(), { scope }));
+    expect(answer.status).toBe(200);
+    const body = json<TokenAnswer>(answer);
+    expect(body.scope).toBe(TEAMS_SCOPES);
+    expect(await verifyWithEmulatorKeys(body.access_token)).toMatchObject(teamsClaims);
+    await exchangeForTeamsUser(body.access_token);
+  });
+
+  it('issues a token with one of the two permissions, which ACS refuses to exchange (it needs both)', async () => {
+    const body = json<TokenAnswer>(await postToken(refreshForm(await spaRefreshToken(), { scope: TEAMS_CALLS })));
+    expect(decodeJwt(body.access_token)).toMatchObject({ aud: ACS_TEAMS_AUDIENCE, scp: 'Teams.ManageCalls' });
+    await expect(exchangeForTeamsUser(body.access_token)).rejects.toMatchObject({ statusCode: 401, code: 'InvalidAccessToken' });
+  });
+
+  it('refuses API and ACS scopes in one code redemption (AADSTS700022); a refresh takes the first resource', async () => {
+    const codes = pkce();
+    const { code } = await signIn(codes, 'alice', { scope: `${API_SCOPE} ${TEAMS_SCOPES} openid offline_access` });
+    expectRefusal(await postToken(codeForm(code, codes, { scope: `${API_SCOPE} ${TEAMS_CALLS}` })), 400, 'invalid_scope', 700022);
+    const body = json<TokenAnswer>(await postToken(codeForm(code, codes, { scope: `${TEAMS_SCOPES} offline_access` })));
+    expect(decodeJwt(body.access_token)).toMatchObject({ aud: ACS_TEAMS_AUDIENCE });
+    const refreshed = json<TokenAnswer>(await postToken(refreshForm(body.refresh_token ?? '', { scope: `${TEAMS_SCOPES} ${API_SCOPE}` })));
+    expect(decodeJwt(refreshed.access_token)).toMatchObject({ aud: ACS_TEAMS_AUDIENCE });
+  });
+
+  it('refuses a permission ACS does not publish (AADSTS70011), at /authorize and at the token endpoint', async () => {
+    const unknown = `${ACS_TEAMS_AUDIENCE}/Teams.ReadEverything`;
+    const params = redirectParams(await send(authorizeUrl(spaAuthorizeParams(pkce(), { scope: `${unknown} openid` }))));
+    expect(params.get('error')).toBe('invalid_scope');
+    expect(params.get('error_description')).toMatch(/^AADSTS70011: /);
+    expectRefusal(await postToken(refreshForm(await spaRefreshToken(), { scope: unknown })), 400, 'invalid_scope', 70011);
+  });
+
+  it('refuses a client an admin did not grant the Teams permissions (AADSTS65001 consent_required), by code and refresh token', async () => {
+    const code = await webCode(`User.Read ${TEAMS_SCOPES} openid offline_access`);
+    const form = { client_id: WEB_APP_ID, client_secret: WEB_SECRET, redirect_uri: WEB_REDIRECT, code, grant_type: 'authorization_code' };
+    const byCode = expectRefusal(await postToken({ ...form, scope: TEAMS_SCOPES }, {}), 400, 'invalid_grant', 65001);
+    expect(byCode.suberror).toBe('consent_required');
+    const graph = json<TokenAnswer>(await postToken({ ...form, scope: 'User.Read openid offline_access' }, {}));
+    const refresh = { client_id: WEB_APP_ID, client_secret: WEB_SECRET, grant_type: 'refresh_token', refresh_token: graph.refresh_token };
+    for (const scope of [TEAMS_SCOPES, `${ACS_TEAMS_AUDIENCE}/.default`]) {
+      expectRefusal(await postToken({ ...refresh, scope }, {}), 400, 'invalid_grant', 65001);
+    }
   });
 });
 
@@ -838,6 +966,24 @@ describe('msal-node PublicClientApplication against the sign-in (conformance)', 
       forceRefresh: true,
     });
     expect(silent.accessToken).not.toBe(result.accessToken);
+  });
+
+  it("gets a Teams user's token for ACS silently after a sign-in for the API (refresh token grant), and caches it as ACS's", async () => {
+    const app = publicClient(SPA_ORIGIN);
+    const { code, verifier } = await codeFromMsalUrl(app, 'n');
+    const signedIn = await app.acquireTokenByCode({
+      code,
+      codeVerifier: verifier,
+      redirectUri: SPA_REDIRECT,
+      scopes: [API_SCOPE],
+      nonce: 'n',
+    });
+    const account = present(signedIn.account, 'the signed-in account');
+    const teams = await app.acquireTokenSilent({ account, scopes: [TEAMS_CALLS, TEAMS_CHATS] });
+    expect(teams.scopes).toEqual([TEAMS_CALLS, TEAMS_CHATS]);
+    expect(decodeJwt(teams.accessToken)).toMatchObject({ aud: ACS_TEAMS_AUDIENCE, appid: LOCAL_SPA_CLIENT_ID });
+    await exchangeForTeamsUser(teams.accessToken);
+    expect((await app.acquireTokenSilent({ account, scopes: [TEAMS_CALLS, TEAMS_CHATS] })).accessToken).toBe(teams.accessToken);
   });
 
   it('raises the ServerError Entra causes when a SPA code is redeemed without Origin (AADSTS9002327)', async () => {
@@ -923,5 +1069,53 @@ describe('local mode: a browser sign-in over the http listener gives a token the
     const answer = await service.http.get('/api/user').set('Authorization', `Bearer ${body.access_token}`);
     expect(answer.status).toBe(404);
     expect(answer.body).toMatchObject({ code: 'identity_not_found' });
+  });
+});
+
+describe("local mode: Teams users' tokens are the sample SPA's, from the CLI or a browser, and the service exchanges them", () => {
+  const service = useTestService({ localAzure: { browserSignIn: {} } });
+
+  it('sets TEAMS_CLIENT_ID to the sample SPA', () => {
+    expect(service.local.settings['TEAMS_CLIENT_ID']).toBe(LOCAL_SPA_CLIENT_ID);
+    expect(service.config.entra.teamsClientId).toBe(LOCAL_SPA_CLIENT_ID);
+  });
+
+  it("exchanges the CLI's --teams token (POST /_local/users/alice/teams-token over https) at GET /api/token/teams", async () => {
+    const cli = new Agent({ connect: { ca: service.local.caCertPem } });
+    let teamsToken: string;
+    try {
+      const answer = await request(`${service.local.entra.url}/_local/users/alice/teams-token`, {
+        dispatcher: cli,
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{}',
+      });
+      expect(answer.statusCode).toBe(200);
+      teamsToken = ((await answer.body.json()) as TokenAnswer).access_token;
+    } finally {
+      await cli.close();
+    }
+    expect(decodeJwt(teamsToken)).toMatchObject({ aud: ACS_TEAMS_AUDIENCE, appid: LOCAL_SPA_CLIENT_ID, oid: DEMO_USERS.alice.oid });
+    await service.http
+      .get('/api/token/teams')
+      .set('Authorization', `Bearer ${await service.tokenFor('alice')}`)
+      .set('teams-user-aad-token', teamsToken)
+      .expect(201);
+  });
+
+  it('exchanges a Teams token the SPA got in a browser sign-in at POST /api/token/teams', async () => {
+    const browserUrl = service.local.entra.browserUrl ?? '';
+    const origin = 'http://127.0.0.1:5000';
+    const scope = `${TEAMS_SCOPES} openid profile offline_access`;
+    const codes = pkce();
+    const page = await send(authorizeUrl(spaAuthorizeParams(codes, { redirect_uri: `${origin}/`, scope }), browserUrl));
+    const code = redirectParams(await pick(page, 'bob', browserUrl)).get('code') ?? '';
+    const answer = await postToken(codeForm(code, codes, { redirect_uri: `${origin}/`, scope }), { origin }, browserUrl);
+    expect(answer.status).toBe(200);
+    await service.http
+      .post('/api/token/teams')
+      .set('Authorization', `Bearer ${await service.tokenFor('bob')}`)
+      .send({ teamsUserAadToken: json<TokenAnswer>(answer).access_token })
+      .expect(201);
   });
 });

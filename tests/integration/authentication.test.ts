@@ -1,4 +1,4 @@
-import { LOCAL_API_CLIENT_ID, LOCAL_SPA_CLIENT_ID, LOCAL_TENANT_ID, DEMO_USERS } from '../../src/local/local-directory';
+import { LOCAL_SPA_CLIENT_ID, LOCAL_TENANT_ID, DEMO_USERS } from '../../src/local/local-directory';
 import { AUTHENTICATED_ROUTES } from '../helpers/api-routes';
 import { BARE_CHALLENGE, call, expectErrorBody, INVALID_TOKEN_CHALLENGE, upstreamWork } from '../helpers/auth-assertions';
 import { hmacSignedWith, publicKeyPem, signedByForeignKey, withAlgNone, withTamperedPayload } from '../helpers/forged-tokens';
@@ -252,7 +252,7 @@ describe('authentication on every /api route', () => {
   let teamsToken: string;
   beforeAll(async () => {
     service = await startTestService();
-    teamsToken = await service.local.entra.mintTeamsToken({ user: 'alice', appId: LOCAL_API_CLIENT_ID });
+    teamsToken = await service.local.entra.mintTeamsToken({ user: 'alice', appId: service.config.entra.teamsClientId });
   });
   afterAll(async () => {
     await service.close();

@@ -204,7 +204,7 @@ describe.each(MAPPING_STORES)('the API on the %s store', (store) => {
     });
 
     it('the Teams exchange (GET with the header, POST with the body) answers 201 without reading any mapping', async () => {
-      const teamsToken = () => service.local.entra.mintTeamsToken({ user: 'alice', appId: service.config.entra.clientId });
+      const teamsToken = () => service.local.entra.mintTeamsToken({ user: 'alice', appId: service.config.entra.teamsClientId });
       const before = storeCalls();
       const viaHeader = await service.http
         .get('/api/token/teams')

@@ -1010,6 +1010,7 @@ describe('the mappings command', () => {
           'ENTRA_TENANT_ID',
           'GRAPH_BASE_URL',
           'MAPPING_SEAL_KEYS',
+          'TEAMS_CLIENT_ID',
         ].sort(),
       );
       const session = JSON.stringify(await readLocalSession(sessionFile));

@@ -118,7 +118,7 @@ interface RouteCase {
 }
 
 const teamsToken = (service: TestService): Promise<string> =>
-  service.local.entra.mintTeamsToken({ user: 'bob', appId: service.config.entra.clientId });
+  service.local.entra.mintTeamsToken({ user: 'bob', appId: service.config.entra.teamsClientId });
 
 const ROUTES: readonly RouteCase[] = [
   {

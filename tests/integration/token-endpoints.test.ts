@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { expect } from '@jest/globals';
 import type { Response } from 'supertest';
 
-import { DEMO_USERS, LOCAL_SPA_CLIENT_ID } from '../../src/local/local-directory';
+import { DEMO_USERS, LOCAL_API_CLIENT_ID } from '../../src/local/local-directory';
 import { errorBody, issuedTokenBody, tokenBody, userBody } from '../helpers/bodies';
 import { expectInvariants, mappedIdentityOf, MAPPING_EXTENSION_NAME, resetTestService } from '../helpers/invariants';
 import { ORIGINAL_SAMPLE_APP_ID, putSealedMapping } from '../helpers/mappings';
@@ -375,7 +375,7 @@ describe('/api/token', () => {
 
   describe('/api/token/teams', () => {
     const teamsTokenFor = (user: keyof typeof DEMO_USERS, overrides: { appId?: string; lifetimeSeconds?: number } = {}): Promise<string> =>
-      service.local.entra.mintTeamsToken({ user, appId: service.config.entra.clientId, ...overrides });
+      service.local.entra.mintTeamsToken({ user, appId: service.config.entra.teamsClientId, ...overrides });
 
     async function expectTeamsAcsToken(response: Response): Promise<void> {
       expect(response.body).toEqual({ token: expect.any(String), expiresOn: expect.any(String) });
@@ -455,7 +455,7 @@ describe('/api/token', () => {
       it.each([
         ["another user's Teams token", () => teamsTokenFor('bob')],
         ['an expired Teams token', () => teamsTokenFor('alice', { lifetimeSeconds: -3600 })],
-        ['a Teams token issued to another app', () => teamsTokenFor('alice', { appId: LOCAL_SPA_CLIENT_ID })],
+        ['a Teams token issued to another app', () => teamsTokenFor('alice', { appId: LOCAL_API_CLIENT_ID })],
         ['a string that is not a token', () => Promise.resolve('not-a-jwt')],
       ])('%s: answers 400 invalid_teams_token, never 500', async (_name, makeToken) => {
         const response = await service.http
@@ -480,7 +480,7 @@ describe('/api/token/teams with a v2 Teams token', () => {
         version: 2,
         audience: 'https://auth.msft.communication.azure.com',
         scp: 'Teams.ManageCalls Teams.ManageChats',
-        clientAppId: service.config.entra.clientId,
+        clientAppId: service.config.entra.teamsClientId,
       });
       const response = await service.http
         .get('/api/token/teams')

@@ -145,7 +145,7 @@ describe('upstream failures', () => {
     describe('when ACS fails the Teams exchange', () => {
       it('answers 503 upstream_unavailable, not invalid_teams_token', async () => {
         service.local.acs.faults.inject({ route: 'teams.exchange', status: 503 });
-        const teamsToken = await service.local.entra.mintTeamsToken({ user: 'alice', appId: service.config.entra.clientId });
+        const teamsToken = await service.local.entra.mintTeamsToken({ user: 'alice', appId: service.config.entra.teamsClientId });
 
         const response = await service.http
           .get('/api/token/teams')

@@ -64,8 +64,8 @@ export interface AcsEmulator {
  * `allowInsecureConnection` for the loopback http endpoint. Close it with `close()`.
  */
 export async function createAcsEmulator(options: AcsEmulatorOptions): Promise<AcsEmulator> {
-  const { resourceId, accessKey, tenantId, limits } = resolveAcsEmulatorOptions(options);
-  const resource = await createAcsResource(resourceId, limits);
+  const { resourceId, accessKey, tenantId, limits, tokenLifetimeSeconds } = resolveAcsEmulatorOptions(options);
+  const resource = await createAcsResource(resourceId, limits, tokenLifetimeSeconds);
   const verifyTeamsToken = createTeamsTokenVerifier({
     entraKeys: options.entraKeys,
     tenantId,

@@ -14,13 +14,19 @@ export interface AcsResource {
   readonly registry: IdentityRegistry;
   readonly issuer: AcsTokenIssuer;
   readonly limiter: FixedWindowRateLimiter;
+  /** A test's fixed token lifetime in seconds, overriding the requested one; undefined in every other run. */
+  readonly tokenLifetimeSeconds: number | undefined;
 }
 
 /** A resource with no identities yet, a fresh signing key and full limits. */
-export async function createAcsResource(resourceId: string, limits: AcsLimits): Promise<AcsResource> {
+export async function createAcsResource(
+  resourceId: string,
+  limits: AcsLimits,
+  tokenLifetimeSeconds: number | undefined = undefined,
+): Promise<AcsResource> {
   const registry = new IdentityRegistry(resourceId);
   const issuer = await AcsTokenIssuer.create(resourceId);
-  return { resourceId, registry, issuer, limiter: new FixedWindowRateLimiter(limits) };
+  return { resourceId, registry, issuer, limiter: new FixedWindowRateLimiter(limits), tokenLifetimeSeconds };
 }
 
 /** An access token as the service answers it (`AccessToken` in the spec). */
@@ -41,7 +47,7 @@ export async function mintIdentityToken(
 ): Promise<IdentityAccessToken> {
   const sequence = resource.registry.nextTokenSequence();
   const issuedAt = Date.now();
-  const expiresAt = issuedAt + expiresInMinutes * 60_000;
+  const expiresAt = issuedAt + (resource.tokenLifetimeSeconds ?? expiresInMinutes * 60) * 1000;
   const issued = await resource.issuer.issue(identityId.slice('8:'.length), scopes, issuedAt, expiresAt);
   resource.registry.recordToken(issued.token, identityId, sequence, expiresAt);
   return { token: issued.token, expiresOn: issued.expiresOn };

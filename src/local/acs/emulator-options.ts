@@ -22,6 +22,11 @@ export interface AcsEmulatorOptions {
   readonly entraIssuers?: readonly string[];
   /** Override request limits per operation (the documented limits otherwise). */
   readonly limits?: Partial<Record<AcsOperation, OperationLimit>>;
+  /**
+   * Issue every identity token with this lifetime instead of the requested `expiresInMinutes` (whose live
+   * minimum is 60 minutes): only for tests that watch a client refresh its token. 1 to 86,400 seconds.
+   */
+  readonly tokenLifetimeSeconds?: number;
   readonly host?: string;
   readonly port?: number;
 }
@@ -33,6 +38,8 @@ export interface ResolvedAcsOptions {
   readonly accessKey: string;
   readonly tenantId: string;
   readonly limits: AcsLimits;
+  /** Set only when a test asked for short-lived tokens ({@link AcsEmulatorOptions.tokenLifetimeSeconds}). */
+  readonly tokenLifetimeSeconds: number | undefined;
 }
 
 /** The smallest key the emulator accepts; live keys are 64 bytes. */
@@ -50,5 +57,12 @@ export function resolveAcsEmulatorOptions(options: AcsEmulatorOptions): Resolved
   if (!isGuid(tenantId)) throw new TypeError('entraTenantId must be a GUID');
   // Callers in plain JavaScript (or with a cast) can still leave it out; say so instead of failing on first use.
   if (options.entraKeys === undefined) throw new TypeError('entraKeys is required (the Entra emulator signing keys)');
-  return { resourceId, accessKey, tenantId, limits: { ...DEFAULT_ACS_LIMITS, ...options.limits } };
+  const { tokenLifetimeSeconds } = options;
+  if (
+    tokenLifetimeSeconds !== undefined &&
+    !(Number.isInteger(tokenLifetimeSeconds) && tokenLifetimeSeconds >= 1 && tokenLifetimeSeconds <= 86_400)
+  ) {
+    throw new TypeError('tokenLifetimeSeconds must be a whole number from 1 to 86400');
+  }
+  return { resourceId, accessKey, tenantId, limits: { ...DEFAULT_ACS_LIMITS, ...options.limits }, tokenLifetimeSeconds };
 }

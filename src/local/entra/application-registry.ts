@@ -8,6 +8,7 @@
  */
 import { createHash, X509Certificate, type KeyObject } from 'node:crypto';
 import { isGuid } from '../../validation/formats';
+import { canonicalAcsPermission } from './acs-permission-catalog';
 import type { RegisteredApplication } from './entra-emulator';
 import { canonicalApplicationGraphPermission, canonicalDelegatedGraphPermission } from './graph-permission-catalog';
 import { isSpaOrigin, registeredRedirectUri, type RegisteredRedirectUri } from './redirect-uris';
@@ -33,6 +34,8 @@ export interface ResolvedApplication {
   readonly displayName: string;
   readonly graphDelegatedScopes: readonly string[];
   readonly graphApplicationRoles: readonly string[];
+  /** Delegated ACS permissions (`Teams.ManageCalls`, `Teams.ManageChats`) granted to this app, canonically spelled. */
+  readonly acsDelegatedScopes: readonly string[];
   /** Redirect URIs of the SPA and Web platforms, in that order. */
   readonly redirectUris: readonly RegisteredRedirectUri[];
   /** Delegated permissions the app exposes as an API, as spelled at registration. */
@@ -45,8 +48,8 @@ export class ApplicationRegistry {
   readonly #applications: readonly ResolvedApplication[];
 
   /**
-   * The first registration: the default audience of minted API tokens (the service under test) and the
-   * app the local Teams tokens are issued to.
+   * The first registration: the default audience of minted API tokens (the service under test), and the
+   * app the local Teams tokens are issued to when the sample SPA is not registered.
    */
   readonly api: ResolvedApplication;
 
@@ -98,6 +101,9 @@ function resolveApplication(registration: RegisteredApplication, seen: Set<strin
   const roles = canonicalPermissions(registration.graphApplicationRoles, canonicalApplicationGraphPermission, (name) => {
     return `application ${clientId}: '${name}' is not a Graph application permission the emulator knows`;
   });
+  const acsDelegated = canonicalPermissions(registration.acsDelegatedScopes, canonicalAcsPermission, (name) => {
+    return `application ${clientId}: '${name}' is not a delegated Azure Communication Services permission the emulator knows`;
+  });
   const certificates = (registration.certificates ?? []).map((certificate, index) =>
     indexCertificate(certificate.certPem, clientId, index),
   );
@@ -111,6 +117,7 @@ function resolveApplication(registration: RegisteredApplication, seen: Set<strin
     displayName: registration.displayName ?? `app ${clientId.slice(0, 8)}`,
     graphDelegatedScopes: delegated,
     graphApplicationRoles: roles,
+    acsDelegatedScopes: acsDelegated,
     redirectUris: [
       ...(registration.spa?.redirectUris ?? []).map((uri) => registeredRedirectUri(uri, 'spa', clientId)),
       ...(registration.web?.redirectUris ?? []).map((uri) => registeredRedirectUri(uri, 'web', clientId)),

@@ -1,12 +1,14 @@
 /**
  * The answer to a redeemed code or refresh token: an access token for the one resource asked for (an API of
- * the tenant in the format its registration asks for, minted exactly as the other user tokens are, or a
- * Microsoft Graph token), an ID token with `openid`, a new refresh token with `offline_access`, and
+ * the tenant in the format its registration asks for, minted exactly as the other user tokens are; a Teams
+ * user's token for ACS, minted exactly as the local Teams tokens are; or a Microsoft Graph token), an ID token
+ * with `openid`, a new refresh token with `offline_access`, and
  * `client_info` when msal asks for it (v2-oauth2-auth-code-flow.md, "Successful response").
  *
  * @packageDocumentation
  */
 import type { DemoUser } from '../local-directory';
+import { acsScopeUrl } from './acs-permission-catalog';
 import type { ResolvedApplication } from './application-registry';
 import type { RedemptionAuth } from './cross-origin';
 import type { EntraTenant } from './entra-tenant';
@@ -15,7 +17,7 @@ import { compareScopeNames, graphScopeUrl } from './graph-permission-catalog';
 import type { RefreshGrant } from './refresh-tokens';
 import type { TokenScopes } from './requested-scopes';
 import { lifetimeForIssuedToken } from './token-lifetime-policy';
-import { mintAccessToken } from './token-minting';
+import { mintAccessToken, mintTeamsToken } from './token-minting';
 
 /** ID tokens live an hour (id-token-claims-reference.md). */
 const ID_TOKEN_LIFETIME_SECONDS = 3600;
@@ -103,6 +105,18 @@ async function accessToken(
       claims: clientAuth === '0' ? {} : { [version === 1 ? 'appidacr' : 'azpacr']: clientAuth },
     });
     return { token, scope: scopes.permissions.map((name) => `${named}/${name}`).join(' ') };
+  }
+  if (scopes.resource.kind === 'acs') {
+    // Issued to the client that redeemed (`appid`), which is what ACS compares with the exchange's appId.
+    const token = await mintTeamsToken(tenant, {
+      oid: user.oid,
+      appId: client.clientId,
+      scp: scopes.permissions.join(' '),
+      lifetimeSeconds: lifetime,
+      issuedAt,
+      clientAuth,
+    });
+    return { token, scope: scopes.permissions.map(acsScopeUrl).join(' ') };
   }
   // Microsoft Graph: the permissions and the OpenID scopes (but offline_access) in `scp`, as On-Behalf-Of issues them.
   const oidcInToken = [...scopes.oidc].filter((scope) => scope !== 'offline_access');

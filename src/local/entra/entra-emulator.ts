@@ -51,6 +51,12 @@ export interface RegisteredApplication {
   /** Graph application permissions granted to this app (e.g. `User.ReadWrite.All`), for client credentials. */
   readonly graphApplicationRoles?: readonly string[];
   /**
+   * Delegated permissions of Azure Communication Services (`Teams.ManageCalls`, `Teams.ManageChats`) an admin granted
+   * to this app: a code or refresh token of any sign-in of the app gets a Teams user's token for ACS with these (the
+   * resource's `.default` stands for them); any other is refused as unconsented (AADSTS65001).
+   */
+  readonly acsDelegatedScopes?: readonly string[];
+  /**
    * The Single-page application platform (`spa.redirectUris`): the authorization code flow with PKCE, codes and
    * refresh tokens redeemed only cross-origin (with an `Origin` header) and without a credential.
    */
@@ -121,8 +127,12 @@ export interface MintTeamsTokenOptions {
   readonly appId: string;
   /** Default 3600. */
   readonly lifetimeSeconds?: number;
+  /** `iat` in epoch seconds (default now); `exp` = `iat` + lifetime. */
+  readonly issuedAt?: number;
   /** Default `Teams.ManageCalls Teams.ManageChats`. */
   readonly scp?: string;
+  /** How the client app authenticated (`appidacr`): "0" a public client (default), "1" a secret, "2" a certificate. */
+  readonly clientAuth?: '0' | '1' | '2';
 }
 
 /** What Entra demands before it issues a token for this user: MFA (conditional access) or consent. */
@@ -227,7 +237,7 @@ async function startBrowserListener(
   if (!isLoopbackHost(host)) throw new TypeError(`browserHttp serves plain http, so only on loopback; host is '${host}'`);
   let url = '';
   const browser = await startServer(
-    entraRoutes(tenant, kit, () => url),
+    entraRoutes(tenant, kit, () => url, { browser: true }),
     { host, port: options.browserHttp.port ?? 0 },
   );
   url = browser.url;
@@ -235,10 +245,18 @@ async function startBrowserListener(
 }
 
 /** The route table: every path the emulator answers, the name it is counted (and faulted) under, and its handler. */
-function entraRoutes(tenant: EntraTenant, kit: EmulatorKit, listenerUrl: () => string): express.Express {
+function entraRoutes(
+  tenant: EntraTenant,
+  kit: EmulatorKit,
+  listenerUrl: () => string,
+  listener: { readonly browser: boolean } = { browser: false },
+): express.Express {
   const routes = express();
   routes.disable('x-powered-by');
   routes.set('etag', false);
+  // Plain http can be reached by any web page through DNS rebinding (a name of theirs resolving to 127.0.0.1); the
+  // Host header then names their domain. https is safe from it, since the certificate names only loopback.
+  if (listener.browser) routes.use(requireLoopbackHost);
   routes.use(listenerUrlStep(listenerUrl), stsHeaders);
 
   const discovery = [publicDocumentCors, kit.step('discovery.instance'), instanceDiscoveryAction()];
@@ -260,11 +278,23 @@ function entraRoutes(tenant: EntraTenant, kit: EmulatorKit, listenerUrl: () => s
   routes.all('/:tenant/oauth2/v2.0/token', kit.step('token'), tokenOtherMethodsAction(tenant));
   routes.get('/:tenant/oauth2/v2.0/logout', kit.step('logout'), logoutAction(tenant));
   routes.post('/:tenant/oauth2/v2.0/logout', kit.step('logout'), authorizeFormBody, logoutAction(tenant));
-  // Emulator only: stand-ins for the interactive sign-ins of real client apps (see actions/local-tokens.ts).
-  routes.post('/_local/users/:name/token', kit.step('local.userToken'), localUserTokenBody, localUserTokenAction(tenant));
-  routes.post('/_local/users/:name/teams-token', kit.step('local.teamsToken'), localTeamsTokenAction(tenant));
+  // Emulator only: stand-ins for the interactive sign-ins of real client apps (see actions/local-tokens.ts). Not on
+  // the browsers' listener, which has no need of them.
+  if (!listener.browser) {
+    routes.post('/_local/users/:name/token', kit.step('local.userToken'), localUserTokenBody, localUserTokenAction(tenant));
+    routes.post('/_local/users/:name/teams-token', kit.step('local.teamsToken'), localTeamsTokenAction(tenant));
+  }
 
   routes.use(kit.unmatched);
   routes.use(aadErrorHandler(() => tenant.baseUrl()));
   return routes;
 }
+
+/** Refuses a request whose Host is not a loopback name (421, as for a request sent to the wrong server). */
+const requireLoopbackHost: express.RequestHandler = (req, res, next) => {
+  if (isLoopbackHost(req.hostname)) {
+    next();
+    return;
+  }
+  res.status(421).type('text/plain').send('This listener answers only to a loopback host name.');
+};

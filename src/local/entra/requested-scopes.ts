@@ -1,13 +1,16 @@
 /**
  * The `scope` parameter of a sign-in and of its code and refresh token redemptions, read as the v2 endpoint
  * reads it: OpenID Connect scopes apart; every other scope names a resource (Microsoft Graph when bare, a URL or
- * App ID URI before the last `/`, or an app's client id) and a permission it publishes, or `.default`. A sign-in
- * may ask for several resources (to get consent for each); a token is for one (v2-oauth2-auth-code-flow.md).
+ * App ID URI before the last `/`, or an app's client id) and a permission it publishes, or `.default`. The
+ * resources are Microsoft Graph, Azure Communication Services (a Teams user's token for ACS) and the tenant's own
+ * apps. A sign-in may ask for several resources (to get consent for each); a token is for one
+ * (v2-oauth2-auth-code-flow.md).
  *
  * @packageDocumentation
  */
 import { GRAPH_RESOURCE } from '../local-directory';
 import { AadError } from './aad-error';
+import { canonicalAcsPermission, isAcsResource } from './acs-permission-catalog';
 import type { ResolvedApplication } from './application-registry';
 import type { EntraTenant } from './entra-tenant';
 import { canonicalDelegatedGraphPermission, compareScopeNames, OIDC_SCOPES } from './graph-permission-catalog';
@@ -16,9 +19,14 @@ import { invalidScope, resourceNotFound } from './sts-refusals';
 /** Microsoft Graph's application id, which names it in scopes too. */
 const GRAPH_APP_ID = '00000003-0000-0000-c000-000000000000';
 
-/** The resource a scope is for: Microsoft Graph, or an app of the tenant as the scope named it (App ID URI or client id). */
+/**
+ * The resource a scope is for: Microsoft Graph, Azure Communication Services, or an app of the tenant as the scope
+ * named it (App ID URI or client id).
+ */
 export type ScopeResource =
-  { readonly kind: 'graph' } | { readonly kind: 'app'; readonly app: ResolvedApplication; readonly named: string };
+  | { readonly kind: 'graph' }
+  | { readonly kind: 'acs' }
+  | { readonly kind: 'app'; readonly app: ResolvedApplication; readonly named: string };
 
 /** The permissions asked of one resource: canonical names, or `.default` (all that are consented). */
 export interface ResourceRequest {
@@ -57,7 +65,7 @@ export function splitScope(scope: string, raw: string): ScopeParts {
 
 /** The same resource, whatever spelling named it. */
 export function resourceKey(resource: ScopeResource): string {
-  return resource.kind === 'graph' ? 'graph' : resource.app.clientId;
+  return resource.kind === 'app' ? resource.app.clientId : resource.kind;
 }
 
 /** Reads a `scope` parameter; refuses unknown resources (AADSTS500011) and permissions they do not publish (AADSTS70011). */
@@ -88,6 +96,7 @@ export function parseRequestedScopes(tenant: EntraTenant, raw: string): Requeste
 function resolveResource(tenant: EntraTenant, named: string): ScopeResource {
   const lower = named.toLowerCase();
   if (lower === GRAPH_RESOURCE || lower === GRAPH_APP_ID) return { kind: 'graph' };
+  if (isAcsResource(named)) return { kind: 'acs' };
   const app = tenant.applications.byAudience(named);
   if (app === undefined) throw resourceNotFound(named, tenant.tenantId);
   return { kind: 'app', app, named };
@@ -97,17 +106,24 @@ function canonicalPermission(resource: ScopeResource, permission: string, raw: s
   const canonical =
     resource.kind === 'graph'
       ? canonicalDelegatedGraphPermission(permission)
-      : resource.app.exposedScopes.find((exposed) => exposed.toLowerCase() === permission.toLowerCase());
+      : resource.kind === 'acs'
+        ? canonicalAcsPermission(permission)
+        : resource.app.exposedScopes.find((exposed) => exposed.toLowerCase() === permission.toLowerCase());
   if (canonical === undefined) throw invalidScope(raw);
   return canonical;
 }
 
 /**
  * What a user consents to on the sign-in page: the named permissions, or for `.default` every permission
- * the client is configured for (Graph) or the API exposes.
+ * the client is configured for (Graph) or the API exposes. ACS permissions only as far as an admin granted
+ * them to the client ({@link ResolvedApplication.acsDelegatedScopes}).
  */
 export function grantsOf(client: ResolvedApplication, requested: RequestedScopes): ResourceGrant[] {
   return requested.resources.map(({ resource, permissions }) => {
+    if (resource.kind === 'acs') {
+      const consented = client.acsDelegatedScopes;
+      return { resource, permissions: permissions === '.default' ? consented : permissions.filter((name) => consented.includes(name)) };
+    }
     if (permissions !== '.default') return { resource, permissions };
     return { resource, permissions: resource.kind === 'graph' ? client.graphDelegatedScopes : resource.app.exposedScopes };
   });
@@ -123,7 +139,10 @@ export interface TokenScopes {
 /**
  * The one resource a redemption asks for (OpenID scopes alone mean Microsoft Graph). The code grant refuses
  * several resources (AADSTS700022); a refresh takes the first one, as documented. Permissions beyond what
- * the user consented to are refused as Entra refuses missing consent (AADSTS65001).
+ * the user consented to are refused as Entra refuses missing consent (AADSTS65001). For ACS, consent is the
+ * admin's grant to the client rather than the sign-in's: the account picker is no consent prompt, and with
+ * a tenant-wide grant Entra issues a Teams token on a refresh token of any sign-in of the client, which is
+ * how msal-browser's acquireTokenSilent gets one after a sign-in for another resource.
  */
 export function tokenScopes(
   requested: RequestedScopes,
@@ -140,7 +159,10 @@ export function tokenScopes(
     );
   }
   const asked = requested.resources[0] ?? { resource: { kind: 'graph' } as const, permissions: '.default' as const };
-  const consented = granted.find((grant) => resourceKey(grant.resource) === resourceKey(asked.resource))?.permissions ?? [];
+  const consented =
+    asked.resource.kind === 'acs'
+      ? client.acsDelegatedScopes
+      : (granted.find((grant) => resourceKey(grant.resource) === resourceKey(asked.resource))?.permissions ?? []);
   const permissions = asked.permissions === '.default' ? consented : asked.permissions;
   const missing = permissions.some((name) => !consented.some((given) => given.toLowerCase() === name.toLowerCase()));
   if (missing || (asked.permissions === '.default' && consented.length === 0 && requested.resources.length > 0)) {

@@ -12,7 +12,7 @@ import type { Response } from 'express';
 import type { DemoUser } from '../local-directory';
 import type { AadError } from './aad-error';
 import type { AuthorizationRequest } from './authorization-request';
-import { resourceKey } from './requested-scopes';
+import type { ScopeResource } from './requested-scopes';
 
 const STYLE =
   'body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;color:#1b1b1b}' +
@@ -42,7 +42,9 @@ function sendPage(res: Response, status: number, title: string, body: string, po
   res.setHeader('Content-Security-Policy', directives.join('; '));
   res.setHeader('X-Frame-Options', 'DENY');
   res.setHeader('X-Content-Type-Options', 'nosniff');
-  res.setHeader('Referrer-Policy', 'no-referrer');
+  // Not no-referrer: under it Chromium sends `Origin: null` with the picker's own form post, which the sign-in
+  // step then refuses as cross-origin. same-origin still tells other sites nothing.
+  res.setHeader('Referrer-Policy', 'same-origin');
   const script = policy.script === undefined ? '' : `<script>${policy.script}</script>`;
   res
     .status(status)
@@ -69,13 +71,7 @@ export function sendSignInPage(
     })
     .join('');
   const permissions = request.granted
-    .flatMap((grant) =>
-      grant.permissions.map((name) =>
-        resourceKey(grant.resource) === 'graph'
-          ? `Microsoft Graph: ${name}`
-          : `${grant.resource.kind === 'app' ? grant.resource.app.displayName : ''}: ${name}`,
-      ),
-    )
+    .flatMap((grant) => grant.permissions.map((name) => `${resourceName(grant.resource)}: ${name}`))
     .map((line) => `<li>${escapeHtml(line)}</li>`)
     .join('');
   const body =
@@ -85,6 +81,13 @@ export function sendSignInPage(
     '<p class="note">Local Entra ID emulator: demo users, no passwords. Nothing here is Microsoft\'s.</p>';
   // The form's answer redirects to the app, and browsers apply form-action to that redirect too.
   sendPage(res, 200, 'Sign in to your account (local emulator)', body, { formAction: `'self' ${new URL(request.redirect.uri).origin}` });
+}
+
+/** How the page names a resource, as Entra's consent prompt names it: by its display name. */
+function resourceName(resource: ScopeResource): string {
+  if (resource.kind === 'graph') return 'Microsoft Graph';
+  if (resource.kind === 'acs') return 'Azure Communication Services';
+  return resource.app.displayName;
 }
 
 /** A refusal that may not go to the redirect URI (unknown client, unregistered redirect URI, expired page). */

@@ -1,7 +1,8 @@
 /**
  * Tokens minted in process, without a sign-in: the user tokens a real tenant would issue to the API
  * under test, and Teams users' tokens for ACS. Tests shape them freely (version, times, claims) to probe
- * the service's validation; the local token endpoints and the CLI mint through here too.
+ * the service's validation; the local token endpoints, the CLI and the code and refresh token grants mint
+ * through here too, so a token is shaped the same however it was obtained.
  *
  * @packageDocumentation
  */
@@ -59,11 +60,14 @@ export async function mintAccessToken(tenant: EntraTenant, opts: MintAccessToken
   return tenant.keys.sign({ ...payload, ...opts.claims }, { x5t: version === 1 });
 }
 
-/** A Teams user's Entra token for ACS (`aud` = ACS_TEAMS_AUDIENCE, v1), as a Teams client app would obtain it. */
+/**
+ * A Teams user's Entra token for ACS (`aud` = ACS_TEAMS_AUDIENCE, v1), as a Teams client app obtains it: what the
+ * code and refresh token grants issue for the ACS resource, and what tests and the local endpoint mint directly.
+ */
 export async function mintTeamsToken(tenant: EntraTenant, opts: MintTeamsTokenOptions): Promise<string> {
   if (typeof opts.appId !== 'string' || opts.appId === '') throw new TypeError('appId is required');
   const subject = tenant.users.resolveSubject(opts.user, opts.oid);
-  const times = tokenTimes({ lifetimeSeconds: opts.lifetimeSeconds ?? 3600 });
+  const times = tokenTimes({ issuedAt: opts.issuedAt, lifetimeSeconds: opts.lifetimeSeconds ?? 3600 });
   const payload = userTokenClaims({
     version: 1,
     issuer: tenant.issuerV1,
@@ -75,7 +79,7 @@ export async function mintTeamsToken(tenant: EntraTenant, opts: MintTeamsTokenOp
     scp: opts.scp ?? 'Teams.ManageCalls Teams.ManageChats',
     roles: undefined,
     clientAppId: opts.appId,
-    clientAuth: '0',
+    clientAuth: opts.clientAuth ?? '0',
     times,
   });
   return tenant.keys.sign(payload, { x5t: true });

@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import express, { type Request, type RequestHandler } from 'express';
-import type { DemoUser } from '../../local-directory';
+import { LOCAL_SPA_CLIENT_ID, type DemoUser } from '../../local-directory';
 import { AadError } from '../aad-error';
 import type { EntraTenant } from '../entra-tenant';
 import { mintAccessToken, mintTeamsToken } from '../token-minting';
@@ -42,12 +42,16 @@ export function localUserTokenAction(tenant: EntraTenant): RequestHandler {
 
 /**
  * POST `/_local/users/:name/teams-token`: a Teams user's Entra token for ACS (what a Teams client app
- * would obtain with Teams.ManageCalls and Teams.ManageChats), issued to the first registered app.
+ * would obtain with Teams.ManageCalls and Teams.ManageChats), issued to the sample SPA when it is
+ * registered, else to the first registered app.
  */
 export function localTeamsTokenAction(tenant: EntraTenant): RequestHandler {
+  // The client app users sign in to obtains a Teams token, so it is that app's `appid` ACS checks: the same as a
+  // token the SPA gets through the code or refresh token grant.
+  const teamsClient = tenant.applications.byClientId(LOCAL_SPA_CLIENT_ID) ?? tenant.applications.api;
   return async (req, res) => {
     const user = namedUser(tenant, req);
-    const accessToken = await mintTeamsToken(tenant, { user: user.name, appId: tenant.applications.api.clientId });
+    const accessToken = await mintTeamsToken(tenant, { user: user.name, appId: teamsClient.clientId });
     res.status(200).json({ token_type: 'Bearer', access_token: accessToken, expires_in: 3600 });
   };
 }
