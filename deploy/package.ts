@@ -114,7 +114,7 @@ export async function readLockedPackages(projectRoot: string): Promise<LockedPac
   return { production, devOnly };
 }
 
-/** Builds the zip. Compiles `src/` into a throwaway folder first, so a stale or partial `dist/` never ships. */
+/** Builds the zip. Compiles `src/` and the sign-in page into a throwaway folder first, so a stale or partial `dist/` never ships. */
 export async function buildPackage(options: PackageOptions): Promise<PackageResult> {
   const projectRoot = await realpath(resolve(options.projectRoot));
   const outFile = resolve(options.outFile);
@@ -200,6 +200,15 @@ async function compile(projectRoot: string, outDir: string): Promise<void> {
     );
   } catch (error) {
     throw new Error(`tsc -p tsconfig.build.json failed:\n${processOutputOf(error)}`, { cause: error });
+  }
+  // The sign-in page (served from dist/web), bundled as `npm run build` bundles it.
+  try {
+    await execFileAsync(process.execPath, [join(projectRoot, 'client', 'web', 'build.mjs'), '--out', join(outDir, 'web')], {
+      cwd: projectRoot,
+      maxBuffer: 16 * 1024 * 1024,
+    });
+  } catch (error) {
+    throw new Error(`the sign-in page's build (client/web/build.mjs) failed:\n${processOutputOf(error)}`, { cause: error });
   }
 }
 

@@ -19,6 +19,7 @@ import type { Logger } from './observability/logger';
 import { createTokenRouter } from './routes/token-router';
 import { createUserRouter } from './routes/user-router';
 import type { IdentityService } from './services/identity-service';
+import type { WebPage } from './web/web-page';
 
 /** What the app is built from: the config it needs and the already-built service parts. */
 export interface AppDependencies {
@@ -26,6 +27,8 @@ export interface AppDependencies {
   readonly logger: Logger;
   readonly validateToken: EntraTokenValidator;
   readonly identities: IdentityService;
+  /** The sign-in page at `/` (already read from its build folder); absent when WEB_PAGE is off. */
+  readonly webPage?: WebPage | undefined;
 }
 
 /**
@@ -62,6 +65,8 @@ export function createApp(deps: AppDependencies): Express {
   app.get('/health', (_req, res) => {
     res.status(200).json({ status: 'ok' });
   });
+  // Static and served from memory, so neither rate limited nor authenticated: the page signs the user in itself.
+  if (deps.webPage !== undefined) app.use(deps.webPage.router);
 
   const { perAddressPerMinute, perUserPerMinute } = config.rateLimits;
   if (perAddressPerMinute > 0) app.use('/api', limitByClientAddress(perAddressPerMinute));

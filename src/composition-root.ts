@@ -32,12 +32,15 @@ import { createIdentityService, type IdentityService } from './services/identity
 import { createMappingCache } from './services/mapping-cache';
 import { acsResourceOf, graphSealerOf, mappingSealerOf } from './services/mapping-seal';
 import type { GraphTokenSource, MappingStore } from './services/ports';
+import type { WebPage } from './web/web-page';
 
 /** What the composition root takes besides the config: where to log, and the local CA if any. */
 export interface ComposeOptions {
   readonly logger: Logger;
   /** PEM of a CA the upstream clients trust for the local emulators. Never set in production. */
   readonly trustedCaPem?: string;
+  /** The sign-in page to serve at `/`, loaded by the caller (server.ts) when WEB_PAGE is on. */
+  readonly webPage?: WebPage | undefined;
 }
 
 export interface ServiceRuntime {
@@ -198,7 +201,7 @@ export function composeService(config: Config, options: ComposeOptions): Service
     sealer: mappingSealerOf(config),
   });
 
-  const app = createApp({ config, logger, validateToken, identities });
+  const app = createApp({ config, logger, validateToken, identities, webPage: options.webPage });
   return {
     app,
     identities,

@@ -1,12 +1,15 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 
 import { composeService, type ServiceRuntime } from './composition-root';
 import { ConfigError, hasNoAzureSettings, loadConfig, type Config } from './config/config';
 import { trackConnections } from './http/connection-drain';
-import type { LocalAzure } from './local/local-azure';
+import type { LocalAzure, LocalAzureOptions } from './local/local-azure';
 import type { LocalMode } from './local/local-mode';
 import { createLogger, type Logger } from './observability/logger';
+import { pageSettingsOf } from './web/page-settings';
+import { loadWebPage, WebPageNotBuiltError, type WebPage } from './web/web-page';
 
 /** A started service: its address, its parts, and how to stop it. */
 export interface RunningService {
@@ -33,11 +36,38 @@ export function wantsLocalMode(env: Env): boolean {
  * (nor node-forge, which they use to make certificates). The `.js` suffix is what Node's resolver needs
  * for a dynamic import from the built CommonJS; Jest maps it back to the TypeScript source.
  */
-async function startLocalMode(sessionFile: string | undefined, env: Env): Promise<LocalMode> {
+async function startLocalMode(options: StartOptions, env: Env): Promise<LocalMode> {
   const localMode = await import('./local/local-mode.js');
   // Any other value is left for loadConfig to refuse, with the rest of the settings' problems.
   const mappingStore = env['MAPPING_STORE']?.trim() === 'table' ? 'table' : 'graph';
-  return localMode.startLocalMode({ ...(sessionFile === undefined ? {} : { sessionFile }), mappingStore });
+  return localMode.startLocalMode({
+    ...(options.sessionFile === undefined ? {} : { sessionFile: options.sessionFile }),
+    ...(options.localAzure === undefined ? {} : { localAzure: options.localAzure }),
+    mappingStore,
+    webPage: env['WEB_PAGE']?.trim().toLowerCase() !== 'off',
+  });
+}
+
+/** Where `npm run build` puts the sign-in page: `dist/web`, next to the compiled `server.js`. */
+const WEB_PAGE_DIRECTORY = join(__dirname, 'web');
+
+/** The page, when WEB_PAGE is on; a page that was not built is left out with a warning (the API still serves). */
+async function webPageOf(
+  config: Config,
+  local: LocalMode | undefined,
+  options: StartOptions,
+  logger: Logger,
+): Promise<WebPage | undefined> {
+  if (!config.webPage.enabled) return undefined;
+  const browserUrl = local?.azure.entra.browserUrl;
+  const settings = pageSettingsOf(config, config.webPage.clientId, browserUrl === undefined ? undefined : { browserUrl });
+  try {
+    return await loadWebPage(options.webPageDirectory ?? WEB_PAGE_DIRECTORY, settings);
+  } catch (error) {
+    if (!(error instanceof WebPageNotBuiltError)) throw error;
+    logger.warn({ reason: error.message }, 'sign-in page not served');
+    return undefined;
+  }
 }
 
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -52,6 +82,10 @@ export interface StartOptions {
   readonly sessionFile?: string;
   /** How long in-flight requests may take to finish on stop (default 10 s; App Service waits about 30 s after SIGTERM). */
   readonly shutdownGraceMs?: number;
+  /** The built sign-in page (default `dist/web` beside this file); tests point it at a build of their own. */
+  readonly webPageDirectory?: string;
+  /** Local mode only: further emulator options, for tests. */
+  readonly localAzure?: Pick<LocalAzureOptions, 'acsTokenLifetimeSeconds' | 'certificates'>;
 }
 
 /**
@@ -59,7 +93,7 @@ export interface StartOptions {
  * and listens. `main.ts` calls this with `process.env`; tests and the package check call it too.
  */
 export async function startService(env: Env, options: StartOptions = {}): Promise<RunningService> {
-  const local = wantsLocalMode(env) ? await startLocalMode(options.sessionFile, env) : undefined;
+  const local = wantsLocalMode(env) ? await startLocalMode(options, env) : undefined;
   let config: Config;
   try {
     config = loadConfig(local ? { NODE_ENV: 'development', ...env, ...local.settings } : env);
@@ -76,7 +110,14 @@ export async function startService(env: Env, options: StartOptions = {}): Promis
     );
   }
 
-  const runtime = composeService(config, { logger, ...(local ? { trustedCaPem: local.caCertPem } : {}) });
+  let webPage: WebPage | undefined;
+  try {
+    webPage = await webPageOf(config, local, options, logger);
+  } catch (error) {
+    await local?.close();
+    throw error;
+  }
+  const runtime = composeService(config, { logger, webPage, ...(local ? { trustedCaPem: local.caCertPem } : {}) });
   // Local mode answers on loopback only unless HOST says otherwise: its emulators hand out tokens to anyone who asks.
   const host = config.server.host ?? (local ? '127.0.0.1' : undefined);
   let server: Server;

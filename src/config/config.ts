@@ -87,11 +87,19 @@ export interface Config {
     /** Retries the SDKs make on 429/503 (Graph, ACS), honouring Retry-After; MSAL never retries. */
     readonly maxRetries: number;
   };
+  /** The sign-in page at `/` (src/web/): on when it has a client app to sign in with, unless WEB_PAGE=off. */
+  readonly webPage: WebPageConfig;
   /** Deprecated setting names that were used (for a start-up warning). */
   readonly deprecatedNamesUsed: readonly string[];
   /** Settings that are set but that the chosen mapping store does not use (for a start-up warning). */
   readonly unusedSettings: readonly string[];
 }
+
+/**
+ * The page signs users in as a Single-page application of its own (WEB_PAGE_CLIENT_ID), never as this API:
+ * an API's registration has no SPA redirect URI, and its tokens would be refused by ENTRA_ALLOWED_CLIENT_APP_IDS.
+ */
+export type WebPageConfig = { readonly enabled: false } | { readonly enabled: true; readonly clientId: string };
 
 /**
  * MAPPING_STORE=graph (the default, the original sample's design): a Graph open extension on each
@@ -217,6 +225,8 @@ export const SETTING_NAMES = [
   'MAPPING_CACHE_MAX_ENTRIES',
   'MAPPING_CACHE_TTL_SECONDS',
   'OBO_CACHE_MAX_ENTRIES',
+  'WEB_PAGE',
+  'WEB_PAGE_CLIENT_ID',
 ] as const;
 
 /** Settings whose presence means "a real Azure deployment is meant", which turns local mode off. */
@@ -481,6 +491,35 @@ function parseAllowedClientApps(reader: SettingsReader): string[] {
   return [...new Set(ids.filter((id) => isGuid(id)).map((id) => id.toLowerCase()))];
 }
 
+/**
+ * WEB_PAGE on|off (default: on exactly when WEB_PAGE_CLIENT_ID is set) and WEB_PAGE_CLIENT_ID, the page's SPA
+ * registration. A page that cannot sign anyone in is refused at start, rather than served broken.
+ */
+function parseWebPage(reader: SettingsReader, allowedClientAppIds: readonly string[]): WebPageConfig {
+  const switchValue = reader.raw('WEB_PAGE')?.toLowerCase();
+  if (switchValue !== undefined && switchValue !== 'on' && switchValue !== 'off') {
+    reader.problems.push(`WEB_PAGE must be 'on' or 'off'; got '${reader.raw('WEB_PAGE')}'`);
+    return { enabled: false };
+  }
+  if (switchValue === 'off') return { enabled: false };
+  if (reader.raw('WEB_PAGE_CLIENT_ID') === undefined) {
+    if (switchValue === 'on') {
+      reader.problems.push(
+        "WEB_PAGE=on needs WEB_PAGE_CLIENT_ID: the Application (client) ID of a Single-page application registration whose redirect URI is this service's https://<host>/",
+      );
+    }
+    return { enabled: false };
+  }
+  const clientId = reader.guid('WEB_PAGE_CLIENT_ID', "the Application (client) ID of the page's Single-page application registration");
+  if (clientId === '') return { enabled: false };
+  if (allowedClientAppIds.length > 0 && !allowedClientAppIds.includes(clientId)) {
+    reader.problems.push(
+      'WEB_PAGE_CLIENT_ID must be one of ENTRA_ALLOWED_CLIENT_APP_IDS when that is set: the API would refuse the tokens the page signs in for',
+    );
+  }
+  return { enabled: true, clientId };
+}
+
 function parseEntraCredential(reader: SettingsReader): EntraCredential {
   const secret = reader.raw('ENTRA_CLIENT_SECRET');
   const path = reader.raw('ENTRA_CLIENT_CERTIFICATE_PATH');
@@ -695,6 +734,7 @@ export function loadConfig(env: Env): Config {
       ? clientId
       : reader.guid('TEAMS_CLIENT_ID', 'the client id Teams user tokens are issued to');
 
+  const allowedClientAppIds = parseAllowedClientApps(reader);
   const tokenExpiresRaw = reader.raw('ACS_TOKEN_EXPIRES_IN_MINUTES');
   const tokenExpiresInMinutes = tokenExpiresRaw === undefined ? undefined : reader.integer('ACS_TOKEN_EXPIRES_IN_MINUTES', 1440, 60, 1440);
 
@@ -719,7 +759,7 @@ export function loadConfig(env: Env): Config {
       requiredScope,
       adminRole: reader.raw('ENTRA_ADMIN_ROLE') ?? 'AcsAuth.Admin',
       teamsClientId,
-      allowedClientAppIds: parseAllowedClientApps(reader),
+      allowedClientAppIds,
     },
     mappings,
     acs: { auth: parseAcsAuth(reader), tokenScopes: parseScopes(reader), tokenExpiresInMinutes },
@@ -735,6 +775,7 @@ export function loadConfig(env: Env): Config {
       timeoutMs: reader.integer('UPSTREAM_TIMEOUT_MS', 10_000, 100, 120_000),
       maxRetries: reader.integer('UPSTREAM_MAX_RETRIES', 2, 0, 5),
     },
+    webPage: parseWebPage(reader, allowedClientAppIds),
     deprecatedNamesUsed: reader.deprecated,
     unusedSettings: unused,
   };

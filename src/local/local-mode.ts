@@ -8,8 +8,8 @@
  */
 
 import type { Logger } from '../observability/logger';
-import { startLocalAzure, type LocalAzure } from './local-azure';
-import { LOCAL_TENANT_ID } from './local-directory';
+import { startLocalAzure, type LocalAzure, type LocalAzureOptions } from './local-azure';
+import { LOCAL_SPA_CLIENT_ID, LOCAL_TENANT_ID } from './local-directory';
 import { adminFilePath, removeLocalFile, removeLocalSession, sessionFilePath, writeLocalAdmin, writeLocalSession } from './local-session';
 
 /** Local mode, started: the emulators and what the service does with them around its own start and stop. */
@@ -31,16 +31,27 @@ export interface LocalModeOptions {
   readonly sessionFile?: string;
   /** MAPPING_STORE of the run: `table` starts Azurite's Table service too and points the service at it. */
   readonly mappingStore?: 'graph' | 'table';
+  /**
+   * Serve the sign-in page (WEB_PAGE not off): the Entra emulator then also listens on plain http on loopback
+   * for the browser, and the settings name the sample SPA as the page's app (WEB_PAGE_CLIENT_ID).
+   */
+  readonly webPage?: boolean;
+  /** Further emulator options, for tests (short-lived ACS tokens, say). */
+  readonly localAzure?: Pick<LocalAzureOptions, 'acsTokenLifetimeSeconds' | 'certificates'>;
 }
 
 export async function startLocalMode(options: LocalModeOptions = {}): Promise<LocalMode> {
   const sessionFile = options.sessionFile ?? sessionFilePath();
   // This run's secrets for the admin command (mode 0600), next to the session file.
   const adminFile = adminFilePath(sessionFile);
-  const azure = await startLocalAzure(options.mappingStore === undefined ? {} : { mappingStore: options.mappingStore });
+  const azure = await startLocalAzure({
+    ...options.localAzure,
+    ...(options.mappingStore === undefined ? {} : { mappingStore: options.mappingStore }),
+    ...(options.webPage === true ? { browserSignIn: {} } : {}),
+  });
   return {
     azure,
-    settings: azure.settings,
+    settings: options.webPage === true ? { ...azure.settings, WEB_PAGE_CLIENT_ID: LOCAL_SPA_CLIENT_ID } : azure.settings,
     caCertPem: azure.caCertPem,
     async announce(serviceUrl, logger, { banner }) {
       await writeLocalSession(
@@ -50,7 +61,8 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
       await writeLocalAdmin({ settings: azure.settings, caCertPem: azure.caCertPem, pid: process.pid }, adminFile);
       const store = azure.tables === undefined ? { graph: azure.graph.url } : { tables: azure.tables.url };
       logger.warn({ mode: 'local', entra: azure.entra.url, ...store, acs: azure.acs.url }, 'running on local emulators');
-      if (banner) process.stderr.write(bannerText(serviceUrl, azure.tables === undefined ? 'graph' : 'table'));
+      if (banner)
+        process.stderr.write(bannerText(serviceUrl, azure.tables === undefined ? 'graph' : 'table', azure.entra.browserUrl !== undefined));
     },
     async close() {
       await removeLocalSession(sessionFile);
@@ -60,7 +72,7 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
   };
 }
 
-function bannerText(url: string, store: 'graph' | 'table'): string {
+function bannerText(url: string, store: 'graph' | 'table', page: boolean): string {
   const line = '='.repeat(78);
   return [
     line,
@@ -70,6 +82,7 @@ function bannerText(url: string, store: 'graph' | 'table'): string {
     ' Nothing here talks to Azure. Identities, mappings and tokens live in memory until you stop it.',
     ` Tenant ${LOCAL_TENANT_ID}; demo users: alice, bob, carol.`,
     '',
+    ...(page ? [` Open ${url}/ in a browser and sign in as a demo user (WEB_PAGE=off turns the page off).`, ''] : []),
     ' Get a token for a demo user and call the API:',
     `   curl -X POST -H "Authorization: Bearer $(npm run -s token -- alice)" ${url}/api/user`,
     `   curl -H "Authorization: Bearer $(npm run -s token -- alice)" ${url}/api/token`,

@@ -191,6 +191,7 @@ describe('deploy/azuredeploy.json', () => {
           acsSetting,
           'ACS_TOKEN_SCOPES',
           'CORS_ALLOWED_ORIGINS',
+          'WEB_PAGE_CLIENT_ID',
         ].sort(),
       );
     });
@@ -276,6 +277,15 @@ describe('deploy/azuredeploy.json with mappingStore table (the secretless deploy
     });
     expect(config.acs.auth.kind).toBe('managedIdentity');
     expect(config.unusedSettings).toEqual([]);
+    expect(config.webPage).toEqual({ enabled: false });
+  });
+
+  it("turns the sign-in page on with webPageClientId, as the service's loadConfig reads it", () => {
+    const spa = '0c0ffee0-1111-4222-8333-444455556666';
+    const withPage = appSettingsOf(simulateDeployment(template, tableScenarioParameters({ webPageClientId: spa })));
+    expect(withPage.get('WEB_PAGE_CLIENT_ID')).toBe(spa);
+    const env = Object.fromEntries([...withPage].map(([name, value]) => [name, typeof value === 'string' ? value : JSON.stringify(value)]));
+    expect(loadConfig(env).webPage).toEqual({ enabled: true, clientId: spa });
   });
 
   it('creates one storage account, hardened exactly so, and the table in it', () => {

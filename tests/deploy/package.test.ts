@@ -156,7 +156,18 @@ describe('npm run package (App Service zip deploy)', () => {
     });
 
     it('holds the compiled app, LICENSE.md and README.md, and no sources or tests', () => {
-      for (const name of ['dist/main.js', 'dist/server.js', 'dist/cli/token.js', 'LICENSE.md', 'README.md', 'package.json']) {
+      for (const name of [
+        'dist/main.js',
+        'dist/server.js',
+        'dist/cli/token.js',
+        'dist/web/index.html',
+        'dist/web/app.js',
+        'dist/web/app.css',
+        'dist/web/favicon.svg',
+        'LICENSE.md',
+        'README.md',
+        'package.json',
+      ]) {
         expect(result.entries).toContain(name);
       }
       const outsideDependencies = result.entries.filter((name) => !name.startsWith('node_modules/'));
@@ -247,6 +258,11 @@ describe('npm run package (App Service zip deploy)', () => {
 
       // Swagger UI's static files come from swagger-ui-dist: proves non-JS dependency files shipped too.
       expect((await send('GET', `${base}/api/docs/swagger-ui-bundle.js`)).status).toBe(200);
+      // The sign-in page's bundle (built into the package, not from node_modules), served as in local mode.
+      const page = await send('GET', `${base}/`);
+      expect(page.status).toBe(200);
+      expect(page.body).toContain('<script type="module" src="/app.js"></script>');
+      expect((await send('GET', `${base}/app.js`)).status).toBe(200);
 
       const session = JSON.parse(await readFile(join(appDir, '.local-azure', 'session.json'), 'utf8')) as { serviceUrl: string };
       expect(session.serviceUrl).toBe(base);

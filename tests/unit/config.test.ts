@@ -418,3 +418,31 @@ describe('MAPPING_STORE=table', () => {
     expect(hasNoAzureSettings({ MAPPING_TABLE_ENDPOINT: secretless.MAPPING_TABLE_ENDPOINT })).toBe(false);
   });
 });
+
+describe('loadConfig: the sign-in page (WEB_PAGE, WEB_PAGE_CLIENT_ID)', () => {
+  const SPA = '77777777-8888-4999-aaaa-bbbbbbbbbbbb';
+
+  it('is off unless it has an app to sign in with', () => {
+    expect(loadConfig(valid).webPage).toEqual({ enabled: false });
+    expect(loadConfig({ ...valid, WEB_PAGE: 'off', WEB_PAGE_CLIENT_ID: SPA }).webPage).toEqual({ enabled: false });
+  });
+
+  it('is on with WEB_PAGE_CLIENT_ID (lower-cased), with or without WEB_PAGE=on', () => {
+    expect(loadConfig({ ...valid, WEB_PAGE_CLIENT_ID: SPA.toUpperCase() }).webPage).toEqual({ enabled: true, clientId: SPA });
+    expect(loadConfig({ ...valid, WEB_PAGE: 'ON', WEB_PAGE_CLIENT_ID: SPA }).webPage).toEqual({ enabled: true, clientId: SPA });
+  });
+
+  it('refuses a page that could not sign anyone in, naming the setting', () => {
+    expect(problemsOf({ ...valid, WEB_PAGE: 'on' })).toEqual([expect.stringMatching(/^WEB_PAGE=on needs WEB_PAGE_CLIENT_ID/)]);
+    expect(problemsOf({ ...valid, WEB_PAGE: 'yes', WEB_PAGE_CLIENT_ID: SPA })).toEqual(["WEB_PAGE must be 'on' or 'off'; got 'yes'"]);
+    expect(problemsOf({ ...valid, WEB_PAGE_CLIENT_ID: 'my-spa' })).toEqual([expect.stringMatching(/^WEB_PAGE_CLIENT_ID must be a GUID/)]);
+  });
+
+  it('refuses a page app that ENTRA_ALLOWED_CLIENT_APP_IDS would shut out', () => {
+    const other = '99999999-8888-4777-a666-555555555555';
+    expect(problemsOf({ ...valid, WEB_PAGE_CLIENT_ID: SPA, ENTRA_ALLOWED_CLIENT_APP_IDS: other })).toEqual([
+      expect.stringMatching(/^WEB_PAGE_CLIENT_ID must be one of ENTRA_ALLOWED_CLIENT_APP_IDS/),
+    ]);
+    expect(loadConfig({ ...valid, WEB_PAGE_CLIENT_ID: SPA, ENTRA_ALLOWED_CLIENT_APP_IDS: `${other},${SPA}` }).webPage.enabled).toBe(true);
+  });
+});

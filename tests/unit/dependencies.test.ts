@@ -71,6 +71,8 @@ const INSTALL_SCRIPTS: Readonly<Record<string, string>> = {
   '@scarf/scarf': "swagger-ui-dist's install analytics; switched off by scarfSettings in package.json (checked below)",
   '@parcel/watcher': 'dev only: builds or picks its native file watcher',
   'unrs-resolver': 'dev only: picks its native resolver binary',
+  esbuild:
+    'dev only (bundles the sign-in page): checks that its platform binary package (@esbuild/<platform>) is installed, fetching that package from the npm registry only if npm skipped the optional dependency',
   protobufjs:
     "dev only (under azurite's telemetry libraries): compares the version range its dependents ask for and may print a warning; reads package.json files only",
 };
