@@ -1,16 +1,6 @@
 import { AZURE_SETTING_NAMES, ConfigError, hasNoAzureSettings, loadConfig } from '../../src/config/config';
+import { TEST_API_CLIENT_ID as CLIENT, TEST_TENANT_ID as TENANT, VALID_AZURE_SETTINGS as valid } from '../helpers/azure-settings';
 import { graphStoreOf } from '../helpers/store-config';
-
-const TENANT = '11111111-2222-4333-8444-555555555555';
-const CLIENT = '66666666-7777-4888-9999-aaaaaaaaaaaa';
-
-const valid = {
-  ENTRA_TENANT_ID: TENANT,
-  ENTRA_CLIENT_ID: CLIENT,
-  ENTRA_CLIENT_SECRET: 's3cr3t-value',
-  ACS_CONNECTION_STRING: 'endpoint=https://contoso.communication.azure.com/;accesskey=a2V5',
-  MAPPING_SEAL_KEYS: `k1:${Buffer.alloc(32, 7).toString('base64')}`,
-};
 
 function problemsOf(env: Record<string, string>): readonly string[] {
   try {

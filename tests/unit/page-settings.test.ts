@@ -1,18 +1,10 @@
 import { loadConfig } from '../../src/config/config';
 import { pageSettingsOf, TEAMS_EXCHANGE_SCOPES } from '../../src/web/page-settings';
 import { contentSecurityPolicy } from '../../src/web/web-page';
+import { TEST_API_CLIENT_ID as API, TEST_TENANT_ID as TENANT, VALID_AZURE_SETTINGS } from '../helpers/azure-settings';
 
-const TENANT = '11111111-2222-4333-8444-555555555555';
-const API = '66666666-7777-4888-9999-aaaaaaaaaaaa';
 const SPA = '77777777-8888-4999-aaaa-bbbbbbbbbbbb';
-const azure = {
-  ENTRA_TENANT_ID: TENANT,
-  ENTRA_CLIENT_ID: API,
-  ENTRA_CLIENT_SECRET: 's3cr3t-value',
-  ACS_CONNECTION_STRING: 'endpoint=https://contoso.communication.azure.com/;accesskey=a2V5',
-  MAPPING_SEAL_KEYS: `k1:${Buffer.alloc(32, 7).toString('base64')}`,
-  WEB_PAGE_CLIENT_ID: SPA,
-};
+const azure = { ...VALID_AZURE_SETTINGS, WEB_PAGE_CLIENT_ID: SPA };
 
 describe('the page settings in Azure mode', () => {
   it('sign in at the tenant of the authority host, for the API scope on its App ID URI', () => {
