@@ -26,6 +26,8 @@ const config: Config = {
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   // No test reaches the network: a connect or DNS lookup to anything but loopback throws (tests/setup/network-guard.ts).
   setupFilesAfterEnv: ['<rootDir>/tests/setup/block-network.ts'],
+  // Real RSA keys and a CA made once per run (a week's reuse) instead of once per emulator: tests/helpers/key-pool.ts.
+  globalSetup: '<rootDir>/tests/setup/key-pool.ts',
   testTimeout: 30_000,
   reporters: ['default', '<rootDir>/tests/plain-summary-reporter.cjs'],
   // Two test files at a time: the suites mostly wait on loopback I/O to the emulators, and the ones that

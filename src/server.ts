@@ -85,7 +85,7 @@ export interface StartOptions {
   /** The built sign-in page (default `dist/web` beside this file); tests point it at a build of their own. */
   readonly webPageDirectory?: string;
   /** Local mode only: further emulator options, for tests. */
-  readonly localAzure?: Pick<LocalAzureOptions, 'acsTokenLifetimeSeconds' | 'certificates'>;
+  readonly localAzure?: Pick<LocalAzureOptions, 'acsTokenLifetimeSeconds' | 'certificates' | 'rsaKeys'>;
 }
 
 /**

@@ -5,6 +5,7 @@ import { startAzuriteTables, type AzuriteTables } from './azurite/azurite-tables
 import type { AcsOperation, OperationLimit } from './acs/rate-limiter';
 import { createEntraEmulator, type EntraEmulator, type RegisteredApplication } from './entra/entra-emulator';
 import { SigningKeySet } from './entra/signing-keys';
+import type { RsaKeySource } from './kit/rsa-keys';
 import { createGraphEmulator, type GraphEmulator } from './graph/graph-emulator';
 import { LOCAL_API_CLIENT_ID, LOCAL_SPA_CLIENT_ID, LOCAL_TENANT_ID, type DemoUser } from './local-directory';
 import { generateLocalCertificates, type LocalCertificates } from './tls/local-certificate-authority';
@@ -28,6 +29,8 @@ export interface LocalAzureOptions {
   readonly acsLimits?: Partial<Record<AcsOperation, OperationLimit>>;
   /** ACS identity tokens live this many seconds whatever was asked (tests that watch a client refresh). */
   readonly acsTokenLifetimeSeconds?: number;
+  /** Where the Entra and ACS token-signing keys come from: fresh by default; tests hand out keys made in advance. */
+  readonly rsaKeys?: RsaKeySource;
   /** Users of the Entra tenant (default: the demo users); the benchmark adds thousands. */
   readonly users?: readonly DemoUser[];
   /**
@@ -76,7 +79,10 @@ export interface LocalAzure {
 export async function startLocalAzure(options: LocalAzureOptions = {}): Promise<LocalAzure> {
   // RSA key generation is most of the start-up time: the CA's, the TLS server's and the token signing
   // keys are made at once, off the main thread.
-  const [certificates, keys] = await Promise.all([options.certificates ?? generateLocalCertificates(), SigningKeySet.create()]);
+  const [certificates, keys] = await Promise.all([
+    options.certificates ?? generateLocalCertificates(),
+    SigningKeySet.create(options.rsaKeys),
+  ]);
   const tls = { certPem: certificates.certPem, keyPem: certificates.keyPem };
   // A new secret every start: local mode never ships a fixed credential anyone could copy.
   const clientSecret = randomBytes(24).toString('base64url');
@@ -90,18 +96,7 @@ export async function startLocalAzure(options: LocalAzureOptions = {}): Promise<
     port: options.ports?.entra ?? 0,
     ...(options.browserSignIn ? { browserHttp: { port: options.browserSignIn.port ?? 0 } } : {}),
     ...(options.users ? { users: options.users } : {}),
-    applications: [
-      {
-        clientId: LOCAL_API_CLIENT_ID,
-        clientSecret,
-        ...(options.apiCertificates ? { certificates: options.apiCertificates.map((certPem) => ({ certPem })) } : {}),
-        displayName: 'acs-auth-server (local)',
-        graphDelegatedScopes: ['User.Read', 'User.ReadWrite'],
-        graphApplicationRoles: ['User.ReadWrite.All'],
-        exposedScopes: ['access_as_user'],
-      },
-      sampleSpaRegistration(options.spaRedirectUris),
-    ],
+    applications: [apiRegistration(clientSecret, options.apiCertificates), sampleSpaRegistration(options.spaRedirectUris)],
   });
   const started: Closable[] = [entra];
   try {
@@ -120,6 +115,7 @@ export async function startLocalAzure(options: LocalAzureOptions = {}): Promise<
       port: options.ports?.acs ?? 0,
       ...(options.acsLimits ? { limits: options.acsLimits } : {}),
       ...(options.acsTokenLifetimeSeconds === undefined ? {} : { tokenLifetimeSeconds: options.acsTokenLifetimeSeconds }),
+      ...(options.rsaKeys === undefined ? {} : { rsaKeys: options.rsaKeys }),
     });
     // Azurite (a child process) only for the table store: the Graph store never reads it.
     const tablesStarting = options.mappingStore === 'table' ? startAzuriteTables({ tls }) : undefined;
@@ -157,6 +153,19 @@ export async function startLocalAzure(options: LocalAzureOptions = {}): Promise<
  * The sample SPA's app registration: the public client Teams users sign in to, so an admin granted it the ACS Teams
  * permissions, as a real deployment's client app needs them to get its users' Teams tokens for ACS.
  */
+/** This API's registration: its secret (and certificates), the Graph permissions it holds, the scope it exposes. */
+function apiRegistration(clientSecret: string, certificates: readonly string[] | undefined): RegisteredApplication {
+  return {
+    clientId: LOCAL_API_CLIENT_ID,
+    clientSecret,
+    ...(certificates ? { certificates: certificates.map((certPem) => ({ certPem })) } : {}),
+    displayName: 'acs-auth-server (local)',
+    graphDelegatedScopes: ['User.Read', 'User.ReadWrite'],
+    graphApplicationRoles: ['User.ReadWrite.All'],
+    exposedScopes: ['access_as_user'],
+  };
+}
+
 function sampleSpaRegistration(redirectUris: readonly string[] = DEFAULT_SPA_REDIRECT_URIS): RegisteredApplication {
   return {
     clientId: LOCAL_SPA_CLIENT_ID,

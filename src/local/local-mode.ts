@@ -37,7 +37,7 @@ export interface LocalModeOptions {
    */
   readonly webPage?: boolean;
   /** Further emulator options, for tests (short-lived ACS tokens, say). */
-  readonly localAzure?: Pick<LocalAzureOptions, 'acsTokenLifetimeSeconds' | 'certificates'>;
+  readonly localAzure?: Pick<LocalAzureOptions, 'acsTokenLifetimeSeconds' | 'certificates' | 'rsaKeys'>;
 }
 
 export async function startLocalMode(options: LocalModeOptions = {}): Promise<LocalMode> {

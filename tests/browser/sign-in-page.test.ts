@@ -6,7 +6,8 @@ import type { Browser, Page } from 'playwright-core';
 
 import { startService, type RunningService } from '../../src/server';
 import { launchChromium } from '../helpers/chromium';
-import { ACS_ID } from '../helpers/test-service';
+import { pooledRsaKeys } from '../helpers/key-pool';
+import { ACS_ID, testCertificates } from '../helpers/test-service';
 import { buildWebPageInto } from '../helpers/web-page-build';
 
 /**
@@ -44,7 +45,7 @@ describe('the sign-in page in Chromium (local mode)', () => {
         {
           sessionFile: join(folder, 'session.json'),
           webPageDirectory: pageDirectory,
-          localAzure: { acsTokenLifetimeSeconds: ACS_TOKEN_SECONDS },
+          localAzure: { acsTokenLifetimeSeconds: ACS_TOKEN_SECONDS, certificates: testCertificates(), rsaKeys: pooledRsaKeys },
         },
       ),
       launchChromium(),

@@ -14,6 +14,7 @@ import { createLogger } from '../../src/observability/logger';
 import { createLocalCertificates, type LocalCertificates } from '../../src/local/tls/local-certificate-authority';
 import { mappingViewOf, type MappingView } from './mapping-view';
 import { findLeaks, tapResponses, type CapturedResponse } from './secrecy';
+import { pooledCertificates, pooledRsaKeys } from './key-pool';
 import { graphStoreOf } from './store-config';
 import { startTableFaultProxy, type TableFaultProxy } from './table-fault-proxy';
 
@@ -26,7 +27,7 @@ let certificates: LocalCertificates | undefined;
  * the service's clients must trust).
  */
 export function testCertificates(): LocalCertificates {
-  return (certificates ??= createLocalCertificates());
+  return (certificates ??= pooledCertificates() ?? createLocalCertificates());
 }
 
 /**
@@ -88,13 +89,17 @@ export type MappingStoreKind = 'graph' | 'table';
 export const MAPPING_STORES: readonly MappingStoreKind[] = ['graph', 'table'];
 
 export async function startTestService(options: TestServiceOptions = {}): Promise<TestService> {
-  certificates ??= createLocalCertificates();
   const store = options.store ?? 'graph';
-  const local = await startLocalAzure({ certificates, mappingStore: store, ...options.localAzure });
+  const local = await startLocalAzure({
+    certificates: testCertificates(),
+    rsaKeys: pooledRsaKeys,
+    mappingStore: store,
+    ...options.localAzure,
+  });
   let tableProxy: TableFaultProxy | undefined;
   try {
     if (local.tables !== undefined) {
-      tableProxy = await startTableFaultProxy({ target: local.tables.url, tls: certificates, caCertPem: local.caCertPem });
+      tableProxy = await startTableFaultProxy({ target: local.tables.url, tls: testCertificates(), caCertPem: local.caCertPem });
     }
     return serviceOn(local, options, tableProxy);
   } catch (error) {

@@ -6,6 +6,8 @@ import supertest from 'supertest';
 
 import { LOCAL_SPA_CLIENT_ID, LOCAL_TENANT_ID } from '../../src/local/local-directory';
 import { startService, type RunningService } from '../../src/server';
+import { pooledRsaKeys } from '../helpers/key-pool';
+import { testCertificates } from '../helpers/test-service';
 import { buildWebPageInto } from '../helpers/web-page-build';
 
 /**
@@ -13,6 +15,9 @@ import { buildWebPageInto } from '../helpers/web-page-build';
  * serves and with which policy, what it tells the page, and that WEB_PAGE=off (or a page that was never
  * built) leaves `/` to the API's 404.
  */
+/** The emulators' keys and CA from the run's pool, as test services get them. */
+const localAzure = { certificates: testCertificates(), rsaKeys: pooledRsaKeys };
+
 describe('the sign-in page as served (local mode)', () => {
   let folder: string;
   let pageDirectory: string;
@@ -24,7 +29,7 @@ describe('the sign-in page as served (local mode)', () => {
     await buildWebPageInto(pageDirectory);
     service = await startService(
       { PORT: '0', NODE_ENV: 'test', LOG_LEVEL: 'silent' },
-      { sessionFile: join(folder, 'session.json'), webPageDirectory: pageDirectory },
+      { sessionFile: join(folder, 'session.json'), webPageDirectory: pageDirectory, localAzure },
     );
   }, 60_000);
   afterAll(async () => {
@@ -109,7 +114,7 @@ describe('the sign-in page as served (local mode)', () => {
   it('WEB_PAGE=off: no page, no settings, and no plain-http sign-in listener', async () => {
     const off = await startService(
       { PORT: '0', NODE_ENV: 'test', LOG_LEVEL: 'silent', WEB_PAGE: 'off' },
-      { sessionFile: join(folder, 'off.json'), webPageDirectory: pageDirectory },
+      { sessionFile: join(folder, 'off.json'), webPageDirectory: pageDirectory, localAzure },
     );
     try {
       expect(off.config.webPage).toEqual({ enabled: false });
@@ -124,7 +129,7 @@ describe('the sign-in page as served (local mode)', () => {
   it('a page that was never built is left out and the API still starts', async () => {
     const unbuilt = await startService(
       { PORT: '0', NODE_ENV: 'test', LOG_LEVEL: 'silent' },
-      { sessionFile: join(folder, 'unbuilt.json'), webPageDirectory: join(folder, 'nothing-here') },
+      { sessionFile: join(folder, 'unbuilt.json'), webPageDirectory: join(folder, 'nothing-here'), localAzure },
     );
     try {
       expect(unbuilt.config.webPage.enabled).toBe(true);

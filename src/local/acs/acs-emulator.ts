@@ -65,7 +65,7 @@ export interface AcsEmulator {
  */
 export async function createAcsEmulator(options: AcsEmulatorOptions): Promise<AcsEmulator> {
   const { resourceId, accessKey, tenantId, limits, tokenLifetimeSeconds } = resolveAcsEmulatorOptions(options);
-  const resource = await createAcsResource(resourceId, limits, tokenLifetimeSeconds);
+  const resource = await createAcsResource(resourceId, limits, tokenLifetimeSeconds, options.rsaKeys);
   const verifyTeamsToken = createTeamsTokenVerifier({
     entraKeys: options.entraKeys,
     tenantId,

@@ -1,3 +1,4 @@
+import { freshRsaKeys, type RsaKeySource } from '../kit/rsa-keys';
 import { AcsTokenIssuer } from './acs-token-issuer';
 import { IdentityRegistry } from './identity-registry';
 import { FixedWindowRateLimiter, type AcsLimits } from './rate-limiter';
@@ -23,9 +24,10 @@ export async function createAcsResource(
   resourceId: string,
   limits: AcsLimits,
   tokenLifetimeSeconds: number | undefined = undefined,
+  keys: RsaKeySource = freshRsaKeys,
 ): Promise<AcsResource> {
   const registry = new IdentityRegistry(resourceId);
-  const issuer = await AcsTokenIssuer.create(resourceId);
+  const issuer = await AcsTokenIssuer.create(resourceId, keys);
   return { resourceId, registry, issuer, limiter: new FixedWindowRateLimiter(limits), tokenLifetimeSeconds };
 }
 

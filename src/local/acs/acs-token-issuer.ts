@@ -4,7 +4,8 @@ import {
   errors as joseErrors,
   exportJWK,
   exportSPKI,
-  generateKeyPair,
+  importPKCS8,
+  importSPKI,
   jwtVerify,
   SignJWT,
   type CryptoKey,
@@ -12,6 +13,8 @@ import {
   type JWK,
   type JWTPayload,
 } from 'jose';
+
+import { freshRsaKeys, type RsaKeySource } from '../kit/rsa-keys';
 
 /**
  * Mints and checks the emulator's ACS access tokens. The live token format is not part of the API
@@ -83,9 +86,11 @@ export class AcsTokenIssuer {
     this.#resourceId = resourceId;
   }
 
-  /** A fresh signing key: tokens of one emulator never verify against another's. */
-  static async create(resourceId: string): Promise<AcsTokenIssuer> {
-    const { privateKey, publicKey } = await generateKeyPair('RS256', { modulusLength: 2048, extractable: true });
+  /** A signing key of its own (from `keys`, fresh by default): tokens of one emulator never verify against another's. */
+  static async create(resourceId: string, keys: RsaKeySource = freshRsaKeys): Promise<AcsTokenIssuer> {
+    const { privateKeyPem, publicKeyPem } = await keys();
+    const privateKey = await importPKCS8(privateKeyPem, 'RS256', { extractable: true });
+    const publicKey = await importSPKI(publicKeyPem, 'RS256', { extractable: true });
     // The live header carries `kid: "1"` and an `x5t`; there is no certificate here, so the
     // thumbprint is taken over the public key instead (same shape, base64url SHA-1).
     const spki = await exportSPKI(publicKey);

@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { isBase64, isGuid } from '../../validation/formats';
 import type { SigningKeySet } from '../entra/signing-keys';
+import type { RsaKeySource } from '../kit/rsa-keys';
 import { LOCAL_TENANT_ID } from '../local-directory';
 import { DEFAULT_ACS_LIMITS, type AcsLimits, type AcsOperation, type OperationLimit } from './rate-limiter';
 
@@ -27,6 +28,8 @@ export interface AcsEmulatorOptions {
    * minimum is 60 minutes): only for tests that watch a client refresh its token. 1 to 86,400 seconds.
    */
   readonly tokenLifetimeSeconds?: number;
+  /** Where its token-signing key comes from (fresh by default; tests hand out keys made in advance). */
+  readonly rsaKeys?: RsaKeySource;
   readonly host?: string;
   readonly port?: number;
 }

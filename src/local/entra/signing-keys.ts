@@ -11,7 +11,8 @@ import {
   calculateJwkThumbprint,
   createLocalJWKSet,
   exportJWK,
-  generateKeyPair,
+  importPKCS8,
+  importSPKI,
   jwtVerify,
   SignJWT,
   type CryptoKey,
@@ -20,6 +21,8 @@ import {
   type JWTPayload,
   type JWTVerifyOptions,
 } from 'jose';
+
+import { freshRsaKeys, type RsaKeySource } from '../kit/rsa-keys';
 
 /** A signing key pair and the public JWK published for it. */
 interface KeyEntry {
@@ -35,9 +38,10 @@ export interface SignOptions {
   readonly header?: Readonly<Record<string, string>>;
 }
 
-async function newKey(): Promise<KeyEntry> {
-  const { privateKey, publicKey } = await generateKeyPair('RS256', { modulusLength: 2048 });
-  const jwk = await exportJWK(publicKey);
+async function newKey(keys: RsaKeySource): Promise<KeyEntry> {
+  const { privateKeyPem, publicKeyPem } = await keys();
+  const privateKey = await importPKCS8(privateKeyPem, 'RS256');
+  const jwk = await exportJWK(await importSPKI(publicKeyPem, 'RS256', { extractable: true }));
   const kid = await calculateJwkThumbprint(jwk);
   return { kid, privateKey, publicJwk: { ...jwk, kid, kty: 'RSA', use: 'sig', alg: 'RS256' } };
 }
@@ -45,13 +49,16 @@ async function newKey(): Promise<KeyEntry> {
 export class SigningKeySet {
   /** Newest first: the first key signs. Never empty, which the type records. */
   #keys: [KeyEntry, ...KeyEntry[]];
+  readonly #source: RsaKeySource;
 
-  private constructor(first: KeyEntry) {
+  private constructor(first: KeyEntry, source: RsaKeySource) {
     this.#keys = [first];
+    this.#source = source;
   }
 
-  static async create(): Promise<SigningKeySet> {
-    return new SigningKeySet(await newKey());
+  /** A set with one key, from `source` (fresh keys by default), which `roll()` uses too. */
+  static async create(source: RsaKeySource = freshRsaKeys): Promise<SigningKeySet> {
+    return new SigningKeySet(await newKey(source), source);
   }
 
   /** `kid` of the key that signs new tokens. */
@@ -79,7 +86,7 @@ export class SigningKeySet {
 
   /** Make a new key the signer. The previous keys stay published until retired. Returns the new kid. */
   async roll(): Promise<string> {
-    const key = await newKey();
+    const key = await newKey(this.#source);
     this.#keys = [key, ...this.#keys];
     return key.kid;
   }
