@@ -46,6 +46,8 @@ function showMode(settings: PageSettings): void {
 /** The identity and its token: load (get or create), revoke, delete, create again. */
 function identitySection(signIn: SignIn, api: ServiceApi, fail: (error: unknown) => void): { load(): Promise<void> } {
   let panel: TokenPanel | undefined;
+  /** The identity on screen, so a token for another one (created after a delete elsewhere) updates it. */
+  let shown: string | undefined;
   const startPanel = (): void => {
     panel?.dispose();
     panel = startTokenPanel({
@@ -54,9 +56,13 @@ function identitySection(signIn: SignIn, api: ServiceApi, fail: (error: unknown)
       onClaimsChallenge: (claims) => {
         signIn.answerClaimsChallenge(claims).catch(showError);
       },
+      onIdentity: (identity) => {
+        if (identity !== shown) showIdentity(identity, 'Your identity was deleted elsewhere; this is the new one:');
+      },
     });
   };
   const showIdentity = (identity: string | undefined, status: string): void => {
+    shown = identity;
     setText('identity', identity ?? '');
     setText('identity-status', status);
     setShown('create-identity', identity === undefined);
@@ -71,7 +77,16 @@ function identitySection(signIn: SignIn, api: ServiceApi, fail: (error: unknown)
   onClick(
     'revoke-tokens',
     async () => {
-      await api.revokeTokens();
+      try {
+        await api.revokeTokens();
+      } catch (error) {
+        // Deleted elsewhere (another tab, an admin): say so rather than keep showing an identity that is gone.
+        if (!(error instanceof ServiceError && error.code === 'identity_not_found')) throw error;
+        panel?.dispose();
+        panel = undefined;
+        showIdentity(undefined, 'You have no ACS identity now: it was deleted elsewhere.');
+        return;
+      }
       // The credential still holds a token ACS now refuses: start over with a new one.
       startPanel();
       setText('identity-status', 'Tokens revoked; a new token was issued:');

@@ -53,7 +53,9 @@ export async function startSignIn(settings: PageSettings): Promise<SignIn> {
     account,
     redirectResult,
     signIn: () => msal.loginRedirect({ scopes: [settings.apiScope] }),
-    signOut: () => msal.logoutRedirect({ ...(account === undefined ? {} : { account }) }),
+    // The ID token as hint: it names the app, so Entra ID returns to the page instead of its own signed-out page.
+    signOut: () =>
+      msal.logoutRedirect({ ...(account === undefined ? {} : { account, ...(account.idToken ? { idTokenHint: account.idToken } : {}) }) }),
     apiToken: (claims) => tokenFor([settings.apiScope], claims),
     teamsToken: () => tokenFor(settings.teams.scopes, undefined),
     answerClaimsChallenge: (claims) =>

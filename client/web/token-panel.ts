@@ -18,6 +18,8 @@ export interface TokenPanelOptions {
   readonly getEntraToken: (request: EntraTokenRequest) => Promise<string>;
   /** The service asked for an interactive sign-in (401 `interaction_required`). */
   readonly onClaimsChallenge: (claims: string | undefined) => void;
+  /** Each token's identity: POST /api/token creates one if the user's was deleted elsewhere meanwhile. */
+  readonly onIdentity: (communicationUserId: string) => void;
 }
 
 /** Tokens issued while this page is open, across panels (a revoke starts a new panel). */
@@ -30,9 +32,10 @@ export function startTokenPanel(options: TokenPanelOptions): TokenPanel {
     // The credential asks 10 minutes before expiry; this floor only guards against a device clock far off. It is
     // below the refresher's 60 s default so the page also works on emulators that issue tokens of a minute or less.
     minValidityMs: 10_000,
-    onIssued: () => {
+    onIssued: ({ communicationUserId }) => {
       issuedOnPage += 1;
       setText('token-count', String(issuedOnPage));
+      options.onIdentity(communicationUserId);
     },
   });
   const credential = new AzureCommunicationTokenCredential({

@@ -15,7 +15,7 @@ import { buildWebPageInto } from '../helpers/web-page-build';
  * msal-browser signs in through the Entra emulator's authorization code flow with PKCE, the page gets the
  * user's ACS identity, AzureCommunicationTokenCredential refreshes the token through the token refresher (the
  * ACS emulator issues 20-second tokens here, so a refresh comes within seconds), and revoke and delete go
- * through the API, and so does the Teams exchange. The browser's console must stay free of errors and CSP violations throughout.
+ * through the API, and so do the Teams exchange and sign-out. The browser's console must stay free of errors and CSP violations throughout.
  *
  * SCREENSHOT_DIR=docs/images npx jest tests/browser renews the page's picture in the docs.
  */
@@ -119,6 +119,31 @@ describe('the sign-in page in Chromium (local mode)', () => {
     await expect(aliceIdentityByApi()).resolves.toMatchObject({ status: 404 });
   });
 
+  it('creates a new identity on request, and shows one deleted elsewhere as gone', async () => {
+    await page.getByRole('button', { name: 'Create my identity' }).click();
+    await page.locator('#identity-status', { hasText: 'Created for you just now' }).waitFor();
+    const recreated = await aliceIdentityByApi();
+    expect(recreated).toEqual({ status: 200, identity: await page.locator('#identity').textContent() });
+
+    // Deleted behind the page's back (another tab, an admin): the next revoke finds nothing.
+    const token = await service.local!.entra.mintAccessToken({ user: 'alice' });
+    expect((await fetch(`${service.url}/api/user`, { method: 'DELETE', headers: { Authorization: `Bearer ${token}` } })).status).toBe(204);
+    await page.getByRole('button', { name: 'Revoke my tokens' }).click();
+    await page.locator('#identity-status', { hasText: 'deleted elsewhere' }).waitFor();
+    await expect(page.locator('#token').isHidden()).resolves.toBe(true);
+    // That 404 is the one failure this journey expects; the browser reports it twice (the answer, and the console).
+    const expected = problems.filter((problem) => problem.text.includes(`${service.url}/api/token`));
+    expect(expected.map((problem) => problem.kind).sort()).toEqual(['console.error', 'http']);
+    problems.splice(0, problems.length, ...problems.filter((problem) => !expected.includes(problem)));
+  });
+
+  it('signs out through the Entra emulator and comes back to the page, signed out', async () => {
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    // Back with msal's `state` in the query.
+    await page.waitForURL((url) => url.origin === service.url && url.pathname === '/' && url.searchParams.has('state'));
+    await page.getByRole('button', { name: 'Sign in' }).waitFor();
+  });
+
   it('left no error and no CSP violation in the browser console', () => {
     expect(problems).toEqual([]);
   });
@@ -128,7 +153,7 @@ describe('the sign-in page in Chromium (local mode)', () => {
 function watchForProblems(page: Page, problems: BrowserProblem[]): void {
   page.on('console', (message) => {
     if (message.type() === 'error' || message.type() === 'warning')
-      problems.push({ kind: `console.${message.type()}`, text: message.text() });
+      problems.push({ kind: `console.${message.type()}`, text: `${message.text()} (${message.location().url})` });
   });
   page.on('pageerror', (error) => problems.push({ kind: 'pageerror', text: error.message }));
   page.on('requestfailed', (request) => problems.push({ kind: 'requestfailed', text: `${request.url()} ${request.failure()?.errorText}` }));
