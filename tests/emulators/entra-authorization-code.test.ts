@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
 
 import type { CommunicationIdentityClient } from '@azure/communication-identity';
 import { Authority, Logger, ProtocolMode, StubPerformanceClient } from '@azure/msal-common/browser';
@@ -109,7 +110,14 @@ beforeAll(async () => {
         spa: { redirectUris: [SPA_REDIRECT, SPA_CALLBACK] },
       },
       { clientId: V2_API_ID, displayName: 'v2 API', exposedScopes: ['Read'], accessTokenVersion: 2 },
-      { clientId: WEB_APP_ID, clientSecret: WEB_SECRET, displayName: 'Web app', web: { redirectUris: [WEB_REDIRECT] } },
+      {
+        clientId: WEB_APP_ID,
+        clientSecret: WEB_SECRET,
+        displayName: 'Web app',
+        // An admin consented to this one for the app: its users get it though none of them may grant it.
+        graphDelegatedScopes: ['User.Read.All'],
+        web: { redirectUris: [WEB_REDIRECT] },
+      },
     ],
   });
   agent = new Agent({ connect: { ca: certs.caCertPem } });
@@ -250,6 +258,19 @@ function codeForm(code: string, codes: Pkce, overrides: Record<string, string | 
     'X-AnchorMailbox': `Oid:${DEMO_USERS.alice.oid}@${LOCAL_TENANT_ID}`,
     ...overrides,
   };
+}
+
+/** Sends raw bytes to a plain-http listener and returns all it answers before closing (HTTP/1.0 closes after one answer). */
+async function rawHttp(url: string, text: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: hostname, port: Number(port) }, () => socket.write(text));
+    let received = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (received += chunk));
+    socket.on('end', () => resolve(received));
+    socket.on('error', reject);
+  });
 }
 
 function json<T>(answer: HttpAnswer): T {
@@ -524,6 +545,33 @@ describe('Entra emulator: sign-in with the authorization code flow (PKCE)', () =
       expect(page.status).toBe(200);
       expect(redirectParams(await pick(page, 'alice')).get('code')).toBeTruthy();
     });
+
+    it.each([
+      ['user info before the registered host', 'http://evil.com@localhost:5077/'],
+      ['empty user info', 'http://@localhost:5077/'],
+      ['no // after the scheme', 'http:localhost:5077/'],
+      ['a leading tab', '\thttp://localhost:5077/'],
+      ['a trailing space', 'http://localhost:5077/ '],
+      ['percent-encoded dot segments', 'http://localhost:5077/%2e%2e/'],
+      ['dot segments', 'http://localhost:5077/callback/../'],
+      ['a backslash for a slash', 'http://localhost:5077\\'],
+      ['a percent-encoded host', 'http://local%68ost:5077/'],
+      ['an empty fragment', 'http://localhost:5077/#'],
+    ])('a redirect URI a URL parser would rewrite into a registered one: %s (AADSTS50011)', async (_name, redirectUri) => {
+      const page = await send(authorizeUrl(spaAuthorizeParams(pkce(), { redirect_uri: redirectUri })));
+      expect(page.status).toBe(400);
+      expect(header(page, 'location')).toBeUndefined();
+      expect(page.text).toContain('AADSTS50011:');
+    });
+
+    it('matches scheme and host in any letter case, and an origin without its trailing slash (answered with it)', async () => {
+      for (const redirectUri of ['HTTP://LocalHost:5077/', 'http://localhost:5077']) {
+        const page = await send(authorizeUrl(spaAuthorizeParams(pkce(), { redirect_uri: redirectUri, response_mode: 'query' })));
+        expect(page.status).toBe(200);
+        const location = new URL(header(await pick(page, 'alice'), 'location') ?? '');
+        expect(`${location.origin}${location.pathname}`).toBe('http://localhost:5077/');
+      }
+    });
   });
 
   describe('authorize refusals sent to the redirect URI', () => {
@@ -556,6 +604,80 @@ describe('Entra emulator: sign-in with the authorization code flow (PKCE)', () =
       const page = await send(url);
       expect(page.status).toBe(400);
       expect(page.text).toContain('AADSTS9002313');
+    });
+  });
+
+  describe('Graph permissions only an admin may grant', () => {
+    /** What the sign-in asks in the review's report: the sample SPA, which holds no such permission. */
+    const ADMIN_ONLY_SCOPE = 'openid offline_access User.ReadWrite.All Directory.AccessAsUser.All';
+
+    it('ends the sign-in on an error page, no account picker and nothing sent to the app (AADSTS90094)', async () => {
+      const page = await send(authorizeUrl(spaAuthorizeParams(pkce(), { scope: ADMIN_ONLY_SCOPE })));
+      expect(page.status).toBe(400);
+      expect(header(page, 'location')).toBeUndefined();
+      expect(page.text).toContain('AADSTS90094:');
+      expect(page.text).not.toContain('flowToken');
+    });
+
+    it.each(['User.Read.All', 'user.readwrite.all', 'Directory.Read.All', 'Directory.AccessAsUser.All', 'Group.Read.All'])(
+      'refuses %s beside permissions a user may grant, whatever the spelling (AADSTS90094)',
+      async (permission) => {
+        const scope = `openid profile User.Read https://graph.microsoft.com/${permission}`;
+        const page = await send(authorizeUrl(spaAuthorizeParams(pkce(), { scope })));
+        expect([permission, page.status]).toEqual([permission, 400]);
+        expect(page.text).toContain('AADSTS90094:');
+      },
+    );
+
+    it('refuses it without a page too: with a session, and prompt=none answers consent_required (AADSTS65001)', async () => {
+      const { cookie } = await signIn(pkce(), 'bob');
+      const interactive = await send(authorizeUrl(spaAuthorizeParams(pkce(), { scope: ADMIN_ONLY_SCOPE })), { headers: { cookie } });
+      expect(interactive.status).toBe(400);
+      expect(interactive.text).toContain('AADSTS90094:');
+      const silent = redirectParams(
+        await send(authorizeUrl(spaAuthorizeParams(pkce(), { scope: ADMIN_ONLY_SCOPE, prompt: 'none' })), { headers: { cookie } }),
+      );
+      expect(silent.get('error')).toBe('consent_required');
+      expect(silent.get('error_description')).toMatch(/^AADSTS65001: /);
+      expect(silent.get('code')).toBeNull();
+    });
+
+    it('lets the user grant every permission that needs no admin, to a client that holds none of them', async () => {
+      const codes = pkce();
+      const scope = 'openid profile email offline_access User.Read User.ReadWrite User.ReadBasic.All Mail.Read Calendars.Read Files.Read';
+      const { code } = await signIn(codes, 'alice', { scope });
+      const body = json<TokenAnswer>(await postToken(codeForm(code, codes, { scope })));
+      expect(decodeJwt(body.access_token)).toMatchObject({
+        aud: GRAPH_RESOURCE,
+        scp: 'Calendars.Read email Files.Read Mail.Read openid profile User.Read User.ReadBasic.All User.ReadWrite',
+      });
+    });
+
+    it('is refused at the token endpoint when not granted at sign-in, by code and refresh token (AADSTS65001)', async () => {
+      const codes = pkce();
+      const { code } = await signIn(codes, 'alice', { scope: 'openid offline_access User.Read' });
+      for (const scope of ['User.ReadWrite.All openid', `${GRAPH_RESOURCE}/directory.accessasuser.all`]) {
+        const refused = expectRefusal(await postToken(codeForm(code, codes, { scope })), 400, 'invalid_grant', 65001);
+        expect(refused.suberror).toBe('consent_required');
+      }
+      const body = json<TokenAnswer>(await postToken(codeForm(code, codes, { scope: 'User.Read openid offline_access' })));
+      expect(decodeJwt(body.access_token)).toMatchObject({ scp: 'openid User.Read' });
+      for (const scope of ['User.ReadWrite.All', 'User.Read Directory.AccessAsUser.All offline_access']) {
+        expectRefusal(await postToken(refreshForm(body.refresh_token ?? '', { scope })), 400, 'invalid_grant', 65001);
+      }
+    });
+
+    it('grants one an admin consented to for the app (graphDelegatedScopes), and no other', async () => {
+      const code = await webCode('openid offline_access User.Read.All');
+      const form = { client_id: WEB_APP_ID, client_secret: WEB_SECRET, redirect_uri: WEB_REDIRECT, code, grant_type: 'authorization_code' };
+      const body = json<TokenAnswer>(await postToken({ ...form, scope: 'User.Read.All openid offline_access' }, {}));
+      expect(decodeJwt(body.access_token)).toMatchObject({ aud: GRAPH_RESOURCE, appid: WEB_APP_ID, scp: 'openid User.Read.All' });
+      const refresh = { client_id: WEB_APP_ID, client_secret: WEB_SECRET, grant_type: 'refresh_token', refresh_token: body.refresh_token };
+      expectRefusal(await postToken({ ...refresh, scope: 'User.ReadWrite.All' }, {}), 400, 'invalid_grant', 65001);
+      const page = await send(
+        authorizeUrl({ client_id: WEB_APP_ID, response_type: 'code', redirect_uri: WEB_REDIRECT, scope: 'openid User.ReadWrite.All' }),
+      );
+      expect(page.text).toContain('AADSTS90094:');
     });
   });
 
@@ -627,6 +749,10 @@ describe('Entra emulator: sign-in with the authorization code flow (PKCE)', () =
       const { code } = await signIn(codes);
       expectRefusal(await postToken(codeForm(code, codes, { redirect_uri: SPA_CALLBACK })), 400, 'invalid_grant', 50011);
       expectRefusal(await postToken(codeForm(code, codes, { redirect_uri: undefined })), 400, 'invalid_request', 900144);
+      for (const rewritten of [`${SPA_ORIGIN}/%2e/`, `http://user@localhost:5000/`, ` ${SPA_REDIRECT}`]) {
+        expectRefusal(await postToken(codeForm(code, codes, { redirect_uri: rewritten })), 400, 'invalid_grant', 50011);
+      }
+      expect((await postToken(codeForm(code, codes))).status).toBe(200);
     });
 
     it('a client secret from a browser page (AADSTS700025)', async () => {
@@ -789,6 +915,13 @@ describe('Entra emulator: sign-in with the authorization code flow (PKCE)', () =
       expect((await send(`${browserUrl}/_local/users/alice/teams-token`, { method: 'POST' })).status).toBe(404);
       expect((await send(`${entra.url}/_local/users/alice/teams-token`, { method: 'POST' })).status).toBe(200);
     });
+
+    it('answers 421 to an HTTP/1.0 request without a Host header over plain http, as to a foreign host', async () => {
+      const browserUrl = entra.browserUrl ?? '';
+      const path = `/${LOCAL_TENANT_ID}/v2.0/.well-known/openid-configuration`;
+      expect(await rawHttp(browserUrl, `GET ${path} HTTP/1.0\r\n\r\n`)).toMatch(/^HTTP\/1\.1 421 /);
+      expect(await rawHttp(browserUrl, `GET ${path} HTTP/1.0\r\nHost: localhost\r\n\r\n`)).toMatch(/^HTTP\/1\.1 200 /);
+    });
   });
 
   describe('logout', () => {
@@ -812,6 +945,15 @@ describe('Entra emulator: sign-in with the authorization code flow (PKCE)', () =
       expect(answer.status).toBe(200);
       expect(header(answer, 'location')).toBeUndefined();
       expect(answer.text).toContain('You signed out');
+    });
+
+    it('shows a signed-out page for a post_logout_redirect_uri that only parses to a registered one', async () => {
+      for (const target of ['http://evil.com@localhost:5077/', 'http:localhost:5000/', `${SPA_ORIGIN}/%2e%2e/`]) {
+        const answer = await send(
+          `${entra.authority}/oauth2/v2.0/logout?${new URLSearchParams({ post_logout_redirect_uri: target, client_id: LOCAL_SPA_CLIENT_ID }).toString()}`,
+        );
+        expect([target, answer.status, header(answer, 'location')]).toEqual([target, 200, undefined]);
+      }
     });
   });
 });
@@ -1069,6 +1211,23 @@ describe('local mode: a browser sign-in over the http listener gives a token the
     const answer = await service.http.get('/api/user').set('Authorization', `Bearer ${body.access_token}`);
     expect(answer.status).toBe(404);
     expect(answer.body).toMatchObject({ code: 'identity_not_found' });
+  });
+
+  it('refuses the sample SPA Graph permissions only an admin may grant (AADSTS90094)', async () => {
+    const browserUrl = service.local.entra.browserUrl ?? '';
+    const scope = 'openid offline_access User.ReadWrite.All Directory.AccessAsUser.All';
+    const page = await request(authorizeUrl(spaAuthorizeParams(pkce(), { scope }), browserUrl));
+    expect(page.statusCode).toBe(400);
+    expect(await page.body.text()).toContain('AADSTS90094:');
+  });
+
+  it('refuses a redirect URI written as another spelling of the registered 127.0.0.1 (AADSTS50011)', async () => {
+    const browserUrl = service.local.entra.browserUrl ?? '';
+    for (const redirectUri of ['http://0x7f000001:5000/', 'http://2130706433:5000/', 'http://127.1:5000/', 'http://127.0.0.1:5000/.']) {
+      const page = await request(authorizeUrl(spaAuthorizeParams(pkce(), { redirect_uri: redirectUri }), browserUrl));
+      expect([redirectUri, page.statusCode]).toEqual([redirectUri, 400]);
+      expect(await page.body.text()).toContain('AADSTS50011:');
+    }
   });
 });
 

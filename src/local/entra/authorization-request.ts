@@ -13,7 +13,7 @@ import type { ResolvedApplication } from './application-registry';
 import type { CodeChallenge } from './authorization-codes';
 import type { EntraTenant } from './entra-tenant';
 import { matchRedirectUri, type MatchedRedirectUri } from './redirect-uris';
-import { grantsOf, parseRequestedScopes, type ResourceGrant } from './requested-scopes';
+import { grantsOf, parseRequestedScopes, permissionsNeedingAdminConsent, type ResourceGrant } from './requested-scopes';
 import { missingParameter, unknownApplication } from './sts-refusals';
 import { formParameters, uniqueParameters } from './token-request';
 
@@ -32,6 +32,8 @@ export interface ResponseTarget {
 export interface AuthorizationRequest extends ResponseTarget {
   readonly scope: string;
   readonly granted: readonly ResourceGrant[];
+  /** Permissions asked for that only an admin may grant and no admin granted the app: the sign-in ends in a refusal. */
+  readonly needingAdminConsent: readonly string[];
   readonly codeChallenge: CodeChallenge | undefined;
   readonly nonce: string | undefined;
   readonly prompt: Prompt | undefined;
@@ -86,7 +88,7 @@ export function authorizationRequest(tenant: EntraTenant, target: ResponseTarget
   }
   const scope = params.get('scope');
   if (scope === undefined || scope.trim() === '') throw missingParameter('scope');
-  const granted = grantsOf(target.app, parseRequestedScopes(tenant, scope));
+  const requested = parseRequestedScopes(tenant, scope);
   const prompt = params.get('prompt');
   if (prompt !== undefined && !PROMPTS.includes(prompt)) {
     throw new AadError(400, 'invalid_request', 9002313, `Invalid request. The value '${prompt}' of 'prompt' is not supported.`);
@@ -94,7 +96,8 @@ export function authorizationRequest(tenant: EntraTenant, target: ResponseTarget
   return {
     ...target,
     scope,
-    granted,
+    granted: grantsOf(target.app, requested),
+    needingAdminConsent: permissionsNeedingAdminConsent(target.app, requested),
     codeChallenge: codeChallengeOf(params),
     nonce: params.get('nonce'),
     prompt: prompt as Prompt | undefined,

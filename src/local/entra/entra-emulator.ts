@@ -290,9 +290,14 @@ function entraRoutes(
   return routes;
 }
 
-/** Refuses a request whose Host is not a loopback name (421, as for a request sent to the wrong server). */
+/**
+ * Refuses a request whose Host is not a loopback name (421, as for a request sent to the wrong server), and one
+ * with no Host at all (HTTP/1.0), which names no host to trust either.
+ */
 const requireLoopbackHost: express.RequestHandler = (req, res, next) => {
-  if (isLoopbackHost(req.hostname)) {
+  // Express types `hostname` as a string, but it is undefined when the request has no Host header.
+  const hostname: string | undefined = req.hostname;
+  if (hostname !== undefined && isLoopbackHost(hostname)) {
     next();
     return;
   }

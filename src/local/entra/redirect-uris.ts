@@ -2,8 +2,9 @@
  * Redirect URIs as Entra registers and matches them (reply-url.md, "Redirect URI (reply URL) restrictions"):
  * https, or http on a loopback host only; at most 256 characters; no fragment, no wildcard, none of the
  * characters `! $ ' ( ) , ;`; IPv6 loopback not supported. A request matches a registration exactly (the path
- * case-sensitively), except that the port of a loopback redirect URI is ignored. Each registration belongs to
- * a platform (`spa` or `web`), which decides how its codes may be redeemed.
+ * case-sensitively, the string as sent rather than a parser's rewrite of it), except that the port of a loopback
+ * redirect URI is ignored. Each registration belongs to a platform (`spa` or `web`), which decides how its codes
+ * may be redeemed.
  *
  * @packageDocumentation
  */
@@ -45,11 +46,11 @@ export function registeredRedirectUri(uri: string, type: RedirectUriType, client
   return { uri, type, origin: parsed.origin };
 }
 
-/** The registration a request's redirect URI matches, or undefined. */
+/** The registration a request's redirect URI (or `post_logout_redirect_uri`) matches, or undefined. */
 export function matchRedirectUri(registered: readonly RegisteredRedirectUri[], requested: string): MatchedRedirectUri | undefined {
   if (requested.length > MAX_LENGTH * 8) return undefined;
   const parsed = parseAbsolute(requested);
-  if (parsed?.hash !== '') return undefined;
+  if (parsed === undefined || !isAsSerialised(requested, parsed)) return undefined;
   const key = matchKey(parsed);
   const match = registered.find((candidate) => {
     const candidateUrl = parseAbsolute(candidate.uri);
@@ -70,6 +71,24 @@ export function isSpaOrigin(registered: readonly RegisteredRedirectUri[], origin
     const candidateUrl = candidate.type === 'spa' ? parseAbsolute(candidate.uri) : undefined;
     return candidateUrl !== undefined && originKey(candidateUrl) === key;
   });
+}
+
+/**
+ * Entra matches the string it is sent, not what a URL parser makes of it, so a requested URI must be written the
+ * way it parses back: anything a parser would rewrite (a missing `//`, surrounding whitespace, `%2e%2e` or `..`
+ * segments, a numeric or percent-encoded host, a default port) is refused rather than normalised into a match.
+ * Scheme and host may differ in case, which URIs never distinguish (RFC 3986 §6.2.2.1); the path and query must be
+ * exact ("Redirect URIs are case-sensitive", https://learn.microsoft.com/en-us/entra/identity-platform/reply-url).
+ * A URI with no path may leave out its `/`: the same page says Entra answers such a URI with the `/` added. User
+ * info (`user@host`) is refused: it makes a host look like another, and a registered redirect URI cannot have it.
+ */
+function isAsSerialised(requested: string, parsed: URL): boolean {
+  if (parsed.username !== '' || parsed.password !== '' || requested.includes('#')) return false;
+  const authority = `${parsed.protocol}//${parsed.host}`;
+  if (requested.slice(0, authority.length).toLowerCase() !== authority) return false;
+  const rest = requested.slice(authority.length);
+  const serialisedRest = parsed.href.slice(authority.length);
+  return rest === serialisedRest || (rest === '' && serialisedRest === '/');
 }
 
 function originKey(url: URL): string {

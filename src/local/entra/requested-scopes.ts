@@ -13,7 +13,12 @@ import { AadError } from './aad-error';
 import { canonicalAcsPermission, isAcsResource } from './acs-permission-catalog';
 import type { ResolvedApplication } from './application-registry';
 import type { EntraTenant } from './entra-tenant';
-import { canonicalDelegatedGraphPermission, compareScopeNames, OIDC_SCOPES } from './graph-permission-catalog';
+import {
+  canonicalDelegatedGraphPermission,
+  compareScopeNames,
+  graphPermissionNeedsAdminConsent,
+  OIDC_SCOPES,
+} from './graph-permission-catalog';
 import { invalidScope, resourceNotFound } from './sts-refusals';
 
 /** Microsoft Graph's application id, which names it in scopes too. */
@@ -114,9 +119,11 @@ function canonicalPermission(resource: ScopeResource, permission: string, raw: s
 }
 
 /**
- * What a user consents to on the sign-in page: the named permissions, or for `.default` every permission
- * the client is configured for (Graph) or the API exposes. ACS permissions only as far as an admin granted
- * them to the client ({@link ResolvedApplication.acsDelegatedScopes}).
+ * What a user consents to on the sign-in page: the named permissions a user may grant, or for `.default` every
+ * permission the client is configured for (Graph) or the API exposes. ACS permissions only as far as an admin
+ * granted them to the client ({@link ResolvedApplication.acsDelegatedScopes}). The sign-in is refused before
+ * this when it names a Graph permission only an admin may grant ({@link permissionsNeedingAdminConsent}); the
+ * filter keeps such a permission out of any grant all the same.
  */
 export function grantsOf(client: ResolvedApplication, requested: RequestedScopes): ResourceGrant[] {
   return requested.resources.map(({ resource, permissions }) => {
@@ -124,9 +131,26 @@ export function grantsOf(client: ResolvedApplication, requested: RequestedScopes
       const consented = client.acsDelegatedScopes;
       return { resource, permissions: permissions === '.default' ? consented : permissions.filter((name) => consented.includes(name)) };
     }
-    if (permissions !== '.default') return { resource, permissions };
+    if (permissions !== '.default') return { resource, permissions: permissions.filter((name) => userMayGrant(client, resource, name)) };
     return { resource, permissions: resource.kind === 'graph' ? client.graphDelegatedScopes : resource.app.exposedScopes };
   });
+}
+
+/**
+ * The Graph permissions a sign-in names that need an admin's consent the client lacks: Entra lets a user consent
+ * only to permissions that do not require an admin; the others must have been granted to the app by an admin
+ * beforehand, which {@link ResolvedApplication.graphDelegatedScopes} stands for (permissions-reference,
+ * "AdminConsentRequired"; application-sign-in-unexpected-user-consent-error.md, AADSTS90094).
+ */
+export function permissionsNeedingAdminConsent(client: ResolvedApplication, requested: RequestedScopes): string[] {
+  return requested.resources.flatMap(({ resource, permissions }) =>
+    permissions === '.default' ? [] : permissions.filter((name) => !userMayGrant(client, resource, name)),
+  );
+}
+
+/** A user's consent grants a Graph permission that needs no admin, or one an admin already consented to for the client. */
+function userMayGrant(client: ResolvedApplication, resource: ScopeResource, permission: string): boolean {
+  return resource.kind !== 'graph' || !graphPermissionNeedsAdminConsent(permission) || client.graphDelegatedScopes.includes(permission);
 }
 
 /** The resource and permissions of one token, from a redemption's `scope` and what was consented. */
@@ -159,10 +183,14 @@ export function tokenScopes(
     );
   }
   const asked = requested.resources[0] ?? { resource: { kind: 'graph' } as const, permissions: '.default' as const };
+  // What the sign-in granted is checked again against what a user may grant: a token never carries a Graph
+  // permission that needs an admin's consent the client lacks, whatever grant the code or refresh token holds.
   const consented =
     asked.resource.kind === 'acs'
       ? client.acsDelegatedScopes
-      : (granted.find((grant) => resourceKey(grant.resource) === resourceKey(asked.resource))?.permissions ?? []);
+      : (granted.find((grant) => resourceKey(grant.resource) === resourceKey(asked.resource))?.permissions ?? []).filter((name) =>
+          userMayGrant(client, asked.resource, name),
+        );
   const permissions = asked.permissions === '.default' ? consented : asked.permissions;
   const missing = permissions.some((name) => !consented.some((given) => given.toLowerCase() === name.toLowerCase()));
   if (missing || (asked.permissions === '.default' && consented.length === 0 && requested.resources.length > 0)) {
@@ -171,13 +199,27 @@ export function tokenScopes(
   return { resource: asked.resource, permissions: [...permissions].sort(compareScopeNames), oidc: requested.oidc };
 }
 
-/** The user has not consented to what the redemption asks (invalid_grant, suberror consent_required). */
-export function consentRequired(client: ResolvedApplication): AadError {
+/**
+ * The user has not consented to what is asked (AADSTS65001). The token endpoint answers `invalid_grant` with
+ * suberror `consent_required`; a silent sign-in (`prompt=none`) answers at the redirect URI with OpenID Connect's
+ * `consent_required` error (OpenID Connect Core 1.0 §3.1.2.6). msal reads either as an InteractionRequiredAuthError.
+ */
+export function consentRequired(client: ResolvedApplication, endpoint: 'token' | 'authorize' = 'token'): AadError {
+  const text = `The user or administrator has not consented to use the application with ID '${client.clientId}' named '${client.displayName}'. Send an interactive authorization request for this user and resource.`;
+  return endpoint === 'token'
+    ? new AadError(400, 'invalid_grant', 65001, text, { suberror: 'consent_required' })
+    : new AadError(400, 'consent_required', 65001, text);
+}
+
+/**
+ * Entra's "Need admin approval" page (AADSTS90094, application-sign-in-unexpected-user-consent-error.md): the
+ * sign-in asks for permissions only an admin may grant and no admin has. It is shown to the user, not sent to the app.
+ */
+export function adminConsentRequired(client: ResolvedApplication): AadError {
   return new AadError(
     400,
-    'invalid_grant',
-    65001,
-    `The user or administrator has not consented to use the application with ID '${client.clientId}' named '${client.displayName}'. Send an interactive authorization request for this user and resource.`,
-    { suberror: 'consent_required' },
+    'access_denied',
+    90094,
+    `${client.displayName} needs permission to access resources in your organization that only an admin can grant. Please ask an admin to grant permission to this app before you can use it.`,
   );
 }

@@ -2,8 +2,10 @@
  * `/{tenant}/oauth2/v2.0/authorize` (GET, or POST with a form): the start of the authorization code flow.
  * Refusals about the client or the redirect URI are error pages; the rest go to the redirect URI. Then, as
  * Entra does: `prompt=none` answers at once from the browser's session or with `login_required`
- * (AADSTS50058); a session and no prompt signs its user in again without a page (unless `login_hint` names
- * someone else); anything else shows the account picker, whose form posts to `/{tenant}/login`.
+ * (AADSTS50058), or `consent_required` (AADSTS65001) when it asks for a permission only an admin may grant;
+ * otherwise such a request ends on an error page (AADSTS90094); a session and no prompt signs its user in again
+ * without a page (unless `login_hint` names someone else); anything else shows the account picker, whose form
+ * posts to `/{tenant}/login`.
  *
  * @packageDocumentation
  */
@@ -19,6 +21,7 @@ import {
 } from '../authorization-request';
 import { sendAuthorizationCode, sendAuthorizationError } from '../authorization-response';
 import type { EntraTenant } from '../entra-tenant';
+import { adminConsentRequired, consentRequired } from '../requested-scopes';
 import { sendErrorPage, sendSignInPage } from '../sign-in-pages';
 
 /** The account picker lists this many users (plus the one `login_hint` names). */
@@ -68,7 +71,17 @@ function continueSignIn(tenant: EntraTenant, req: Request, res: Response, reques
       sendAuthorizationError(tenant, req, res, request, error);
       return;
     }
+    if (request.needingAdminConsent.length > 0) {
+      sendAuthorizationError(tenant, req, res, request, consentRequired(request.app, 'authorize'));
+      return;
+    }
     sendAuthorizationCode(tenant, res, request, session);
+    return;
+  }
+  if (request.needingAdminConsent.length > 0) {
+    // Entra shows its "Need admin approval" page once the user is known; no demo user is an admin, so the answer
+    // is the same for all of them and comes before the account picker.
+    sendErrorPage(res, adminConsentRequired(request.app), traceIdOf(req));
     return;
   }
   if (session !== undefined && sessionUser !== undefined && request.prompt === undefined && hintFits) {
