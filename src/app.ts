@@ -20,6 +20,7 @@ import { createTokenRouter } from './routes/token-router';
 import { createUserRouter } from './routes/user-router';
 import type { IdentityService } from './services/identity-service';
 import type { WebPage } from './web/web-page';
+import type { SharedState } from './adapters/redis/shared-state';
 
 /** What the app is built from: the config it needs and the already-built service parts. */
 export interface AppDependencies {
@@ -29,6 +30,8 @@ export interface AppDependencies {
   readonly identities: IdentityService;
   /** The sign-in page at `/` (already read from its build folder); absent when WEB_PAGE is off. */
   readonly webPage?: WebPage | undefined;
+  /** State shared with the other instances (REDIS_URL); absent: every instance counts for itself. */
+  readonly sharedState?: SharedState | undefined;
 }
 
 /**
@@ -62,14 +65,16 @@ export function createApp(deps: AppDependencies): Express {
     );
   }
   // Liveness for App Service's health check: no upstream call, so a slow dependency never recycles the instance.
+  // With Redis, a detail: whether limits are shared right now. Never a failure: the service answers without Redis.
+  const { sharedState } = deps;
   app.get('/health', (_req, res) => {
-    res.status(200).json({ status: 'ok' });
+    res.status(200).json(sharedState === undefined ? { status: 'ok' } : { status: 'ok', redis: sharedState.state() });
   });
   // Static and served from memory, so neither rate limited nor authenticated: the page signs the user in itself.
   if (deps.webPage !== undefined) app.use(deps.webPage.router);
 
   const { perAddressPerMinute, perUserPerMinute } = config.rateLimits;
-  if (perAddressPerMinute > 0) app.use('/api', limitByClientAddress(perAddressPerMinute));
+  if (perAddressPerMinute > 0) app.use('/api', limitByClientAddress(perAddressPerMinute, sharedState?.rateLimitStore('per-address')));
   app.use(parseJsonBodies(config.server.jsonBodyLimitBytes));
   // Public, so clients and tools can read the API description before they have a token.
   app.use(
@@ -85,7 +90,7 @@ export function createApp(deps: AppDependencies): Express {
   );
   const authenticate = createAuthenticate(deps.validateToken);
   app.use('/api', authenticate, requireClientApp(config.entra.allowedClientAppIds), requireScope(config.entra.requiredScope));
-  if (perUserPerMinute > 0) app.use('/api', limitByCaller(perUserPerMinute));
+  if (perUserPerMinute > 0) app.use('/api', limitByCaller(perUserPerMinute, sharedState?.rateLimitStore('per-user')));
   app.use('/api/user', createUserRouter(deps.identities, { adminRole: config.entra.adminRole }));
   app.use(
     '/api/token',

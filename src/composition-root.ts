@@ -33,6 +33,7 @@ import { createMappingCache } from './services/mapping-cache';
 import { acsResourceOf, graphSealerOf, mappingSealerOf } from './services/mapping-seal';
 import type { GraphTokenSource, MappingStore } from './services/ports';
 import type { WebPage } from './web/web-page';
+import { createRedisSharedState } from './adapters/redis/shared-state';
 
 /** What the composition root takes besides the config: where to log, and the local CA if any. */
 export interface ComposeOptions {
@@ -201,11 +202,15 @@ export function composeService(config: Config, options: ComposeOptions): Service
     sealer: mappingSealerOf(config),
   });
 
-  const app = createApp({ config, logger, validateToken, identities, webPage: options.webPage });
+  // One Redis connection per process, when configured; the app falls back to its own counts while it is down.
+  const { sharedState: shared } = config;
+  const sharedState = shared.kind === 'redis' ? createRedisSharedState({ ...shared, logger }) : undefined;
+  const app = createApp({ config, logger, validateToken, identities, webPage: options.webPage, sharedState });
   return {
     app,
     identities,
     async close() {
+      await sharedState?.close();
       await mappingStore.close();
       await keysFetch?.agent.close();
     },

@@ -89,11 +89,29 @@ export interface Config {
   };
   /** The sign-in page at `/` (src/web/): on when it has a client app to sign in with, unless WEB_PAGE=off. */
   readonly webPage: WebPageConfig;
+  /** State shared by every instance (REDIS_URL): rate-limit counts. Without it each instance keeps its own. */
+  readonly sharedState: SharedStateConfig;
   /** Deprecated setting names that were used (for a start-up warning). */
   readonly deprecatedNamesUsed: readonly string[];
   /** Settings that are set but that the chosen mapping store does not use (for a start-up warning). */
   readonly unusedSettings: readonly string[];
 }
+
+/**
+ * Redis as the fleet's shared state. The service never depends on it to answer: when Redis is slow or down each
+ * instance falls back to its own state (see src/adapters/redis/).
+ */
+export type SharedStateConfig =
+  | { readonly kind: 'none' }
+  | {
+      readonly kind: 'redis';
+      /** `rediss://` (TLS), or `redis://` on loopback only. May hold a password: a secret, never logged. */
+      readonly url: string;
+      /** Prefix of every key this service writes, so several deployments can share one Redis. */
+      readonly keyPrefix: string;
+      /** How long a Redis command may take before the instance answers from its own state instead. */
+      readonly commandTimeoutMs: number;
+    };
 
 /**
  * The page signs users in as a Single-page application of its own (WEB_PAGE_CLIENT_ID), never as this API:
@@ -227,6 +245,9 @@ export const SETTING_NAMES = [
   'OBO_CACHE_MAX_ENTRIES',
   'WEB_PAGE',
   'WEB_PAGE_CLIENT_ID',
+  'REDIS_URL',
+  'REDIS_KEY_PREFIX',
+  'REDIS_TIMEOUT_MS',
 ] as const;
 
 /** Settings whose presence means "a real Azure deployment is meant", which turns local mode off. */
@@ -253,6 +274,7 @@ export const SECRET_SETTING_NAMES: readonly string[] = [
   'ACS_CONNECTION_STRING',
   'MAPPING_SEAL_KEYS',
   'MAPPING_TABLE_CONNECTION_STRING',
+  'REDIS_URL',
 ];
 
 /** What only the Graph store reads: with MAPPING_STORE=table these are unused (and the secrets among them should go). */
@@ -520,6 +542,32 @@ function parseWebPage(reader: SettingsReader, allowedClientAppIds: readonly stri
   return { enabled: true, clientId };
 }
 
+/** REDIS_URL (a secret: its password is never echoed), REDIS_KEY_PREFIX, REDIS_TIMEOUT_MS. */
+function parseSharedState(reader: SettingsReader): SharedStateConfig {
+  const raw = reader.raw('REDIS_URL');
+  const keyPrefix = reader.raw('REDIS_KEY_PREFIX') ?? 'acs-auth:';
+  if (!/^[A-Za-z0-9:_.-]{1,64}$/.test(keyPrefix)) {
+    reader.problems.push(`REDIS_KEY_PREFIX must be 1 to 64 letters, digits or ':_.-'; got '${keyPrefix}'`);
+  }
+  const commandTimeoutMs = reader.integer('REDIS_TIMEOUT_MS', 250, 10, 10_000);
+  if (raw === undefined) return { kind: 'none' };
+  let url: URL | undefined;
+  try {
+    url = new URL(raw);
+  } catch {
+    url = undefined;
+  }
+  const plainOnLoopback = url?.protocol === 'redis:' && isLoopbackHost(url.hostname);
+  if (url === undefined || !(url.protocol === 'rediss:' || plainOnLoopback) || url.hostname === '' || url.hash !== '') {
+    // Not echoed: the URL may carry the password.
+    reader.problems.push(
+      'REDIS_URL must be rediss://[user:password@]host[:port][/db] (TLS), or redis://… on a loopback host only; the value given is not (not shown: it may hold a password)',
+    );
+    return { kind: 'none' };
+  }
+  return { kind: 'redis', url: raw, keyPrefix, commandTimeoutMs };
+}
+
 function parseEntraCredential(reader: SettingsReader): EntraCredential {
   const secret = reader.raw('ENTRA_CLIENT_SECRET');
   const path = reader.raw('ENTRA_CLIENT_CERTIFICATE_PATH');
@@ -776,6 +824,7 @@ export function loadConfig(env: Env): Config {
       maxRetries: reader.integer('UPSTREAM_MAX_RETRIES', 2, 0, 5),
     },
     webPage: parseWebPage(reader, allowedClientAppIds),
+    sharedState: parseSharedState(reader),
     deprecatedNamesUsed: reader.deprecated,
     unusedSettings: unused,
   };

@@ -1,11 +1,12 @@
 import type { Request, RequestHandler } from 'express';
-import { rateLimit, type Options } from 'express-rate-limit';
+import { rateLimit, type Options, type Store } from 'express-rate-limit';
 
 import { ThrottledError } from '../errors/app-errors';
 import { clientAddressKey } from './client-address';
 
 /**
- * Two fixed-window limits in front of the upstreams (in-memory, so per instance):
+ * Two fixed-window limits in front of the upstreams, counted in the instance's memory, or across instances in
+ * Redis when REDIS_URL is set (`store`; see src/adapters/redis/rate-limit-store.ts):
  * - per client address, before authentication: bounds what any one address can make us verify;
  * - per user (`oid`), after authentication: bounds what one account can cost in Graph calls
  *   (455 requests per 10 s per app, shared by all users) and ACS operations.
@@ -31,9 +32,10 @@ const common = {
  * Per client address (from `trust proxy`, so App Service's front end is not everyone's address),
  * without the source port App Service puts in `X-Forwarded-For` (see client-address.ts).
  */
-export function limitByClientAddress(perMinute: number): RequestHandler {
+export function limitByClientAddress(perMinute: number, store?: Store): RequestHandler {
   return rateLimit({
     ...common,
+    ...(store === undefined ? {} : { store }),
     limit: perMinute,
     identifier: 'per-address',
     keyGenerator: clientAddressKey,
@@ -42,9 +44,10 @@ export function limitByClientAddress(perMinute: number): RequestHandler {
 }
 
 /** Per authenticated user: place after the authenticate step. */
-export function limitByCaller(perMinute: number): RequestHandler {
+export function limitByCaller(perMinute: number, store?: Store): RequestHandler {
   return rateLimit({
     ...common,
+    ...(store === undefined ? {} : { store }),
     limit: perMinute,
     identifier: 'per-user',
     keyGenerator: (req) => `${req.user?.tid ?? ''}/${req.user?.oid ?? ''}`,

@@ -1,4 +1,4 @@
-import { AZURE_SETTING_NAMES, ConfigError, hasNoAzureSettings, loadConfig } from '../../src/config/config';
+import { AZURE_SETTING_NAMES, ConfigError, hasNoAzureSettings, loadConfig, SECRET_SETTING_NAMES } from '../../src/config/config';
 import { TEST_API_CLIENT_ID as CLIENT, TEST_TENANT_ID as TENANT, VALID_AZURE_SETTINGS as valid } from '../helpers/azure-settings';
 import { graphStoreOf } from '../helpers/store-config';
 
@@ -434,5 +434,41 @@ describe('loadConfig: the sign-in page (WEB_PAGE, WEB_PAGE_CLIENT_ID)', () => {
       expect.stringMatching(/^WEB_PAGE_CLIENT_ID must be one of ENTRA_ALLOWED_CLIENT_APP_IDS/),
     ]);
     expect(loadConfig({ ...valid, WEB_PAGE_CLIENT_ID: SPA, ENTRA_ALLOWED_CLIENT_APP_IDS: `${other},${SPA}` }).webPage.enabled).toBe(true);
+  });
+});
+
+describe('loadConfig: shared state on Redis (REDIS_URL)', () => {
+  it('is off without REDIS_URL, and is not an Azure setting (local mode can use Redis)', () => {
+    expect(loadConfig(valid).sharedState).toEqual({ kind: 'none' });
+    expect(hasNoAzureSettings({ REDIS_URL: 'redis://127.0.0.1:6379' })).toBe(true);
+  });
+
+  it('takes rediss:// anywhere and redis:// on loopback, with the key prefix and command deadline', () => {
+    expect(loadConfig({ ...valid, REDIS_URL: 'rediss://contoso.redis.azure.net:10000' }).sharedState).toEqual({
+      kind: 'redis',
+      url: 'rediss://contoso.redis.azure.net:10000',
+      keyPrefix: 'acs-auth:',
+      commandTimeoutMs: 250,
+    });
+    expect(
+      loadConfig({ ...valid, REDIS_URL: 'redis://localhost:6380/2', REDIS_KEY_PREFIX: 'contoso:prod:', REDIS_TIMEOUT_MS: '100' })
+        .sharedState,
+    ).toEqual({ kind: 'redis', url: 'redis://localhost:6380/2', keyPrefix: 'contoso:prod:', commandTimeoutMs: 100 });
+  });
+
+  it('refuses plain redis:// off loopback without echoing the URL (it may hold a password)', () => {
+    for (const url of ['redis://:s3cret@contoso.redis.azure.net:6379', 'https://contoso.redis.azure.net', 'not a url']) {
+      const problems = problemsOf({ ...valid, REDIS_URL: url });
+      expect(problems).toEqual([expect.stringMatching(/^REDIS_URL must be rediss:\/\//)]);
+      expect(problems.join()).not.toContain('s3cret');
+    }
+    expect(SECRET_SETTING_NAMES).toContain('REDIS_URL');
+  });
+
+  it('refuses a bad key prefix or deadline', () => {
+    expect(problemsOf({ ...valid, REDIS_KEY_PREFIX: 'has space' })).toEqual([expect.stringMatching(/^REDIS_KEY_PREFIX must be/)]);
+    expect(problemsOf({ ...valid, REDIS_TIMEOUT_MS: '5' })).toEqual([
+      expect.stringMatching(/^REDIS_TIMEOUT_MS must be an integer from 10/),
+    ]);
   });
 });

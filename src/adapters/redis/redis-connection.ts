@@ -1,0 +1,84 @@
+/**
+ * The one Redis connection of a process (REDIS_URL), built by the composition root. Redis is shared state the
+ * service can do without: a command is sent only while the connection is ready and gets a short deadline, and
+ * every caller has a per-instance answer to fall back to. So a slow or missing Redis costs at most the deadline,
+ * never a 5xx, and the client reconnects by itself (with backoff) while the instance keeps serving.
+ *
+ * @packageDocumentation
+ */
+import { createClient } from '@redis/client';
+
+import type { Logger } from '../../observability/logger';
+
+export type RedisState = 'connected' | 'unavailable';
+
+export interface RedisConnection {
+  /** Sends a raw command; rejects at once when not connected, and after the deadline when Redis is slow. */
+  command(args: readonly string[]): Promise<unknown>;
+  /** For the health answer. */
+  state(): RedisState;
+  /** Called on every (re)connection: state kept in Redis (loaded scripts, say) may be gone after a restart. */
+  onReady(listener: () => void): void;
+  close(): Promise<void>;
+}
+
+export interface RedisConnectionOptions {
+  readonly url: string;
+  readonly commandTimeoutMs: number;
+  readonly logger: Logger;
+}
+
+/** Longest pause between reconnection attempts: a recovered Redis is used again within this. */
+const MAX_RECONNECT_DELAY_MS = 2_000;
+
+export function createRedisConnection(options: RedisConnectionOptions): RedisConnection {
+  const { logger, commandTimeoutMs } = options;
+  const client = createClient({
+    url: options.url,
+    socket: {
+      connectTimeout: Math.max(1_000, commandTimeoutMs),
+      reconnectStrategy: (retries: number) => Math.min(100 * 2 ** Math.min(retries, 5), MAX_RECONNECT_DELAY_MS),
+    },
+    // Fail at once while disconnected: a queued command would wait for a reconnect the caller cannot wait for.
+    disableOfflineQueue: true,
+  });
+  const readyListeners: (() => void)[] = [];
+  /** Whether this outage (or the failed first connection) was logged: once per outage, not once per retry. */
+  let outageLogged = false;
+  let closing = false;
+
+  client.on('ready', () => {
+    outageLogged = false;
+    logger.info({ redis: 'connected' }, 'shared state: Redis connected');
+    for (const listener of readyListeners) listener();
+  });
+  // Without a listener an 'error' event would end the process. The message never holds the URL.
+  client.on('error', (error: unknown) => {
+    if (outageLogged) return;
+    outageLogged = true;
+    logger.warn(
+      { redis: 'unavailable', reason: error instanceof Error ? error.message : String(error) },
+      'shared state: Redis unavailable; each instance counts for itself until it is back',
+    );
+  });
+  client.connect().catch(() => {
+    // The 'error' listener has logged it; the reconnect strategy keeps trying unless the client is closed.
+  });
+
+  return {
+    async command(args) {
+      if (!client.isReady) throw new Error('Redis is not connected');
+      return client.sendCommand([...args], { timeout: commandTimeoutMs });
+    },
+    state: () => (client.isReady ? 'connected' : 'unavailable'),
+    onReady(listener) {
+      readyListeners.push(listener);
+    },
+    async close() {
+      if (closing) return;
+      closing = true;
+      if (client.isOpen) await client.close().catch(() => client.destroy());
+      else client.destroy();
+    },
+  };
+}
