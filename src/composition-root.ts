@@ -193,18 +193,20 @@ export function composeService(config: Config, options: ComposeOptions): Service
     ...(keysFetch === undefined ? {} : { fetch: keysFetch.fetch }),
   });
 
+  // One Redis connection per process, when configured: shared rate-limit counts and cache deletes. Every use of it
+  // falls back to the instance's own state while Redis is down.
+  const { sharedState: shared } = config;
+  const sharedState = shared.kind === 'redis' ? createRedisSharedState({ ...shared, logger }) : undefined;
+  const mappingCache = createMappingCache(config.mappingCache);
   const identities = createIdentityService({
     mappings: mappingStore.store,
     acs: createAcsIdentityAdapter(identityClient, { timeoutMs }),
     logger,
     teamsClientId: config.entra.teamsClientId,
-    mappingCache: createMappingCache(config.mappingCache),
+    mappingCache: sharedState === undefined ? mappingCache : sharedState.mappingCache(mappingCache),
     sealer: mappingSealerOf(config),
   });
 
-  // One Redis connection per process, when configured; the app falls back to its own counts while it is down.
-  const { sharedState: shared } = config;
-  const sharedState = shared.kind === 'redis' ? createRedisSharedState({ ...shared, logger }) : undefined;
   const app = createApp({ config, logger, validateToken, identities, webPage: options.webPage, sharedState });
   return {
     app,

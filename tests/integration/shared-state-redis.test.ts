@@ -1,7 +1,10 @@
+import { createClient } from '@redis/client';
 import supertest from 'supertest';
 
 import { composeService, type ServiceRuntime } from '../../src/composition-root';
+import { DEMO_USERS, LOCAL_TENANT_ID } from '../../src/local/local-directory';
 import { createLogger } from '../../src/observability/logger';
+import { mappingKey } from '../../src/services/mapping-cache';
 import { startTestRedis, type TestRedis } from '../helpers/redis-server';
 import { startTestService, type TestService } from '../helpers/test-service';
 
@@ -84,4 +87,92 @@ async function waitForRedis(http: ReturnType<typeof supertest>): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error('the instance did not reconnect to Redis within 10 s');
+}
+
+describe("shared state on Redis: a delete on one instance reaches the other instance's mapping cache", () => {
+  let redis: TestRedis;
+  let first: TestService;
+  let second: ServiceRuntime;
+
+  beforeAll(async () => {
+    redis = await startTestRedis();
+    first = await startTestService({ env: { REDIS_URL: redis.url } });
+    second = composeService(first.config, { logger: createLogger({ level: 'silent' }), trustedCaPem: first.local.caCertPem });
+    await Promise.all([waitForRedis(first.http), waitForRedis(supertest(second.app))]);
+  }, 30_000);
+  afterAll(async () => {
+    await second?.close();
+    await first?.close();
+    await redis?.stop();
+  });
+
+  /** alice gets a token on both instances, so both cache her mapping; returns her identity. */
+  async function cachedOnBoth(): Promise<string> {
+    const token = await first.tokenFor('alice');
+    const created = await first.http.post('/api/token').set('Authorization', `Bearer ${token}`).expect(201);
+    await supertest(second.app).get('/api/token').set('Authorization', `Bearer ${token}`).expect(201);
+    expect(second.identities.cachedMappings()).toBe(1);
+    return (created.body as { user: { communicationUserId: string } }).user.communicationUserId;
+  }
+
+  it('drops the deleted identity from the other instance at once: its next token request never asks ACS for it', async () => {
+    await cachedOnBoth();
+    const token = await first.tokenFor('alice');
+    await first.http.delete('/api/user').set('Authorization', `Bearer ${token}`).expect(204);
+    await until(() => second.identities.cachedMappings() === 0);
+
+    const acsCalls = first.upstreamCalls().acs;
+    const answer = await supertest(second.app).get('/api/token').set('Authorization', `Bearer ${token}`);
+    expect(answer.status).toBe(404);
+    expect(answer.body).toMatchObject({ code: 'identity_not_found' });
+    // Read from the store, not from a stale cache: no token was asked of ACS for the deleted identity.
+    expect(first.upstreamCalls().acs).toBe(acsCalls);
+  });
+
+  it('stays correct without Redis: the other instance learns of the delete from ACS, as without shared state', async () => {
+    await cachedOnBoth();
+    await redis.kill();
+    const token = await first.tokenFor('alice');
+    await first.http.delete('/api/user').set('Authorization', `Bearer ${token}`).expect(204);
+    expect(second.identities.cachedMappings()).toBe(1);
+
+    const answer = await supertest(second.app).get('/api/token').set('Authorization', `Bearer ${token}`);
+    expect(answer.status).toBe(404);
+    expect(answer.body).toMatchObject({ code: 'identity_not_found' });
+    expect(second.identities.cachedMappings()).toBe(0);
+    await redis.start();
+  }, 30_000);
+
+  it('ignores messages on the channel that are not mapping keys (anyone with access to the Redis can publish)', async () => {
+    await Promise.all([waitForRedis(first.http), waitForRedis(supertest(second.app))]);
+    await cachedOnBoth();
+    const bob = await first.tokenFor('bob');
+    await supertest(second.app).post('/api/token').set('Authorization', `Bearer ${bob}`).expect(201);
+    expect(second.identities.cachedMappings()).toBe(2);
+
+    const publisher = createClient({ url: redis.url });
+    await publisher.connect();
+    const channel = 'acs-auth:mapping-deleted';
+    const alice = mappingKey(LOCAL_TENANT_ID, DEMO_USERS.alice.oid);
+    for (const junk of ['', alice, `other ${alice}/more`, `other ${alice.toUpperCase()}`, `other ${alice} ${'x'.repeat(120)}`]) {
+      await publisher.publish(channel, junk);
+    }
+    // Then a real one for bob: Redis delivers in order, so once bob is gone every message before it was read.
+    await publisher.publish(channel, `other ${mappingKey(LOCAL_TENANT_ID, DEMO_USERS.bob.oid)}`);
+    await until(() => second.identities.cachedMappings() === 1);
+    await publisher.close();
+    // alice's entry is the one left: her token comes from the cache, without a store read.
+    const storeReads = first.upstreamCalls().graph;
+    await supertest(second.app)
+      .get('/api/token')
+      .set('Authorization', `Bearer ${await first.tokenFor('alice')}`)
+      .expect(201);
+    expect(first.upstreamCalls().graph).toBe(storeReads);
+  });
+});
+
+/** Until `condition` holds (polled every 25 ms, for at most 5 s). */
+async function until(condition: () => boolean): Promise<void> {
+  for (let attempt = 0; attempt < 200 && !condition(); attempt += 1) await new Promise((resolve) => setTimeout(resolve, 25));
+  expect(condition()).toBe(true);
 }

@@ -19,6 +19,12 @@ export interface RedisConnection {
   state(): RedisState;
   /** Called on every (re)connection: state kept in Redis (loaded scripts, say) may be gone after a restart. */
   onReady(listener: () => void): void;
+  /**
+   * Receives the messages published on `channel`, on a second connection of its own (a subscribed connection
+   * can send nothing else); the client subscribes again by itself after a reconnect. Messages published while
+   * this instance was cut off are not delivered: callers must stay correct without them.
+   */
+  subscribe(channel: string, listener: (message: string) => void): void;
   close(): Promise<void>;
 }
 
@@ -43,6 +49,7 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
     disableOfflineQueue: true,
   });
   const readyListeners: (() => void)[] = [];
+  const subscribers: { close(): Promise<void> }[] = [];
   /** Whether this outage (or the failed first connection) was logged: once per outage, not once per retry. */
   let outageLogged = false;
   let closing = false;
@@ -74,11 +81,27 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
     onReady(listener) {
       readyListeners.push(listener);
     },
+    subscribe(channel, listener) {
+      const subscriber = client.duplicate();
+      // Its outages are the main connection's too, which logs them.
+      subscriber.on('error', () => undefined);
+      subscriber
+        .connect()
+        .then(() => subscriber.subscribe(channel, listener))
+        .catch(() => {
+          // Not connected yet: the reconnect strategy keeps trying, and node-redis subscribes again when it connects.
+        });
+      subscribers.push({ close: () => closeClient(subscriber) });
+    },
     async close() {
       if (closing) return;
       closing = true;
-      if (client.isOpen) await client.close().catch(() => client.destroy());
-      else client.destroy();
+      await Promise.all([...subscribers.map((subscriber) => subscriber.close()), closeClient(client)]);
     },
   };
+}
+
+async function closeClient(client: { readonly isOpen: boolean; close(): Promise<void>; destroy(): void }): Promise<void> {
+  if (client.isOpen) await client.close().catch(() => client.destroy());
+  else client.destroy();
 }
