@@ -31,9 +31,10 @@ import type { Logger } from './observability/logger';
 import { createIdentityService, type IdentityService } from './services/identity-service';
 import { createMappingCache } from './services/mapping-cache';
 import { acsResourceOf, graphSealerOf, mappingSealerOf } from './services/mapping-seal';
-import type { GraphTokenSource, MappingStore } from './services/ports';
+import type { AcsIdentities, GraphTokenSource, MappingStore } from './services/ports';
 import type { WebPage } from './web/web-page';
-import { createRedisSharedState } from './adapters/redis/shared-state';
+import { createRedisSharedState, type SharedState } from './adapters/redis/shared-state';
+import { withTokenReuse } from './services/token-reuse';
 
 /** What the composition root takes besides the config: where to log, and the local CA if any. */
 export interface ComposeOptions {
@@ -200,7 +201,7 @@ export function composeService(config: Config, options: ComposeOptions): Service
   const mappingCache = createMappingCache(config.mappingCache);
   const identities = createIdentityService({
     mappings: mappingStore.store,
-    acs: createAcsIdentityAdapter(identityClient, { timeoutMs }),
+    acs: tokenReuseOf(config, sharedState, createAcsIdentityAdapter(identityClient, { timeoutMs })),
     logger,
     teamsClientId: config.entra.teamsClientId,
     mappingCache: sharedState === undefined ? mappingCache : sharedState.mappingCache(mappingCache),
@@ -264,4 +265,15 @@ export function composeMappingAdmin(config: Config, options: ComposeOptions): Ma
           acsResource: acsResourceOf(config.acs.auth.endpoint),
         });
   return { maintenance, extensionName: mappings.graph.extensionName, copy, close: () => graphAccess.close() };
+}
+
+/** The ACS port, with recently issued tokens handed out again when ACS_TOKEN_REUSE_SECONDS allows (services/token-reuse.ts). */
+function tokenReuseOf(config: Config, sharedState: SharedState | undefined, acs: AcsIdentities): AcsIdentities {
+  const { tokenReuseSeconds } = config.acs;
+  if (tokenReuseSeconds === 0) return acs;
+  return withTokenReuse(acs, {
+    windowMs: tokenReuseSeconds * 1000,
+    maxIdentities: Math.max(config.mappingCache.maxEntries, 1_000),
+    invalidations: sharedState?.tokenInvalidations,
+  });
 }

@@ -69,6 +69,11 @@ export interface Config {
     /** Scopes issued by default, and the only ones a caller may ask for. */
     readonly tokenScopes: readonly AcsTokenScope[];
     readonly tokenExpiresInMinutes: number | undefined;
+    /**
+     * How long a token just issued is handed out again for the same identity, scopes and lifetime (0: never).
+     * Default 10 s with REDIS_URL, which tells every instance of a revoke; 0 without (see docs/scale-out.md).
+     */
+    readonly tokenReuseSeconds: number;
   };
   readonly rateLimits: {
     /** Requests per minute per client address before authentication; 0 turns the limit off. */
@@ -248,6 +253,7 @@ export const SETTING_NAMES = [
   'REDIS_URL',
   'REDIS_KEY_PREFIX',
   'REDIS_TIMEOUT_MS',
+  'ACS_TOKEN_REUSE_SECONDS',
 ] as const;
 
 /** Settings whose presence means "a real Azure deployment is meant", which turns local mode off. */
@@ -783,6 +789,7 @@ export function loadConfig(env: Env): Config {
       : reader.guid('TEAMS_CLIENT_ID', 'the client id Teams user tokens are issued to');
 
   const allowedClientAppIds = parseAllowedClientApps(reader);
+  const sharedState = parseSharedState(reader);
   const tokenExpiresRaw = reader.raw('ACS_TOKEN_EXPIRES_IN_MINUTES');
   const tokenExpiresInMinutes = tokenExpiresRaw === undefined ? undefined : reader.integer('ACS_TOKEN_EXPIRES_IN_MINUTES', 1440, 60, 1440);
 
@@ -810,7 +817,12 @@ export function loadConfig(env: Env): Config {
       allowedClientAppIds,
     },
     mappings,
-    acs: { auth: parseAcsAuth(reader), tokenScopes: parseScopes(reader), tokenExpiresInMinutes },
+    acs: {
+      auth: parseAcsAuth(reader),
+      tokenScopes: parseScopes(reader),
+      tokenExpiresInMinutes,
+      tokenReuseSeconds: reader.integer('ACS_TOKEN_REUSE_SECONDS', sharedState.kind === 'redis' ? 10 : 0, 0, 300),
+    },
     rateLimits: {
       perAddressPerMinute: reader.integer('RATE_LIMIT_PER_ADDRESS_PER_MINUTE', 600, 0, 1_000_000),
       perUserPerMinute: reader.integer('RATE_LIMIT_PER_USER_PER_MINUTE', 60, 0, 1_000_000),
@@ -824,7 +836,7 @@ export function loadConfig(env: Env): Config {
       maxRetries: reader.integer('UPSTREAM_MAX_RETRIES', 2, 0, 5),
     },
     webPage: parseWebPage(reader, allowedClientAppIds),
-    sharedState: parseSharedState(reader),
+    sharedState,
     deprecatedNamesUsed: reader.deprecated,
     unusedSettings: unused,
   };

@@ -169,7 +169,50 @@ describe("shared state on Redis: a delete on one instance reaches the other inst
       .expect(201);
     expect(first.upstreamCalls().graph).toBe(storeReads);
   });
+
+  it('serves a burst of token requests with one ACS issue (ACS_TOKEN_REUSE_SECONDS, 10 s by default with Redis)', async () => {
+    expect(first.config.acs.tokenReuseSeconds).toBe(10);
+    const carol = await first.tokenFor('carol');
+    await first.http.post('/api/user').set('Authorization', `Bearer ${carol}`).expect(201);
+    const issuesBefore = first.local.acs.counters.get('identities.issueToken');
+    const burst = await Promise.all(Array.from({ length: 20 }, () => first.http.get('/api/token').set('Authorization', `Bearer ${carol}`)));
+    expect(burst.map((answer) => answer.status)).toEqual(burst.map(() => 201));
+    expect(new Set(burst.map((answer) => (answer.body as { token: string }).token)).size).toBe(1);
+    expect(first.local.acs.counters.get('identities.issueToken') - issuesBefore).toBe(1);
+  });
+
+  it('never hands out a token revoked on the other instance', async () => {
+    const carol = await first.tokenFor('carol');
+    const kept = (await supertest(second.app).get('/api/token').set('Authorization', `Bearer ${carol}`).expect(201)).body as {
+      token: string;
+    };
+    await expect(supertest(second.app).get('/api/token').set('Authorization', `Bearer ${carol}`)).resolves.toMatchObject({
+      body: { token: kept.token },
+    });
+
+    await first.http.delete('/api/token').set('Authorization', `Bearer ${carol}`).expect(204);
+    // The revoke reaches the other instance through Redis; until it has, that instance may still hold the old token.
+    await untilAsync(async () => {
+      const answer = await supertest(second.app).get('/api/token').set('Authorization', `Bearer ${carol}`).expect(201);
+      return (answer.body as { token: string }).token !== kept.token;
+    });
+    // What it hands out now is a token ACS accepts, issued after the revoke.
+    const fresh = (await supertest(second.app).get('/api/token').set('Authorization', `Bearer ${carol}`).expect(201)).body as {
+      token: string;
+    };
+    await expect(first.local.acs.verifyAccessToken(fresh.token)).resolves.toMatchObject({ valid: true });
+    await expect(first.local.acs.verifyAccessToken(kept.token)).resolves.toMatchObject({ valid: false });
+  });
 });
+
+/** Until `condition` resolves true (polled every 25 ms, for at most 5 s). */
+async function untilAsync(condition: () => Promise<boolean>): Promise<void> {
+  for (let attempt = 0; attempt < 200; attempt += 1) {
+    if (await condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error('the condition did not hold within 5 s');
+}
 
 /** Until `condition` holds (polled every 25 ms, for at most 5 s). */
 async function until(condition: () => boolean): Promise<void> {

@@ -472,3 +472,14 @@ describe('loadConfig: shared state on Redis (REDIS_URL)', () => {
     ]);
   });
 });
+
+describe('loadConfig: ACS token reuse (ACS_TOKEN_REUSE_SECONDS)', () => {
+  it('is 10 s with Redis, off without, and bounded', () => {
+    expect(loadConfig(valid).acs.tokenReuseSeconds).toBe(0);
+    expect(loadConfig({ ...valid, REDIS_URL: 'rediss://contoso.redis.azure.net:10000' }).acs.tokenReuseSeconds).toBe(10);
+    expect(loadConfig({ ...valid, ACS_TOKEN_REUSE_SECONDS: '5' }).acs.tokenReuseSeconds).toBe(5);
+    expect(problemsOf({ ...valid, ACS_TOKEN_REUSE_SECONDS: '301' })).toEqual([
+      expect.stringMatching(/^ACS_TOKEN_REUSE_SECONDS must be an integer from 0 to 300/),
+    ]);
+  });
+});

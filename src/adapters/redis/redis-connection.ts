@@ -49,7 +49,15 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
     disableOfflineQueue: true,
   });
   const readyListeners: (() => void)[] = [];
-  const subscribers: { close(): Promise<void> }[] = [];
+  /** One connection for every subscription (a subscribed connection can send nothing else), made on first use. */
+  let subscriber: Promise<typeof client> | undefined;
+  const subscriberClient = client.duplicate();
+  // Its outages are the main connection's too, which logs them.
+  subscriberClient.on('error', () => undefined);
+  const startSubscriber = async (): Promise<typeof client> => {
+    await subscriberClient.connect();
+    return subscriberClient;
+  };
   /** Whether this outage (or the failed first connection) was logged: once per outage, not once per retry. */
   let outageLogged = false;
   let closing = false;
@@ -82,21 +90,17 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
       readyListeners.push(listener);
     },
     subscribe(channel, listener) {
-      const subscriber = client.duplicate();
-      // Its outages are the main connection's too, which logs them.
-      subscriber.on('error', () => undefined);
+      subscriber ??= startSubscriber();
       subscriber
-        .connect()
-        .then(() => subscriber.subscribe(channel, listener))
+        .then((connected) => connected.subscribe(channel, listener))
         .catch(() => {
           // Not connected yet: the reconnect strategy keeps trying, and node-redis subscribes again when it connects.
         });
-      subscribers.push({ close: () => closeClient(subscriber) });
     },
     async close() {
       if (closing) return;
       closing = true;
-      await Promise.all([...subscribers.map((subscriber) => subscriber.close()), closeClient(client)]);
+      await Promise.all([closeClient(subscriberClient), closeClient(client)]);
     },
   };
 }

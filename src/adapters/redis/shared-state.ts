@@ -8,15 +8,22 @@ import type { Store } from 'express-rate-limit';
 
 import type { Logger } from '../../observability/logger';
 import type { MappingCache } from '../../services/mapping-cache';
-import { invalidatedAcrossInstances } from './mapping-invalidation';
+import type { TokenInvalidations } from '../../services/token-reuse';
+import { createBroadcast } from './broadcast';
+import { invalidatedAcrossInstances, MAPPING_KEY } from './mapping-invalidation';
 import { createRedisConnection, type RedisState } from './redis-connection';
 import { sharedRateLimitStore } from './rate-limit-store';
+
+/** A communication user id as ACS writes it (`8:acs:<resource>_<user>`). */
+const ACS_USER_ID = /^8:acs:[0-9a-f-]{36}_[0-9a-f-]{36}$/;
 
 export interface SharedState {
   /** A store for one rate limiter (its own key space), counting across instances while Redis answers. */
   rateLimitStore(limiter: string): Store;
   /** The instance's mapping cache, with its deletes sent to every instance's cache. */
   mappingCache(cache: MappingCache): MappingCache;
+  /** Revokes and deletes of ACS identities, for every instance's reused tokens (services/token-reuse.ts). */
+  readonly tokenInvalidations: TokenInvalidations;
   /** For `/health`: whether the counts are shared right now. */
   state(): RedisState;
   close(): Promise<void>;
@@ -31,7 +38,12 @@ export function createRedisSharedState(options: {
   const redis = createRedisConnection(options);
   return {
     rateLimitStore: (limiter) => sharedRateLimitStore(redis, `${options.keyPrefix}rl:${limiter}:`),
-    mappingCache: (cache) => invalidatedAcrossInstances(cache, redis, `${options.keyPrefix}mapping-deleted`),
+    mappingCache: (cache) =>
+      invalidatedAcrossInstances(
+        cache,
+        createBroadcast(redis, `${options.keyPrefix}mapping-deleted`, (key) => MAPPING_KEY.test(key)),
+      ),
+    tokenInvalidations: createBroadcast(redis, `${options.keyPrefix}tokens-invalidated`, (id) => ACS_USER_ID.test(id)),
     state: () => redis.state(),
     close: () => redis.close(),
   };
