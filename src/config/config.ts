@@ -564,7 +564,9 @@ function parseSharedState(reader: SettingsReader): SharedStateConfig {
     url = undefined;
   }
   const plainOnLoopback = url?.protocol === 'redis:' && isLoopbackHost(url.hostname);
-  if (url === undefined || !(url.protocol === 'rediss:' || plainOnLoopback) || url.hostname === '' || url.hash !== '') {
+  // A database number is the only path node-redis takes; anything else would stop the start later, less clearly.
+  const pathOk = url === undefined || /^\/?(\d{1,2})?$/.test(url.pathname);
+  if (url === undefined || !(url.protocol === 'rediss:' || plainOnLoopback) || url.hostname === '' || url.hash !== '' || !pathOk) {
     // Not echoed: the URL may carry the password.
     reader.problems.push(
       'REDIS_URL must be rediss://[user:password@]host[:port][/db] (TLS), or redis://… on a loopback host only; the value given is not (not shown: it may hold a password)',

@@ -17,7 +17,9 @@ const WINDOW_MS = 60_000;
 function rejectWith(message: string): Options['handler'] {
   return (req, _res, next) => {
     const info = (req as Request & { rateLimit?: { resetTime?: Date } }).rateLimit;
-    const seconds = info?.resetTime ? (info.resetTime.getTime() - Date.now()) / 1000 : WINDOW_MS / 1000;
+    const resetIn = info?.resetTime ? (info.resetTime.getTime() - Date.now()) / 1000 : Number.NaN;
+    // Never more than a window, never NaN: the count's reset time may come from a store another process writes.
+    const seconds = Number.isFinite(resetIn) ? Math.min(Math.max(resetIn, 0), WINDOW_MS / 1000) : WINDOW_MS / 1000;
     next(new ThrottledError('too_many_requests', message, seconds));
   };
 }

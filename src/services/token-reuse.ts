@@ -47,10 +47,12 @@ export function withTokenReuse(acs: AcsIdentities, options: TokenReuseOptions): 
   /** acsUserId → (token request → the token kept); whole identities are forgotten at once. */
   const kept = new LRUCache<string, Map<string, Kept>>({ max: options.maxIdentities });
   const forgets = forgetLog(options.maxIdentities);
-  const inFlight = new Map<string, Promise<IssuedToken>>();
+  /** acsUserId → (token request → the issue under way): a forget drops them, so no later request joins one. */
+  const inFlight = new Map<string, Map<string, Promise<IssuedToken>>>();
 
   const forget = (acsUserId: string): void => {
     kept.delete(acsUserId);
+    inFlight.delete(acsUserId);
     forgets.record(acsUserId);
   };
   options.invalidations?.subscribe(forget);
@@ -71,6 +73,8 @@ export function withTokenReuse(acs: AcsIdentities, options: TokenReuseOptions): 
     // Not kept if a revoke or delete came while it was on its way: ACS may have revoked it already.
     if (forgets.unchangedSince(acsUserId, before)) {
       const tokens = kept.get(acsUserId) ?? new Map<string, Kept>();
+      // Past the window an entry is never used again: dropped here, so an identity holds at most a window's worth.
+      for (const [key, entry] of tokens) if (now() - entry.issuedAt >= options.windowMs) tokens.delete(key);
       tokens.set(requestKey, { issued, issuedAt: startedAt });
       kept.set(acsUserId, tokens);
     }
@@ -98,11 +102,16 @@ export function withTokenReuse(acs: AcsIdentities, options: TokenReuseOptions): 
       const requestKey = `${[...request.scopes].sort().join(',')}|${request.expiresInMinutes ?? ''}`;
       const reused = canReuse() ? reusable(kept.get(acsUserId)?.get(requestKey)) : undefined;
       if (reused !== undefined) return reused;
-      const flightKey = `${acsUserId}|${requestKey}`;
-      const running = inFlight.get(flightKey);
+      const flights = inFlight.get(acsUserId) ?? new Map<string, Promise<IssuedToken>>();
+      const running = flights.get(requestKey);
       if (running !== undefined) return running;
-      const started = issue(acsUserId, request, requestKey).finally(() => inFlight.delete(flightKey));
-      inFlight.set(flightKey, started);
+      const started = issue(acsUserId, request, requestKey).finally(() => {
+        // Only its own entry: after a forget a newer issue may have taken the slot.
+        if (flights.get(requestKey) === started) flights.delete(requestKey);
+        if (flights.size === 0 && inFlight.get(acsUserId) === flights) inFlight.delete(acsUserId);
+      });
+      flights.set(requestKey, started);
+      inFlight.set(acsUserId, flights);
       return started;
     },
     async revokeTokens(acsUserId) {

@@ -16,6 +16,9 @@ export interface TestRedis {
   start(): Promise<void>;
   /** SIGKILL: an outage, as abrupt as a crashed or unreachable Redis. */
   kill(): Promise<void>;
+  /** SIGSTOP and SIGCONT: a Redis that hangs with its connections open (a failover, a stuck network path). */
+  pause(): void;
+  resume(): void;
   stop(): Promise<void>;
 }
 
@@ -54,6 +57,12 @@ export async function startTestRedis(): Promise<TestRedis> {
     async kill() {
       await ended(child, 'SIGKILL');
       child = undefined;
+    },
+    pause() {
+      child?.kill('SIGSTOP');
+    },
+    resume() {
+      child?.kill('SIGCONT');
     },
     async stop() {
       await ended(child, 'SIGTERM');

@@ -57,7 +57,31 @@ describe('shared state on Redis: two instances', () => {
     await expect(statusOn('first', 'bob')).resolves.toBe(404);
   });
 
+  it('keeps answering when Redis hangs with its connection open, and uses it again once it answers', async () => {
+    redis.pause();
+    try {
+      // Each command has the service's own deadline (250 ms); after a miss Redis is left alone for a second.
+      await expect(statusOn('first', 'bob')).resolves.toBe(404);
+      await first.http.get('/health').expect(200, { status: 'ok', redis: 'unavailable' });
+      await expect(statusOn('second', 'bob')).resolves.toBe(404);
+    } finally {
+      redis.resume();
+    }
+    await Promise.all([waitForRedis(first.http), waitForRedis(supertest(second.app))]);
+  });
+
+  it('does not believe a count in Redis that could lock a user out (anyone with access to the Redis can write one)', async () => {
+    const writer = createClient({ url: redis.url });
+    await writer.connect();
+    const key = `acs-auth:rl:per-user:${mappingKey(LOCAL_TENANT_ID, DEMO_USERS.alice.oid)}`;
+    await writer.sendCommand(['SET', key, '99999', 'PX', '9000000000000000']);
+    await writer.close();
+    // The instance's own count answers instead: alice has not been counted there.
+    await expect(statusOn('first', 'alice')).resolves.toBe(404);
+  });
+
   it('keeps answering when Redis dies (each instance counting for itself), and shares again once it is back', async () => {
+    const logsBefore = first.logs.length;
     await redis.kill();
     const outage: number[] = [];
     for (let request = 0; request < LIMIT; request += 1) outage.push(await statusOn('first', 'carol'), await statusOn('second', 'carol'));
@@ -66,7 +90,9 @@ describe('shared state on Redis: two instances', () => {
     await expect(statusOn('first', 'carol')).resolves.toBe(429);
     await first.http.get('/health').expect(200, { status: 'ok', redis: 'unavailable' });
     expect(
-      first.logs.filter((line) => line['msg'] === 'shared state: Redis unavailable; each instance counts for itself until it is back'),
+      first.logs
+        .slice(logsBefore)
+        .filter((line) => line['msg'] === 'shared state: Redis unavailable; each instance counts for itself until it is back'),
     ).toHaveLength(1);
 
     await redis.start();

@@ -457,7 +457,12 @@ describe('loadConfig: shared state on Redis (REDIS_URL)', () => {
   });
 
   it('refuses plain redis:// off loopback without echoing the URL (it may hold a password)', () => {
-    for (const url of ['redis://:s3cret@contoso.redis.azure.net:6379', 'https://contoso.redis.azure.net', 'not a url']) {
+    for (const url of [
+      'redis://:s3cret@contoso.redis.azure.net:6379',
+      'https://contoso.redis.azure.net',
+      'not a url',
+      'redis://:s3cret@127.0.0.1:6379/abc',
+    ]) {
       const problems = problemsOf({ ...valid, REDIS_URL: url });
       expect(problems).toEqual([expect.stringMatching(/^REDIS_URL must be rediss:\/\//)]);
       expect(problems.join()).not.toContain('s3cret');

@@ -158,3 +158,19 @@ describe('token reuse (the ACS budget)', () => {
     await expect(reuse.issueToken(ID, CHAT)).resolves.toMatchObject({ token: expect.stringMatching(/^token-1-/) as unknown });
   });
 });
+
+describe('token reuse: no request joins an issue that a revoke overtook', () => {
+  it('asks ACS again after a revoke, even while an older issue for the same token is still under way', async () => {
+    const clock = { now: Date.UTC(2026, 10, 30, 9) };
+    const acs = countingAcs(clock);
+    const reuse = withTokenReuse(acs, { windowMs: 10_000, maxIdentities: 100, now: () => clock.now });
+    const held = acs.hold();
+    const before = reuse.issueToken(ID, CHAT);
+    await reuse.revokeTokens(ID);
+    const after = reuse.issueToken(ID, CHAT);
+    held.release();
+    const [old, fresh] = await Promise.all([before, after]);
+    expect(fresh).not.toBe(old);
+    expect(acs.issued).toHaveLength(2);
+  });
+});

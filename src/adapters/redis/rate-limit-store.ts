@@ -47,7 +47,21 @@ class SharedOrLocalStore implements Store {
   }
 
   async increment(key: string): Promise<IncrementResponse> {
-    return this.#either((store) => store.increment(key));
+    return this.#either(async (store) => {
+      const counted = await store.increment(key);
+      if (store === this.#shared && !this.#plausible(counted)) throw new Error('implausible count in Redis');
+      return counted;
+    });
+  }
+
+  /**
+   * Whoever can write to the Redis can write any count: one that is not a whole number, or that resets later than a
+   * window from now, is not believed (the local count answers), so it cannot lock a user out or break Retry-After.
+   */
+  #plausible(counted: IncrementResponse): boolean {
+    const windowMs = this.#options?.windowMs ?? 0;
+    const resetIn = counted.resetTime === undefined ? 0 : counted.resetTime.getTime() - Date.now();
+    return Number.isSafeInteger(counted.totalHits) && counted.totalHits >= 0 && Number.isFinite(resetIn) && resetIn <= windowMs;
   }
 
   async decrement(key: string): Promise<void> {

@@ -36,18 +36,15 @@ export interface RedisConnectionOptions {
 
 /** Longest pause between reconnection attempts: a recovered Redis is used again within this. */
 const MAX_RECONNECT_DELAY_MS = 2_000;
+/**
+ * After a command missed its deadline, Redis is left alone this long: a Redis that hangs with its connection open
+ * (a failover, a stuck network path) would otherwise cost every request the whole deadline.
+ */
+const STALL_PAUSE_MS = 1_000;
 
 export function createRedisConnection(options: RedisConnectionOptions): RedisConnection {
   const { logger, commandTimeoutMs } = options;
-  const client = createClient({
-    url: options.url,
-    socket: {
-      connectTimeout: Math.max(1_000, commandTimeoutMs),
-      reconnectStrategy: (retries: number) => Math.min(100 * 2 ** Math.min(retries, 5), MAX_RECONNECT_DELAY_MS),
-    },
-    // Fail at once while disconnected: a queued command would wait for a reconnect the caller cannot wait for.
-    disableOfflineQueue: true,
-  });
+  const client = newClient(options.url, commandTimeoutMs);
   const readyListeners: (() => void)[] = [];
   /** One connection for every subscription (a subscribed connection can send nothing else), made on first use. */
   let subscriber: Promise<typeof client> | undefined;
@@ -61,31 +58,47 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
   /** Whether this outage (or the failed first connection) was logged: once per outage, not once per retry. */
   let outageLogged = false;
   let closing = false;
+  /** Until when Redis is treated as unavailable after a missed deadline (epoch ms). */
+  let stalledUntil = 0;
+  const reportOutage = (reason: string): void => {
+    if (outageLogged) return;
+    outageLogged = true;
+    logger.warn({ redis: 'unavailable', reason }, 'shared state: Redis unavailable; each instance counts for itself until it is back');
+  };
+  const subscriberReady = (): boolean => subscriber === undefined || subscriberClient.isReady;
+  const connected = (): boolean => client.isReady && subscriberReady() && Date.now() >= stalledUntil;
 
   client.on('ready', () => {
     outageLogged = false;
     logger.info({ redis: 'connected' }, 'shared state: Redis connected');
     for (const listener of readyListeners) listener();
   });
-  // Without a listener an 'error' event would end the process. The message never holds the URL.
-  client.on('error', (error: unknown) => {
-    if (outageLogged) return;
-    outageLogged = true;
-    logger.warn(
-      { redis: 'unavailable', reason: error instanceof Error ? error.message : String(error) },
-      'shared state: Redis unavailable; each instance counts for itself until it is back',
-    );
+  // Messages published while the subscriber was cut off are lost: its reconnection is a resume too.
+  subscriberClient.on('ready', () => {
+    for (const listener of readyListeners) listener();
   });
+  // Without a listener an 'error' event would end the process. The message never holds the URL.
+  client.on('error', (error: unknown) => reportOutage(error instanceof Error ? error.message : String(error)));
   client.connect().catch(() => {
     // The 'error' listener has logged it; the reconnect strategy keeps trying unless the client is closed.
   });
 
   return {
     async command(args) {
-      if (!client.isReady) throw new Error('Redis is not connected');
-      return client.sendCommand([...args], { timeout: commandTimeoutMs });
+      if (!client.isReady || Date.now() < stalledUntil) throw new Error('Redis is not connected');
+      // node-redis's own `timeout` stops counting once the command is written, so the deadline is kept here.
+      const reply = await withDeadline(client.sendCommand([...args]), commandTimeoutMs, () => {
+        stalledUntil = Date.now() + STALL_PAUSE_MS;
+        reportOutage(`no answer within ${commandTimeoutMs} ms`);
+      });
+      if (outageLogged && client.isReady) {
+        // Answering again after a stall (the connection never dropped, so no 'ready' says so).
+        outageLogged = false;
+        logger.info({ redis: 'connected' }, 'shared state: Redis connected');
+      }
+      return reply;
     },
-    state: () => (client.isReady ? 'connected' : 'unavailable'),
+    state: () => (connected() ? 'connected' : 'unavailable'),
     onReady(listener) {
       readyListeners.push(listener);
     },
@@ -108,4 +121,32 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
 async function closeClient(client: { readonly isOpen: boolean; close(): Promise<void>; destroy(): void }): Promise<void> {
   if (client.isOpen) await client.close().catch(() => client.destroy());
   else client.destroy();
+}
+
+function newClient(url: string, commandTimeoutMs: number) {
+  return createClient({
+    url,
+    socket: {
+      connectTimeout: Math.max(1_000, commandTimeoutMs),
+      reconnectStrategy: (retries: number) => Math.min(100 * 2 ** Math.min(retries, 5), MAX_RECONNECT_DELAY_MS),
+    },
+    // Fail at once while disconnected: a queued command would wait for a reconnect the caller cannot wait for.
+    disableOfflineQueue: true,
+  });
+}
+
+/** `work`, or a rejection after `ms` (calling `onTimeout` first); the timer never outlives the race. */
+async function withDeadline<T>(work: Promise<T>, ms: number, onTimeout: () => void): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      onTimeout();
+      reject(new Error(`Redis did not answer within ${ms} ms`));
+    }, ms);
+  });
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
