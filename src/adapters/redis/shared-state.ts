@@ -8,14 +8,12 @@ import type { Store } from 'express-rate-limit';
 
 import type { Logger } from '../../observability/logger';
 import type { MappingCache } from '../../services/mapping-cache';
+import { isAcsUserId } from '../../services/mapping-seal';
 import type { TokenInvalidations } from '../../services/token-reuse';
 import { createBroadcast } from './broadcast';
 import { invalidatedAcrossInstances, MAPPING_KEY } from './mapping-invalidation';
 import { createRedisConnection, type RedisState } from './redis-connection';
 import { sharedRateLimitStore } from './rate-limit-store';
-
-/** A communication user id as ACS writes it (`8:acs:<resource>_<user>`). */
-const ACS_USER_ID = /^8:acs:[0-9a-f-]{36}_[0-9a-f-]{36}$/;
 
 export interface SharedState {
   /** A store for one rate limiter (its own key space), counting across instances while Redis answers. */
@@ -43,7 +41,7 @@ export function createRedisSharedState(options: {
         cache,
         createBroadcast(redis, `${options.keyPrefix}mapping-deleted`, (key) => MAPPING_KEY.test(key)),
       ),
-    tokenInvalidations: createBroadcast(redis, `${options.keyPrefix}tokens-invalidated`, (id) => ACS_USER_ID.test(id)),
+    tokenInvalidations: createBroadcast(redis, `${options.keyPrefix}tokens-invalidated`, isAcsUserId),
     state: () => redis.state(),
     close: () => redis.close(),
   };
