@@ -21,17 +21,9 @@ describe('shared state on Redis: two instances', () => {
   let second: ServiceRuntime;
 
   beforeAll(async () => {
-    redis = await startTestRedis();
-    first = await startTestService({ env: { REDIS_URL: redis.url, RATE_LIMIT_PER_USER_PER_MINUTE: String(LIMIT) } });
-    // The second instance: the same settings and emulators, its own process state (caches, Redis connection).
-    second = composeService(first.config, { logger: createLogger({ level: 'silent' }), trustedCaPem: first.local.caCertPem });
-    await Promise.all([waitForRedis(first.http), waitForRedis(supertest(second.app))]);
+    ({ redis, first, second } = await startTwoInstances({ RATE_LIMIT_PER_USER_PER_MINUTE: String(LIMIT) }));
   }, 30_000);
-  afterAll(async () => {
-    await second?.close();
-    await first?.close();
-    await redis?.stop();
-  });
+  afterAll(() => stopTwoInstances({ redis, first, second }));
 
   /** GET /api/user as `user` on an instance: 404 (no identity yet) while under the limit, 429 past it. */
   async function statusOn(instance: 'first' | 'second', user: 'alice' | 'bob' | 'carol'): Promise<number> {
@@ -105,6 +97,27 @@ describe('shared state on Redis: two instances', () => {
   }, 30_000);
 });
 
+interface TwoInstances {
+  readonly redis: TestRedis;
+  readonly first: TestService;
+  /** The second instance: the same settings and emulators, its own process state (caches, Redis connection). */
+  readonly second: ServiceRuntime;
+}
+
+async function startTwoInstances(env: Readonly<Record<string, string>>): Promise<TwoInstances> {
+  const redis = await startTestRedis();
+  const first = await startTestService({ env: { REDIS_URL: redis.url, ...env } });
+  const second = composeService(first.config, { logger: createLogger({ level: 'silent' }), trustedCaPem: first.local.caCertPem });
+  await Promise.all([waitForRedis(first.http), waitForRedis(supertest(second.app))]);
+  return { redis, first, second };
+}
+
+async function stopTwoInstances(fleet: Partial<TwoInstances>): Promise<void> {
+  await fleet.second?.close();
+  await fleet.first?.close();
+  await fleet.redis?.stop();
+}
+
 /** Until the instance's /health says Redis is connected (it reconnects by itself, backing off up to 2 s). */
 async function waitForRedis(http: ReturnType<typeof supertest>): Promise<void> {
   for (let attempt = 0; attempt < 100; attempt += 1) {
@@ -121,16 +134,9 @@ describe("shared state on Redis: a delete on one instance reaches the other inst
   let second: ServiceRuntime;
 
   beforeAll(async () => {
-    redis = await startTestRedis();
-    first = await startTestService({ env: { REDIS_URL: redis.url } });
-    second = composeService(first.config, { logger: createLogger({ level: 'silent' }), trustedCaPem: first.local.caCertPem });
-    await Promise.all([waitForRedis(first.http), waitForRedis(supertest(second.app))]);
+    ({ redis, first, second } = await startTwoInstances({}));
   }, 30_000);
-  afterAll(async () => {
-    await second?.close();
-    await first?.close();
-    await redis?.stop();
-  });
+  afterAll(() => stopTwoInstances({ redis, first, second }));
 
   /** alice gets a token on both instances, so both cache her mapping; returns her identity. */
   async function cachedOnBoth(): Promise<string> {
