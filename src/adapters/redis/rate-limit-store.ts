@@ -47,18 +47,15 @@ class SharedOrLocalStore implements Store {
   }
 
   async increment(key: string): Promise<IncrementResponse> {
-    return this.#either(async (store) => {
-      const counted = await store.increment(key);
-      if (store === this.#shared && !this.#plausible(counted)) throw new Error('implausible count in Redis');
-      return counted;
-    });
+    return this.#either((store) => store.increment(key));
   }
 
   /**
    * Whoever can write to the Redis can write any count: one that is not a whole number, or that resets later than a
    * window from now, is not believed (the local count answers), so it cannot lock a user out or break Retry-After.
    */
-  #plausible(counted: IncrementResponse): boolean {
+  #plausible(counted: ClientRateLimitInfo | undefined): boolean {
+    if (counted === undefined) return true;
     const windowMs = this.#options?.windowMs ?? 0;
     const resetIn = counted.resetTime === undefined ? 0 : counted.resetTime.getTime() - Date.now();
     return Number.isSafeInteger(counted.totalHits) && counted.totalHits >= 0 && Number.isFinite(resetIn) && resetIn <= windowMs;
@@ -76,11 +73,12 @@ class SharedOrLocalStore implements Store {
     this.#local.shutdown();
   }
 
-  /** The shared answer while Redis answers in time; the instance's own otherwise. */
-  async #either<T>(call: (store: RedisStore | MemoryStore) => Promise<T>): Promise<T> {
+  /** The shared answer while Redis answers in time with a plausible count; the instance's own otherwise. */
+  async #either<T extends ClientRateLimitInfo | undefined>(call: (store: RedisStore | MemoryStore) => Promise<T>): Promise<T> {
     if (this.#redis.state() === 'connected') {
       try {
-        return await call(this.#shared);
+        const shared = await call(this.#shared);
+        if (this.#plausible(shared)) return shared;
       } catch {
         // Slow or failed: the connection logs outages; this request is counted here instead.
       }
